@@ -1,0 +1,5 @@
+import sys
+
+from ferlib.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Subcommands of the ``ferlib`` CLI, one module each (see :mod:`ferlib.cli`)."""

@@ -1,0 +1,26 @@
+"""The five networks and their baselines, built by name.
+
+>>> from ferlib.models import create_model, list_models
+>>> model = create_model("ma-net", num_classes=7)
+
+Each family module registers its factories with :func:`ferlib.models.registry.register_model`
+when imported; add new families to ``_FAMILIES``.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from ferlib.models.output import ModelOutput
+from ferlib.models.registry import create_model, list_models, model_entry, register_model
+
+_FAMILIES = ("baselines", "amp_net", "ma_net", "lan", "ffra_net", "man")
+
+for _family in _FAMILIES:
+    try:
+        importlib.import_module(f"ferlib.models.{_family}")
+    except ModuleNotFoundError as exc:  # a family still being written
+        if exc.name != f"ferlib.models.{_family}":
+            raise
+
+__all__ = ["ModelOutput", "create_model", "list_models", "model_entry", "register_model"]

@@ -1,0 +1,162 @@
+"""Run folders, seeding and device choice: the conventions every ferlib run shares.
+
+A run lives in ``runs/<YYYYmmdd-HHMMSS>-<name>/`` and holds ``config.json``,
+``versions.json``, ``metrics.json``, figures (``*.png``) and, for training, checkpoints.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import random
+import re
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ferlib.fileio import atomic_write_json
+
+DEFAULT_RUNS_ROOT = Path("runs")
+
+
+def seed_everything(seed: int, deterministic: bool = False) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA).
+
+    With ``deterministic=True`` torch is asked for deterministic kernels as well
+    (``torch.use_deterministic_algorithms(True, warn_only=True)``).
+    """
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        if hasattr(torch.backends, "cudnn"):
+            torch.backends.cudnn.benchmark = False
+            torch.backends.cudnn.deterministic = True
+
+
+def worker_init_fn(worker_id: int) -> None:
+    """DataLoader ``worker_init_fn``: derive NumPy/Python seeds from torch's per-worker seed."""
+    import numpy as np
+    import torch
+
+    seed = torch.initial_seed() % (2**32)
+    random.seed(seed)
+    np.random.seed(seed)
+
+
+def resolve_device(device: str = "auto") -> "torch.device":  # noqa: F821
+    """``auto`` → cuda, then mps, then cpu; anything else is passed to ``torch.device``.
+
+    Asking for ``cuda`` on a machine without it raises a clear error instead of failing later.
+    """
+    import torch
+
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(
+            f"device {device!r} requested but torch.cuda.is_available() is False; "
+            "use --device cpu or --device auto"
+        )
+    return dev
+
+
+def versions() -> dict[str, Any]:
+    """Versions of Python, ferlib and the libraries that decide numerical results."""
+    import numpy as np
+    import torch
+    import torchvision
+
+    import ferlib
+
+    out: dict[str, Any] = {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "ferlib": ferlib.__version__,
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "numpy": np.__version__,
+        "cuda": torch.version.cuda if torch.cuda.is_available() else None,
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "cpu_threads": torch.get_num_threads(),
+    }
+    return out
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "run"
+
+
+def new_run_dir(name: str, root: str | Path | None = None) -> Path:
+    """Create ``<root>/<YYYYmmdd-HHMMSS>-<name>/`` (root defaults to ``$FERLIB_RUNS`` or ``runs``).
+
+    A numeric suffix is added if the folder already exists, so two runs never share one.
+    """
+    root = Path(root if root is not None else os.environ.get("FERLIB_RUNS", DEFAULT_RUNS_ROOT))
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = root / f"{stamp}-{_slug(name)}"
+    path, i = base, 1
+    while True:
+        try:
+            path.mkdir(parents=True, exist_ok=False)
+            return path
+        except FileExistsError:
+            i += 1
+            path = base.with_name(f"{base.name}-{i}")
+
+
+@dataclass
+class RunFolder:
+    """Helper around one run directory: config, versions, metrics and figures."""
+
+    path: Path
+
+    @classmethod
+    def create(cls, name: str, root: str | Path | None = None) -> "RunFolder":
+        return cls(new_run_dir(name, root))
+
+    @classmethod
+    def at(cls, path: str | Path) -> "RunFolder":
+        p = Path(path)
+        p.mkdir(parents=True, exist_ok=True)
+        return cls(p)
+
+    def write_config(self, cfg: Any) -> Path:
+        from ferlib.config import to_dict
+
+        return atomic_write_json(self.path / "config.json", to_dict(cfg))
+
+    def write_versions(self) -> Path:
+        return atomic_write_json(self.path / "versions.json", versions())
+
+    def write_metrics(self, metrics: dict, name: str = "metrics.json") -> Path:
+        return atomic_write_json(self.path / name, metrics)
+
+    def figure_path(self, name: str) -> Path:
+        if not name.endswith(".png"):
+            name += ".png"
+        return self.path / name
+
+    def save_figure(self, fig: Any, name: str, dpi: int = 110) -> Path:
+        """Save a matplotlib figure as PNG atomically and return its path."""
+        from ferlib.fileio import atomic_path
+
+        target = self.figure_path(name)
+        with atomic_path(target, suffix=".png") as tmp:
+            fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
+        return target
