@@ -1,0 +1,143 @@
+"""Dataset manifests: what a local copy of each dataset must look like.
+
+One YAML file per dataset in ``data_manifests/<name>.yaml`` (repository root) describes the
+expected folder layout, split sizes, the native-label → canonical map, the landmark annotations
+the dataset ships, its citation, licence and where to request it. :func:`load_manifest` reads one
+into a frozen :class:`Manifest`; the loaders (:mod:`ferlib.data.datasets`) and
+``ferlib data verify`` use it.
+
+The folder is found at ``$FERLIB_MANIFESTS`` when set, else at ``<repo>/data_manifests``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from ferlib.data.labels import CANONICAL_CLASSES
+
+#: Loader families :mod:`ferlib.data.datasets` implements.
+LOADERS = ("rafdb", "affectnet", "fer2013", "ferplus", "folders", "kdef", "ckplus", "ran", "synthfer")
+
+
+def manifests_dir() -> Path:
+    """Folder holding the ``<name>.yaml`` manifests."""
+    env = os.environ.get("FERLIB_MANIFESTS")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[2] / "data_manifests"
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """One dataset's manifest (``data_manifests/<name>.yaml``)."""
+
+    name: str
+    title: str
+    loader: str
+    num_classes: int
+    description: str
+    layout: tuple[str, ...]
+    splits: Mapping[str, int]
+    label_map: Mapping[str, str]
+    landmarks: str
+    citation: str
+    licence: str
+    request: str
+    path: Path
+    optional_layout: tuple[str, ...] = ()
+    assumptions: tuple[str, ...] = ()
+    split_dirs: Mapping[str, str] = field(default_factory=dict)
+    list_files: Mapping[str, str] = field(default_factory=dict)
+    base: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def expected_size(self, split: str) -> int | None:
+        return self.splits.get(split)
+
+    def where_to_get(self) -> str:
+        return f"{self.title}: request at {self.request} (see {self.path})"
+
+
+_REQUIRED = ("name", "title", "loader", "num_classes", "layout", "splits", "label_map", "citation",
+             "licence", "request", "landmarks")
+_KNOWN = set(_REQUIRED) | {"description", "optional_layout", "assumptions", "split_dirs",
+                           "list_files", "base"}
+
+
+def _parse(path: Path) -> Manifest:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ValueError(f"manifest {path} is not valid YAML ({exc}); fix the file") from exc
+    if not isinstance(data, dict):
+        raise ValueError(f"manifest {path} must be a YAML mapping; fix the file")
+    missing = [k for k in _REQUIRED if k not in data]
+    if missing:
+        raise ValueError(f"manifest {path} lacks required key(s) {missing}; add them")
+    if data["name"] != path.stem:
+        raise ValueError(f"manifest {path} has name {data['name']!r}; expected {path.stem!r} (the file name)")
+    if data["loader"] not in LOADERS:
+        raise ValueError(f"manifest {path}: loader {data['loader']!r} is not one of {LOADERS}")
+    label_map = {str(k): str(v) for k, v in (data["label_map"] or {}).items()}
+    bad = sorted(v for v in label_map.values() if v not in CANONICAL_CLASSES and v not in
+                 ("dropped", "none", "uncertain", "non-face"))
+    if bad:
+        raise ValueError(f"manifest {path}: label_map targets {bad} are not canonical classes "
+                         f"{CANONICAL_CLASSES}; fix the map")
+    extra = {k: v for k, v in data.items() if k not in _KNOWN}
+    return Manifest(
+        name=data["name"],
+        title=str(data["title"]),
+        loader=data["loader"],
+        num_classes=int(data["num_classes"]),
+        description=str(data.get("description", "")).strip(),
+        layout=tuple(str(p).split("#")[0].strip() for p in data["layout"]),
+        optional_layout=tuple(str(p) for p in data.get("optional_layout") or ()),
+        splits={str(k): int(v) for k, v in (data["splits"] or {}).items()},
+        label_map=label_map,
+        landmarks=str(data["landmarks"]).strip(),
+        citation=str(data["citation"]).strip(),
+        licence=str(data["licence"]).strip(),
+        request=str(data["request"]).strip(),
+        assumptions=tuple(str(a) for a in data.get("assumptions") or ()),
+        split_dirs={str(k): str(v) for k, v in (data.get("split_dirs") or {}).items()},
+        list_files={str(k): str(v) for k, v in (data.get("list_files") or {}).items()},
+        base=data.get("base"),
+        extra=extra,
+        path=path,
+    )
+
+
+@lru_cache(maxsize=None)
+def _load_cached(path_str: str, mtime: float) -> Manifest:
+    return _parse(Path(path_str))
+
+
+def list_manifests() -> list[str]:
+    """Names of every manifest, sorted."""
+    folder = manifests_dir()
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"manifest folder {folder} not found; expected data_manifests/ at the repository root "
+            "(or set FERLIB_MANIFESTS to its path)"
+        )
+    return sorted(p.stem for p in folder.glob("*.yaml"))
+
+
+def load_manifest(name: str) -> Manifest:
+    """The manifest ``data_manifests/<name>.yaml`` as a frozen :class:`Manifest`."""
+    path = manifests_dir() / f"{name}.yaml"
+    if not path.is_file():
+        raise KeyError(
+            f"no manifest named {name!r} (looked for {path}); available: {', '.join(list_manifests())}"
+        )
+    return _load_cached(str(path), path.stat().st_mtime)
+
+
+__all__ = ["Manifest", "load_manifest", "list_manifests", "manifests_dir", "LOADERS"]
