@@ -1,0 +1,158 @@
+"""LAN: Local Attention Network for pose-invariant FER (lan.txt §III).
+
+Architecture (lan.txt §III-B, Fig. 2):
+
+* **Backbone** — ResNet-18 (torchvision stages, ``weights=None``) up to conv5_x (``layer4``):
+  ``F_o`` is 512×7×7 at 224 px (lan.txt §IV-B: "the input to our LAN is extracted from the layer
+  before (Conv5_x) the last pooling layer").
+* **LAN module** — "four 3×3 convolutional layers followed by a sigmoid layer" → ``F_m`` 1×7×7.
+  The paper does not give the intermediate widths; ferlib halves the width at each layer,
+  512 → 256 → 128 → 64 → 1, with BatchNorm + ReLU after the first three convolutions (padding 1,
+  so the map stays 7×7) and a bias on the last one, whose output goes through the sigmoid.
+* ``F_a = F_o ⊙ F_m`` (Eq. 1, the map broadcast over channels); ``f_o = GAP(F_o)``,
+  ``f_a = GAP(F_a)``; ``f = f_o ⊕ f_a`` (Eq. 2) → FC → logits.
+
+Fusion variants (Table 6): ``fusion="add"`` (Eq. 2 and the paper's best, 60.88 % on AffectNet;
+Fig. 2's caption says "concatenation", but Eq. 2, §IV-F-2 and Table 6 all make addition the method),
+``"concat"`` ([f_o, f_a], 1024-d, 60.20 %) and ``"average"`` ((f_o + f_a)/2, 59.40 %).
+
+Loss (Eqs. 5–6): ``L = L_CE + α · BCE(F'_m, F_m)`` with α = 0.5 ("ratio of the two losses … 2:1",
+§IV-B), where ``F_m`` is the attention guidance map of §III-C (``batch["guidance"]``, B×7×7 of 0/1)
+and ``F'_m`` the predicted map. Guidance maps are made by :mod:`ferlib.models.guidance`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ferlib.models.baselines import cross_entropy_loss, resnet_stages
+from ferlib.models.output import ModelOutput
+from ferlib.models.registry import register_model
+
+LAN_FUSIONS = ("add", "concat", "average")
+
+
+def binary_cross_entropy_map(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-pixel BCE (lan.txt Eq. 6), mean over all elements; ``prediction`` is a probability.
+
+    Same value as ``F.binary_cross_entropy`` (logs clamped at -100), written out so that it also
+    runs inside CUDA autocast, where ``F.binary_cross_entropy`` refuses to.
+    """
+    p = prediction.float()
+    t = target.float()
+    log_p = torch.clamp(torch.log(p), min=-100.0)
+    log_1mp = torch.clamp(torch.log1p(-p), min=-100.0)
+    return -(t * log_p + (1 - t) * log_1mp).mean()
+
+
+class LocalAttentionModule(nn.Module):
+    """Four 3×3 convolutions and a sigmoid: C×H×W features → 1×H×W attention map (§III-B).
+
+    ``widths`` are the outputs of the first three convolutions (the fourth outputs 1 channel).
+    """
+
+    def __init__(self, in_channels: int = 512, widths: tuple[int, int, int] = (256, 128, 64)):
+        super().__init__()
+        if len(widths) != 3:
+            raise ValueError(f"LocalAttentionModule: widths must list 3 widths (4 convs, the last → 1), got {widths}")
+        layers: list[nn.Module] = []
+        cin = in_channels
+        for width in widths:
+            layers += [nn.Conv2d(cin, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
+            cin = width
+        layers += [nn.Conv2d(cin, 1, 3, padding=1, bias=True)]
+        self.convs = nn.Sequential(*layers)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.convs(features))
+
+
+class LAN(nn.Module):
+    """ResNet-18 conv5_x features, LAN attention map, global + local feature fusion, FC (§III-B).
+
+    ``aux["attention_map"]`` is ``F_m`` (B×7×7, in (0, 1)); ``aux["features"]`` is ``F_o``
+    (B×512×7×7), which :func:`ferlib.models.guidance.guidance_maps` can turn into guidance maps.
+    """
+
+    def __init__(self, num_classes: int = 7, fusion: str = "add", alpha: float = 0.5,
+                 lan_widths: tuple[int, int, int] = (256, 128, 64)):
+        super().__init__()
+        if fusion not in LAN_FUSIONS:
+            raise ValueError(f"LAN: fusion must be one of {LAN_FUSIONS} (lan.txt Table 6), got {fusion!r}")
+        if alpha < 0:
+            raise ValueError(f"LAN: alpha weighs the guidance BCE loss (Eq. 5) and must be ≥ 0, got {alpha}")
+        self.fusion = fusion
+        self.alpha = float(alpha)
+        stages = resnet_stages(18)
+        self.backbone = nn.Sequential(stages)
+        self.lan_module = LocalAttentionModule(512, tuple(lan_widths))
+        self.fc = nn.Linear(1024 if fusion == "concat" else 512, num_classes)
+
+    def forward(self, images: torch.Tensor, landmarks5: torch.Tensor | None = None,
+                landmarks8: torch.Tensor | None = None) -> ModelOutput:
+        f_map = self.backbone(images)  # F_o
+        attention = self.lan_module(f_map)  # F_m, B×1×H×W
+        attended = f_map * attention  # Eq. 1
+        f_o = f_map.mean(dim=(2, 3))
+        f_a = attended.mean(dim=(2, 3))
+        if self.fusion == "add":
+            f = f_o + f_a  # Eq. 2
+        elif self.fusion == "concat":
+            f = torch.cat([f_o, f_a], dim=1)
+        else:
+            f = 0.5 * (f_o + f_a)
+        logits = self.fc(f)
+        return ModelOutput(logits=logits, aux={"attention_map": attention[:, 0], "features": f_map})
+
+    def loss(self, output: ModelOutput, batch: dict[str, Any]) -> torch.Tensor:
+        """Eq. 5: ``CE(logits, label) + α · BCE(attention_map, batch["guidance"])``.
+
+        The BCE (Eq. 6) is the mean over the B×7×7 positions. When ``batch`` has no ``"guidance"``
+        (guidance maps not computed yet, e.g. during a warm-up before
+        :func:`ferlib.models.guidance.fit_guidance`), the loss is the cross-entropy alone.
+        """
+        ce = cross_entropy_loss(output, batch)
+        guidance = batch.get("guidance")
+        if guidance is None or self.alpha == 0:
+            return ce
+        attention = output.aux["attention_map"]
+        guidance = guidance.to(device=attention.device, dtype=attention.dtype)
+        if guidance.shape != attention.shape:
+            raise ValueError(
+                f"LAN.loss (ferlib/models/lan.py): batch['guidance'] has shape {tuple(guidance.shape)}, "
+                f"expected {tuple(attention.shape)} like the attention map; make it with "
+                "ferlib.models.guidance.guidance_maps on this backbone's 7×7 features"
+            )
+        return ce + self.alpha * binary_cross_entropy_map(attention, guidance)
+
+    def cam_targets(self) -> dict[str, nn.Module]:
+        # layer4 gives F_o (the CAM of the "input features" in Fig. 3); the LAN module's last conv
+        # is where the attention map is made.
+        return {"backbone": self.backbone.layer4, "lan_module": self.lan_module}
+
+    def parts(self) -> dict[str, nn.Module]:
+        return {"backbone": self.backbone, "lan_module": self.lan_module, "head": self.fc}
+
+
+@register_model(
+    "lan",
+    paper="Local attention network, pose-invariant FER (lan.txt, §III)",
+    claims={
+        "params_ferlib_7cls": 12_729_864,
+        "params_note": "lan.txt reports no parameter count; ferlib's figure depends on the chosen LAN widths",
+        "kdef_acc": 95.39,
+        "rafdb_acc": 87.09,
+        "ferplus_acc": 88.45,
+        "affectnet_acc": 60.88,
+        "table6_affectnet_fusion_acc": {"concat": 60.20, "average": 59.40, "add": 60.88},
+        "alpha_default": 0.5,
+    },
+)
+def lan(num_classes: int = 7, fusion: str = "add", alpha: float = 0.5,
+        lan_widths: tuple[int, int, int] = (256, 128, 64)) -> LAN:
+    """LAN (lan.txt): ResNet-18 + local attention module; fusion add|concat|average; α for the BCE loss."""
+    return LAN(num_classes, fusion=fusion, alpha=alpha, lan_widths=lan_widths)
