@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 
+from ferlib.models.checkpoints import load_checkpoint
 from ferlib.models.output import ModelOutput
 from ferlib.models.registry import create_model, list_models, model_entry, register_model
 
@@ -23,4 +24,4 @@ for _family in _FAMILIES:
         if exc.name != f"ferlib.models.{_family}":
             raise
 
-__all__ = ["ModelOutput", "create_model", "list_models", "model_entry", "register_model"]
+__all__ = ["ModelOutput", "create_model", "load_checkpoint", "list_models", "model_entry", "register_model"]

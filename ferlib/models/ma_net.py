@@ -1,0 +1,476 @@
+"""MA-Net: multi-scale and local attention network (Zhao, Liu & Zhou, IEEE TIP 2021; ``ma-net.txt``).
+
+Layout (paper §III-A, Fig. 1) at 224×224 input:
+
+* **Pre-extractor** — ResNet-18 ``conv1`` + ``layer1`` + ``layer2`` taken from torchvision
+  (``weights=None``) → S ∈ 128×28×28 ("one 2D convolution layer and four basic blocks").
+* **Global branch: multi-scale module** (§III-B) — four symmetric multi-scale blocks
+  (:class:`MultiScaleBlock`, n = 4, Eqs. 1-3) in two stages 128→256 (stride 2) and 256→512
+  (stride 2) → 512×7×7 → GAP → 512 → FC.
+* **Local branch: local attention module** (§III-C) — S split 2×2 into four 14×14 maps
+  (:func:`ma_net_regions`), each through its own two stages of attentive blocks
+  (:class:`AttentiveBlock`: ResNet basic block + CBAM, Eq. 4) 128→256 (stride 2) and 256→512
+  (stride 1) → four 512×7×7 maps, tiled back to 512×14×14 → GAP → 512 → FC.
+* **Decision-level fusion** (§III-D) — two cross-entropy losses (Eq. 5) combined as
+  ``L = λ·L_local + (1−λ)·L_global`` with λ = 0.6 (Eq. 6, Fig. 6); at inference the logits are
+  combined with the same weights, ``λ·z_local + (1−λ)·z_global`` (as the public training script
+  does).
+
+Module names follow the public checkpoint closely enough that
+:func:`ferlib.models.checkpoints.load_checkpoint` maps it one to one (see
+:func:`manet_official_key_map`). With 7-class heads the model has exactly 50,547,214 parameters
+(the paper's "50.54 M"; BN running statistics are buffers and not counted) and about 3.65 GMACs
+(the paper's "3.65 G FLOPs" are multiply-accumulates).
+
+Ablation variants (keyword arguments of ``create_model("ma-net", ...)``):
+
+* ``global_branch`` — ``"symmetric"`` (Eqs. 1-3, default), ``"res2net"`` (Res2Net's one-directional
+  hierarchy, Table I "Baseline + Multi-scale"), ``"lts"`` (ResNet-18's last two stages, Tables
+  I-II) or ``None`` (one-branch networks of Table I).
+* ``local_branch`` — ``"attention"`` (default), ``"feature"`` (the same regions without CBAM:
+  Table I "Local Feature"), ``"lts"`` (ResNet-18's last two stages on the whole map, Table II) or
+  ``None``.
+* ``split``/``overlap`` — region strategy of Table III: 1×1; 2×2 with overlap 0 (default) or 6;
+  3×3 with overlap 1 or 7.
+* ``fusion`` — ``"decision"`` (default) or ``"feature"`` (Table IV: the two 512-d vectors are
+  concatenated and one FC classifies them).
+* ``lam`` — λ of Eq. 6.
+
+Table I's one-branch baseline is ``global_branch="lts", local_branch=None`` (plain ResNet-18);
+Table II's two-branch baseline is ``global_branch="lts", local_branch="lts"``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from typing import Any
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import torchvision
+from torchvision.models.resnet import BasicBlock
+
+from ferlib.models.blocks import CBAM
+from ferlib.models.output import ModelOutput
+from ferlib.models.registry import register_model
+
+__all__ = [
+    "AttentiveBlock",
+    "MANet",
+    "MultiScaleBlock",
+    "ma_net_regions",
+    "manet_official_key_map",
+]
+
+#: Region strategies evaluated in Table III (split, overlap) on the 28×28 map.
+TABLE_III_STRATEGIES: tuple[tuple[int, int], ...] = ((1, 0), (2, 0), (2, 6), (3, 1), (3, 7))
+
+
+def ma_net_regions(grid: int = 28, split: int = 2, overlap: int = 0) -> torch.Tensor:
+    """Boxes of the local feature maps S_i on a ``grid``×``grid`` map (§III-C, Fig. 5, Table III).
+
+    The map is cut into ``split``×``split`` equal square regions, neighbours sharing ``overlap``
+    rows/columns: side ``s = (grid + (split−1)·overlap) / split`` and starts ``i·(s − overlap)``.
+    On the 28×28 map: 1×1 → one 28-cell region; 2×2/overlap 0 → 14-cell regions at 0 and 14
+    (the paper's setting); 2×2/overlap 6 → 17-cell regions at 0 and 11; 3×3/overlap 1 → 10-cell
+    regions at 0, 9, 18; 3×3/overlap 7 → 14-cell regions at 0, 7, 14.
+
+    Returns an int64 tensor ``split²×4`` of ``(x0, y0, x1, y1)`` in map cells (``x1``/``y1``
+    exclusive), row-major (top-left first). Multiply by ``image_size / grid`` for pixels.
+    """
+    if split < 1 or overlap < 0:
+        raise ValueError(f"ma_net_regions needs split >= 1 and overlap >= 0; got split={split}, overlap={overlap}")
+    if split == 1 and overlap:
+        raise ValueError("a 1×1 split has no neighbours to overlap; use overlap=0")
+    total = grid + (split - 1) * overlap
+    if total % split:
+        raise ValueError(
+            f"a {grid}×{grid} map cannot be cut into {split}×{split} equal regions with overlap {overlap} "
+            f"(({grid} + {split - 1}·{overlap}) / {split} is not an integer); Table III uses "
+            f"{', '.join(f'{s}×{s}/overlap {o}' for s, o in TABLE_III_STRATEGIES)} on the 28×28 map"
+        )
+    side = total // split
+    if side <= overlap:
+        raise ValueError(f"overlap {overlap} must be smaller than the region side {side}")
+    return torch.tensor(_region_bounds(grid, split, overlap), dtype=torch.int64)
+
+
+def _region_bounds(grid: int, split: int, overlap: int) -> list[tuple[int, int, int, int]]:
+    """Plain-int boxes of :func:`ma_net_regions` (no tensors: static for torch.compile)."""
+    side = (grid + (split - 1) * overlap) // split
+    starts = [i * (side - overlap) for i in range(split)]
+    return [(x0, y0, x0 + side, y0 + side) for y0 in starts for x0 in starts]
+
+
+def _conv_bn(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
+    """3×3 convolution (no bias) → BatchNorm, one ``P_i`` of Eqs. 1-2."""
+    return nn.Sequential(
+        OrderedDict(
+            conv=nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False),
+            bn=nn.BatchNorm2d(cout),
+        )
+    )
+
+
+def _downsample(cin: int, cout: int, stride: int) -> nn.Sequential | None:
+    if stride == 1 and cin == cout:
+        return None
+    return nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=False), nn.BatchNorm2d(cout))
+
+
+class MultiScaleBlock(nn.Module):
+    """Multi-scale block of Fig. 2(b): a 3×3 convolution, then multi-scale 3×3 convolutions on n
+    channel subsets, then the residual shortcut.
+
+    ``X = ReLU(BN(conv3×3(x)))`` is split into n subsets X_i. With ``symmetric=True`` (MA-Net,
+    Eqs. 1-3) a left-to-right cascade ``Y_i^left = P_i^left(X_i + Y_{i−1}^left)`` and a
+    right-to-left cascade ``Y_i^right = P_i^right(X_i + Y_{i+1}^right)`` run side by side and
+    ``Y_i = Y_i^left + Y_i^right``. With ``symmetric=False`` it is Res2Net's one-directional
+    hierarchy (Gao et al. 2019) used for Table I's "Baseline + Multi-scale": ``Y_1 = X_1``,
+    ``Y_i = P_i(X_i + Y_{i−1})``. The Y_i are concatenated, added to the (down-sampled) input and
+    passed through ReLU. Each ``P`` is conv3×3 → BN; the cascaded input is rectified before the
+    addition so every branch sees non-negative context, as in the basic block.
+
+    ``left.{i}`` / ``right.{i}`` hold ``P_{i+1}^left`` / ``P_{i+1}^right`` (public names
+    ``conv1_2_{i+1}``/``bn1_2_{i+1}`` and ``conv2_2_{i+1}``/``bn2_2_{i+1}``).
+    """
+
+    def __init__(self, cin: int, cout: int, stride: int = 1, scales: int = 4, symmetric: bool = True):
+        super().__init__()
+        if cout % scales:
+            raise ValueError(f"MultiScaleBlock needs cout divisible by scales; got {cout}, n={scales}")
+        width = cout // scales
+        self.scales = scales
+        self.symmetric = symmetric
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.relu = nn.ReLU(inplace=False)
+        # Res2Net passes X_1 through unchanged, so it has n−1 convolutions.
+        n_left = scales if symmetric else scales - 1
+        self.left = nn.ModuleList(_conv_bn(width, width) for _ in range(n_left))
+        self.right = nn.ModuleList(_conv_bn(width, width) for _ in range(scales)) if symmetric else None
+        self.downsample = _downsample(cin, cout, stride)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        subsets = torch.chunk(self.relu(self.bn1(self.conv1(x))), self.scales, dim=1)
+        n = self.scales
+        if self.symmetric:
+            left: list[torch.Tensor] = []
+            for i in range(n):  # Eq. 1
+                inp = subsets[i] if i == 0 else subsets[i] + self.relu(left[-1])
+                left.append(self.left[i](inp))
+            right: list[torch.Tensor] = [None] * n  # type: ignore[list-item]
+            for i in reversed(range(n)):  # Eq. 2
+                inp = subsets[i] if i == n - 1 else subsets[i] + self.relu(right[i + 1])
+                right[i] = self.right[i](inp)  # type: ignore[index]
+            outs = [lft + rgt for lft, rgt in zip(left, right)]  # Eq. 3
+        else:
+            outs = [subsets[0]]
+            for i in range(1, n):
+                inp = subsets[i] if i == 1 else subsets[i] + self.relu(outs[-1])
+                outs.append(self.left[i - 1](inp))
+        return self.relu(torch.cat(outs, dim=1) + identity)
+
+
+class AttentiveBlock(BasicBlock):
+    """Attentive block of Fig. 2(c): torchvision's ResNet basic block with CBAM (reduction 16)
+    applied to the second convolution's output before the shortcut: ``F_r = M_s(F) ⊗ (M_c(F) ⊗ F)``
+    (Eq. 4). ``attention=False`` gives the plain basic block ("local feature" of Table I)."""
+
+    def __init__(self, cin: int, cout: int, stride: int = 1, attention: bool = True, reduction: int = 16):
+        super().__init__(cin, cout, stride=stride, downsample=_downsample(cin, cout, stride))
+        self.cbam = CBAM(cout, reduction) if attention else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        if self.cbam is not None:
+            out = self.cbam(out)
+        return self.relu(out + identity)
+
+
+def _two_stages(make, cin: int = 128, strides: tuple[int, int] = (2, 2)) -> nn.Sequential:
+    """Two stages of two blocks each, 128→256→512 ("layer3", "layer4" of ResNet-18)."""
+    return nn.Sequential(
+        OrderedDict(
+            layer3=nn.Sequential(make(cin, 256, strides[0]), make(256, 256, 1)),
+            layer4=nn.Sequential(make(256, 512, strides[1]), make(512, 512, 1)),
+        )
+    )
+
+
+def _resnet18_last_two_stages() -> nn.Sequential:
+    """The "LTS" branch of Tables I-II: torchvision ResNet-18's layer3 + layer4 (fresh weights)."""
+    tv = torchvision.models.resnet18(weights=None)
+    return nn.Sequential(OrderedDict(layer3=tv.layer3, layer4=tv.layer4))
+
+
+class LocalAttentionModule(nn.Module):
+    """Local attention module (§III-C): region split, one attentive network per region, tiling.
+
+    ``regions.{k}`` is the network of region k (row-major; public ``layer3_1_p{k+1}`` /
+    ``layer4_1_p{k+1}``). The last stage keeps stride 1, so each 14×14 region ends at 7×7 and the
+    four maps tile back to 14×14 (the output is what Grad-CAM hooks for the "local" branch).
+    """
+
+    def __init__(self, split: int = 2, overlap: int = 0, attention: bool = True, cin: int = 128):
+        super().__init__()
+        self.split = split
+        self.overlap = overlap
+        ma_net_regions(28, split, overlap)  # validate the strategy early, with the paper's grid
+
+        def make(ci: int, co: int, stride: int) -> nn.Module:
+            return AttentiveBlock(ci, co, stride, attention=attention)
+
+        self.regions = nn.ModuleList(_two_stages(make, cin, strides=(2, 1)) for _ in range(split * split))
+
+    def forward(self, s: torch.Tensor) -> torch.Tensor:
+        h, w = s.shape[-2:]
+        if h != w:
+            raise ValueError(f"MA-Net's local branch needs a square feature map; got {h}×{w}")
+        boxes = _region_bounds(int(h), self.split, self.overlap)
+        if len(boxes) != len(self.regions) or boxes[-1][2] != h:
+            ma_net_regions(int(h), self.split, self.overlap)  # raises, naming the problem
+        maps = [net(s[:, :, y0:y1, x0:x1]) for net, (x0, y0, x1, y1) in zip(self.regions, boxes)]
+        rows = [torch.cat(maps[r * self.split:(r + 1) * self.split], dim=3) for r in range(self.split)]
+        return torch.cat(rows, dim=2)
+
+
+class MultiScaleModule(nn.Module):
+    """Multi-scale module (§III-B): four multi-scale blocks, 128→256 (s2) → 512 (s2)."""
+
+    def __init__(self, symmetric: bool = True, scales: int = 4, cin: int = 128):
+        super().__init__()
+
+        def make(ci: int, co: int, stride: int) -> nn.Module:
+            return MultiScaleBlock(ci, co, stride, scales=scales, symmetric=symmetric)
+
+        stages = _two_stages(make, cin, strides=(2, 2))
+        self.layer3, self.layer4 = stages.layer3, stages.layer4
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layer4(self.layer3(x))
+
+
+class Branch(nn.Module):
+    """A branch: ``features`` (a spatial map) → GAP → optional ``head`` FC (Eq. 5's W, b)."""
+
+    def __init__(self, features: nn.Module, num_classes: int | None):
+        super().__init__()
+        self.features = features
+        self.head = nn.Linear(512, num_classes) if num_classes else None
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        fmap = self.features(x)
+        vec = torch.flatten(F.adaptive_avg_pool2d(fmap, 1), 1)
+        return fmap, vec, (self.head(vec) if self.head is not None else None)
+
+
+_GLOBAL_KINDS = ("symmetric", "res2net", "lts", None)
+_LOCAL_KINDS = ("attention", "feature", "lts", None)
+
+
+class MANet(nn.Module):
+    """MA-Net and its ablations (see the module docstring for the variants and their tables)."""
+
+    def __init__(
+        self,
+        num_classes: int = 7,
+        *,
+        global_branch: str | None = "symmetric",
+        local_branch: str | None = "attention",
+        split: int = 2,
+        overlap: int = 0,
+        fusion: str = "decision",
+        lam: float = 0.6,
+        scales: int = 4,
+    ):
+        super().__init__()
+        if global_branch not in _GLOBAL_KINDS:
+            raise ValueError(f"global_branch must be one of {_GLOBAL_KINDS}; got {global_branch!r}")
+        if local_branch not in _LOCAL_KINDS:
+            raise ValueError(f"local_branch must be one of {_LOCAL_KINDS}; got {local_branch!r}")
+        if global_branch is None and local_branch is None:
+            raise ValueError("MA-Net needs at least one branch; set global_branch or local_branch")
+        if fusion not in ("decision", "feature"):
+            raise ValueError(f"fusion must be 'decision' or 'feature' (Table IV); got {fusion!r}")
+        two_branch = global_branch is not None and local_branch is not None
+        if fusion == "feature" and not two_branch:
+            raise ValueError("feature-level fusion (Table IV) needs both branches")
+        if not 0.0 <= lam <= 1.0:
+            raise ValueError(f"lam (λ of Eq. 6) must lie in [0, 1]; got {lam}")
+        self.num_classes = num_classes
+        self.fusion = fusion
+        self.lam = float(lam)
+        self.global_kind = global_branch
+        self.local_kind = local_branch
+
+        tv = torchvision.models.resnet18(weights=None)
+        self.pre_extractor = nn.Sequential(
+            OrderedDict(
+                conv1=tv.conv1, bn1=tv.bn1, relu=tv.relu, maxpool=tv.maxpool, layer1=tv.layer1, layer2=tv.layer2
+            )
+        )
+        branch_classes = num_classes if fusion == "decision" else None
+
+        self.local_branch: Branch | None = None
+        if local_branch == "lts":
+            self.local_branch = Branch(_resnet18_last_two_stages(), branch_classes)
+        elif local_branch is not None:
+            module = LocalAttentionModule(split, overlap, attention=local_branch == "attention")
+            self.local_branch = Branch(module, branch_classes)
+
+        self.global_branch: Branch | None = None
+        if global_branch == "lts":
+            self.global_branch = Branch(_resnet18_last_two_stages(), branch_classes)
+        elif global_branch is not None:
+            module = MultiScaleModule(symmetric=global_branch == "symmetric", scales=scales)
+            self.global_branch = Branch(module, branch_classes)
+
+        self.fusion_head = nn.Linear(1024, num_classes) if fusion == "feature" else None
+
+    # -- forward ---------------------------------------------------------------------------
+    def forward(
+        self, images: torch.Tensor, landmarks5: torch.Tensor | None = None, landmarks8: torch.Tensor | None = None
+    ) -> ModelOutput:
+        """``images`` B×3×224×224 (ImageNet-normalised). MA-Net uses no landmarks (its regions are
+        fixed cuts of the feature map); the arguments exist for the common model API."""
+        s = self.pre_extractor(images)
+        branch_logits: dict[str, torch.Tensor] = {}
+        aux: dict[str, torch.Tensor] = {"pre_features": s}
+        vectors: dict[str, torch.Tensor] = {}
+        for name, branch in (("local", self.local_branch), ("global", self.global_branch)):
+            if branch is None:
+                continue
+            fmap, vec, logits = branch(s)
+            aux[f"{name}_features"] = fmap
+            vectors[name] = vec
+            if logits is not None:
+                branch_logits[name] = logits
+        if isinstance(getattr(self.local_branch, "features", None), LocalAttentionModule):
+            local = self.local_branch.features  # type: ignore[union-attr]
+            bounds = _region_bounds(int(s.shape[-1]), local.split, local.overlap)
+            scale = images.shape[-1] / s.shape[-1]
+            boxes = torch.tensor(bounds, dtype=images.dtype, device=images.device) * scale
+            aux["region_boxes"] = boxes.unsqueeze(0).expand(images.shape[0], -1, -1)
+        if self.fusion_head is not None:
+            logits = self.fusion_head(torch.cat([vectors["local"], vectors["global"]], dim=1))
+        elif len(branch_logits) == 2:
+            logits = self.lam * branch_logits["local"] + (1.0 - self.lam) * branch_logits["global"]
+        else:
+            logits = next(iter(branch_logits.values()))
+        return ModelOutput(logits=logits, branch_logits=branch_logits, aux=aux)
+
+    def loss(self, output: ModelOutput, batch: dict[str, Any]) -> torch.Tensor:
+        """Eq. 6: ``λ·CE(z_local, y) + (1−λ)·CE(z_global, y)`` (each CE is Eq. 5); one-branch and
+        feature-level-fusion variants have a single classifier and use its cross-entropy."""
+        labels = batch["label"]
+        if not torch.is_tensor(labels):
+            labels = torch.as_tensor(labels)
+        labels = labels.to(output.logits.device, torch.long)
+        bl = output.branch_logits
+        if self.fusion == "decision" and "local" in bl and "global" in bl:
+            return self.lam * F.cross_entropy(bl["local"], labels) + (1.0 - self.lam) * F.cross_entropy(
+                bl["global"], labels
+            )
+        return F.cross_entropy(output.logits, labels)
+
+    # -- introspection ------------------------------------------------------------------------
+    @property
+    def torchvision_stages(self) -> dict[str, str]:
+        """Where torchvision ResNet stages load (used by ``load_checkpoint(source="torchvision")``):
+        the stem, layer1 and layer2 into the pre-extractor; layer3/layer4 only into a branch that
+        is ResNet-18's last two stages (the global one first)."""
+        stages = {name: f"pre_extractor.{name}" for name in ("conv1", "bn1", "layer1", "layer2")}
+        for branch, kind in (("global_branch", self.global_kind), ("local_branch", self.local_kind)):
+            if kind == "lts" and "layer3" not in stages:
+                stages["layer3"] = f"{branch}.features.layer3"
+                stages["layer4"] = f"{branch}.features.layer4"
+        return stages
+
+    def cam_targets(self) -> dict[str, nn.Module]:
+        """Grad-CAM layers: the global branch's last block (``"multi_scale"``, or ``"global"`` for
+        the LTS variant) and the local attention module, whose output is the tiled 14×14 map."""
+        targets: dict[str, nn.Module] = {}
+        if self.global_branch is not None:
+            key = "multi_scale" if self.global_kind in ("symmetric", "res2net") else "global"
+            targets[key] = self.global_branch.features.layer4[-1]
+        if self.local_branch is not None:
+            feats = self.local_branch.features
+            targets["local"] = feats if isinstance(feats, LocalAttentionModule) else feats.layer4[-1]
+        return targets
+
+    def parts(self) -> dict[str, nn.Module]:
+        """Parts for parameter/MAC counts: pre-extractor, local branch (+ its FC), global branch
+        (+ its FC); the feature-fusion classifier is counted apart."""
+        parts: dict[str, nn.Module] = {"pre_extractor": self.pre_extractor}
+        if self.local_branch is not None:
+            parts["local"] = self.local_branch
+        if self.global_branch is not None:
+            parts["global"] = self.global_branch
+        if self.fusion_head is not None:
+            parts["fusion"] = self.fusion_head
+        return parts
+
+
+# -- public checkpoint names ------------------------------------------------------------------
+_MANET_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"^(conv1|bn1|layer1|layer2)\.(.+)$"), r"pre_extractor.\1.\2"),
+    (re.compile(r"^layer([34])_1_p(\d+)\.(.+)$"), "local"),
+    (re.compile(r"^layer([34])_2\.(\d+)\.conv([12])_2_(\d+)\.weight$"), "ms_conv"),
+    (re.compile(r"^layer([34])_2\.(\d+)\.bn([12])_2_(\d+)\.(.+)$"), "ms_bn"),
+    (re.compile(r"^layer([34])_2\.(.+)$"), r"global_branch.features.layer\1.\2"),
+    (re.compile(r"^fc_1\.(weight|bias)$"), r"local_branch.head.\1"),
+    (re.compile(r"^fc_2\.(weight|bias)$"), r"global_branch.head.\1"),
+)
+
+
+def manet_official_key_map(key: str) -> str | None:
+    """Map a public MA-Net checkpoint name (``module.`` already stripped) to ferlib's name.
+
+    ``layer3_1_p{k}``/``layer4_1_p{k}`` → ``local_branch.features.regions.{k−1}.layer3|4``;
+    ``layer3_2``/``layer4_2`` → ``global_branch.features.layer3|4`` with the multi-scale
+    convolutions ``conv1_2_i``/``conv2_2_i`` (and their BNs) → ``left.{i−1}``/``right.{i−1}``;
+    ``fc_1`` (local head) → ``local_branch.head``; ``fc_2`` (global head) →
+    ``global_branch.head``; stem/layer1/layer2 → ``pre_extractor``. Unknown names → ``None``.
+    """
+    for pattern, target in _MANET_RULES:
+        m = pattern.match(key)
+        if not m:
+            continue
+        if target == "local":
+            stage, region, rest = m.groups()
+            return f"local_branch.features.regions.{int(region) - 1}.layer{stage}.{rest}"
+        if target in ("ms_conv", "ms_bn"):
+            stage, block, side, index = m.group(1), m.group(2), m.group(3), int(m.group(4)) - 1
+            direction = "left" if side == "1" else "right"
+            leaf = "conv.weight" if target == "ms_conv" else f"bn.{m.group(5)}"
+            return f"global_branch.features.layer{stage}.{block}.{direction}.{index}.{leaf}"
+        return m.expand(target)
+    return None
+
+
+# -- registry ---------------------------------------------------------------------------------
+MA_NET_CLAIMS: dict[str, Any] = {
+    "params": {"total": 50_547_214, "pre_extractor": 0.68e6, "local": 42.31e6, "global": 7.55e6},
+    "gmacs": {"total": 3.645, "pre_extractor": 0.99, "local": 2.06, "global": 0.59},
+    "source": "paper §IV-B: 50.54 M parameters, 3.65 G FLOPs (multiply-accumulates); per-part split "
+    "and exact count measured on the public code with 7-class heads",
+}
+
+
+@register_model(
+    "ma-net",
+    paper="Zhao, Liu & Zhou, 'Learning deep global multi-scale and local attention features for facial "
+    "expression recognition in the wild', IEEE TIP 2021 (ma-net.txt)",
+    description="MA-Net: ResNet-18 pre-extractor, symmetric multi-scale global branch, 2×2 local attention "
+    "branch, decision-level fusion λ=0.6",
+    claims=MA_NET_CLAIMS,
+)
+def ma_net(num_classes: int = 7, **variant: Any) -> MANet:
+    """MA-Net (ma-net.txt §III); keyword variants as :class:`MANet`."""
+    return MANet(num_classes, **variant)
