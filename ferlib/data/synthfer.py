@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import io
 import math
 from dataclasses import dataclass, field
@@ -50,6 +51,7 @@ from typing import Any, Mapping
 
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw, ImageFilter
+from torch.utils.data import Dataset
 
 from ferlib.data.labels import CANONICAL_CLASSES, class_names as _class_names
 
@@ -146,6 +148,12 @@ class SynthFERConfig:
         if self.supersample < 1:
             raise ValueError("SynthFERConfig.supersample must be ≥ 1")
 
+    def __hash__(self) -> int:  # the dict fields would make the generated hash fail
+        return hash(tuple(
+            tuple(sorted(v.items())) if isinstance(v, dict) else v
+            for v in (getattr(self, f.name) for f in dataclasses.fields(self))
+        ))
+
 
 #: A config with no occlusion and no degradation, handy for clean figures and landmark checks.
 CLEAN_CONFIG = SynthFERConfig(occlusion_probs={"none": 1.0}, degradation_probs={})
@@ -199,7 +207,7 @@ class Degradations:
     jpeg_quality: int = 0  # 0 = no JPEG round trip
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class FaceParams:
     """Everything ``render_face`` needs. Change a field with ``dataclasses.replace`` (e.g. yaw)."""
 
@@ -252,6 +260,7 @@ def subject_name(split: str, subject: int) -> str:
     return f"{split}-{int(subject):04d}"
 
 
+@functools.lru_cache(maxsize=4096)
 def sample_identity(seed: int, split: str, subject: int) -> Identity:
     """The appearance of one subject; a pure function of ``(seed, split, subject)``."""
     rng = np.random.default_rng([int(seed), split_code(split), int(subject), 2])
@@ -276,19 +285,19 @@ def sample_identity(seed: int, split: str, subject: int) -> Identity:
         hairline=float(-0.62 + u() * 0.14),
         eye_y=float(-0.22 + u() * 0.1),
         eye_sep=float(0.27 + u() * 0.08),
-        eye_w=float(0.105 + u() * 0.035),
-        eye_h=float(0.05 + u() * 0.017),
+        eye_w=float(0.12 + u() * 0.035),
+        eye_h=float(0.055 + u() * 0.017),
         iris=_rgb(_IRIS[int(rng.integers(len(_IRIS)))] + rng.normal(0, 8, 3)),
-        iris_r=float(0.048 + u() * 0.012),
+        iris_r=float(0.052 + u() * 0.012),
         brow_gap=float(0.13 + u() * 0.05),
-        brow_th=float(0.028 + u() * 0.02),
+        brow_th=float(0.035 + u() * 0.02),
         nose_y=float(0.12 + u() * 0.1),
         nose_w=float(0.065 + u() * 0.03),
         nose_len=float(0.2 + u() * 0.15),
         mouth_y=float(0.42 + u() * 0.1),
-        mouth_w=float(0.19 + u() * 0.07),
-        lip_up=float(0.03 + u() * 0.017),
-        lip_lo=float(0.04 + u() * 0.02),
+        mouth_w=float(0.21 + u() * 0.07),
+        lip_up=float(0.035 + u() * 0.015),
+        lip_lo=float(0.045 + u() * 0.02),
         blush=float(u() * 0.6),
         background=(_rgb(bg_hue), _rgb(bg2)),
         clutter_seed=int(rng.integers(2**31)),
@@ -439,7 +448,8 @@ _SIN14 = np.sin(np.linspace(0, 2 * np.pi, 14))
 
 
 def _arc(t: np.ndarray, power: float) -> np.ndarray:
-    return np.power(np.clip(1 - t**2, 0, 1), power)
+    """(1 - t²)^power for t in [-1, 1]: the profile of lids and lips."""
+    return np.power(np.maximum(1 - t * t, 0.0), power)
 
 
 def _eye_shapes(ident: Identity, au: np.ndarray, side: int) -> dict[str, np.ndarray]:
@@ -573,8 +583,9 @@ def render_face(params: FaceParams) -> tuple[np.ndarray, dict[str, Any]]:
     ss = int(p.supersample)
     big = size * ss
     proj = _Projector(p)
-    # Drawing coordinates: final pixel centre c ↔ supersampled coordinate ss·c + (ss-1)/2.
-    off = (ss - 1) / 2.0
+    # Drawing coordinates: final pixel centre c ↔ supersampled coordinate ss·c + (ss-1)/2. PIL
+    # truncates float vertices to integers, so +0.5 turns that into rounding (no half-pixel bias).
+    off = (ss - 1) / 2.0 + 0.5
 
     def to_draw(pts: np.ndarray) -> list[tuple[float, float]]:
         q = pts * ss + off
@@ -758,7 +769,7 @@ def _light_and_degrade(image: np.ndarray, p: FaceParams) -> np.ndarray:
         # Gain map 1 - k·(0.5 + cos θ·x + sin θ·y), x, y ∈ [-½, ½]: darker away from the light.
         ca, sa, k = math.cos(ident.light_angle), math.sin(ident.light_angle), ident.light_strength
         g = np.linspace(-0.5, 0.5, size, dtype=np.float32)
-        gain_map = 255.0 * (1 - k * (0.5 + ca * g[None, :] + sa * g[:, None]))
+        gain_map = (255.0 * (1 - 0.5 * k) - 255.0 * k * ca * g)[None, :] - (255.0 * k * sa * g)[:, None]
         gain = Image.fromarray(np.clip(gain_map, 0, 255).astype(np.uint8), "L").convert("RGB")
         pil = ImageChops.multiply(pil, gain)
     if d.contrast != 1 or d.brightness != 0:
@@ -801,7 +812,7 @@ def synthfer_subjects(n: int, seed: int, split: str, subjects_per_split: int) ->
     return np.floor(rng.random(int(n)) * subjects_per_split).astype(np.int64)
 
 
-class SynthFERDataset:
+class SynthFERDataset(Dataset):
     """A torch-style map dataset of ``n`` SynthFER faces, rendered lazily in ``__getitem__``.
 
     ``__getitem__(i)`` returns the ferlib sample dict (:mod:`ferlib.data.schema`): ``image`` uint8
