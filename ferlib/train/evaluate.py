@@ -1,0 +1,119 @@
+"""Evaluate any ferlib checkpoint on any dataset, split or RAN occlusion/pose list.
+
+``evaluate_checkpoint(ckpt, "rafdb", root=..., subset="occlusion")`` rebuilds the model the
+checkpoint was trained as (its name, variant keywords and class count are stored in it), loads the
+weights with ``torch.load(weights_only=True)`` and reports accuracy, per-class accuracy, macro-F1
+and the confusion matrix (:func:`ferlib.train.metrics.classification_metrics`).
+
+Subsets (the RAN test lists of Wang et al., used by AMP-Net, MA-Net and LAN):
+``occlusion``, ``pose30``, ``pose45`` or a path to a list file; on a real copy they go through
+``data_manifests/ran_<dataset>.yaml``. On SynthFER (generated, no root) the same names select
+the test faces with an occluder, or with |yaw| or |pitch| above 30°/45°, from the generator's
+parameters — synthetic, and reported as such.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from torch.utils.data import Dataset
+
+from ferlib.runs import resolve_device
+from ferlib.train.loop import (
+    IndexedDataset,
+    evaluate_split,
+    load_model_state,
+    read_checkpoint,
+)
+from ferlib.train.distributed import DistContext
+
+SUBSETS = ("occlusion", "pose30", "pose45")
+
+#: Dataset name → RAN manifest holding its occlusion/pose lists.
+RAN_MANIFESTS = {"rafdb": "ran_rafdb", "affectnet7": "ran_affectnet", "affectnet8": "ran_affectnet",
+                 "ferplus": "ran_ferplus"}
+
+
+def _synthfer_subset(ds: Any, subset: str) -> np.ndarray:
+    params = getattr(ds, "params", None) or getattr(getattr(ds, "base", None), "params", None)
+    if params is None:
+        raise ValueError("this SynthFER dataset cannot report per-face parameters; subsets need ferlib.data.synthfer")
+    keep = []
+    for i in range(len(ds)):
+        p = params(i)
+        if subset == "occlusion":
+            ok = p.occlusion not in (None, "none")
+        else:
+            ok = max(abs(p.yaw), abs(p.pitch)) > (30.0 if subset == "pose30" else 45.0)
+        if ok:
+            keep.append(i)
+    return np.asarray(keep, dtype=np.int64)
+
+
+def build_eval_dataset(dataset: str, root: str | None = None, *, subset: str | None = None, split: str = "test",
+                       num_classes: int = 7, image_size: int = 224, n: int | None = None,
+                       **kw: Any) -> Dataset:
+    """The dataset (or RAN subset) an evaluation runs on."""
+    from ferlib.data.datasets import build_dataset, resolve_name
+
+    name = resolve_name(dataset)
+    common = dict(num_classes=num_classes, image_size=image_size, **kw)
+    if name == "synthfer" and root is None:
+        ds = build_dataset("synthfer", split, None, n=n, **common)
+        if subset is None:
+            return ds
+        if subset not in SUBSETS:
+            raise ValueError(f"SynthFER subsets are {SUBSETS}; list files apply to real RAF-DB/AffectNet/FERPlus copies")
+        return IndexedDataset(ds, _synthfer_subset(ds, subset))
+    if subset is None:
+        return build_dataset(dataset, split, root, **common)
+    ran = RAN_MANIFESTS.get(name)
+    if ran is None:
+        raise ValueError(f"occlusion/pose lists exist for {sorted(RAN_MANIFESTS)}, not {dataset!r}")
+    if subset in SUBSETS:
+        return build_dataset(ran, subset, root, **common)
+    path = Path(subset)
+    if not path.is_file():
+        raise FileNotFoundError(f"--subset {subset!r} is neither one of {SUBSETS} nor an existing list file")
+    # The parser follows the dataset family, not the split; any split name of the manifest will do.
+    from ferlib.data.manifests import load_manifest
+
+    split_name = next(iter(load_manifest(ran).list_files))
+    return build_dataset(ran, split_name, root, list_file=path, **common)
+
+
+def evaluate_checkpoint(checkpoint: str | Path, dataset: str, root: str | None = None, *, subset: str | None = None,
+                        split: str = "test", device: str = "auto", batch_size: int = 32, n: int | None = None,
+                        progress: bool = True, dataset_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Metrics of ``checkpoint`` on ``dataset`` (``split`` or ``subset``); see the module docstring."""
+    from ferlib.models import create_model, model_entry
+
+    state = read_checkpoint(checkpoint)
+    try:
+        model = create_model(state["model_name"], num_classes=int(state["num_classes"]), **dict(state["model_kwargs"]))
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"checkpoint {checkpoint} names model {state['model_name']!r} with keywords "
+                         f"{dict(state['model_kwargs'])} that this ferlib cannot build: {exc}") from None
+    load_model_state(model, state["model"], str(checkpoint))
+    dev = resolve_device(device)
+    model.to(dev).eval()
+    ds = build_eval_dataset(dataset, root, subset=subset, split=split, num_classes=int(state["num_classes"]),
+                            image_size=int(state.get("image_size", 224)), n=n, **(dataset_kwargs or {}))
+    if len(ds) == 0:
+        raise ValueError(f"{dataset} {subset or split} has no images to evaluate")
+    guidance_fn = None
+    if state.get("guidance") is not None:
+        from ferlib.train.loop import _Guidance
+
+        g = _Guidance()
+        g.restore(model, state["guidance"], dev)
+        guidance_fn = g.fn
+    class_names = list(state.get("class_names") or getattr(ds, "class_names", None) or [])
+    metrics = evaluate_split(model, ds, batch_size, dev, tuple(model_entry(state["model_name"]).inputs),
+                             DistContext(device=dev), class_names or None, guidance_fn=guidance_fn,
+                             progress=progress, desc="evaluate")
+    return {"checkpoint": str(checkpoint), "model": state["model_name"], "trained_epochs": int(state.get("epoch", 0)),
+            "dataset": dataset, "subset": subset, "split": split if subset is None else None,
+            "synthetic": dataset.lower() == "synthfer" and root is None, **metrics}
