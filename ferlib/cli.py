@@ -25,13 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ferlib {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"ferlib.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"ferlib.commands.{name}":
-                continue  # command not written yet
-            raise
-        module.register(sub)
+        importlib.import_module(f"ferlib.commands.{name}").register(sub)
     return parser
 
 

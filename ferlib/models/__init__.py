@@ -18,10 +18,6 @@ from ferlib.models.registry import create_model, list_models, model_entry, regis
 _FAMILIES = ("baselines", "amp_net", "ma_net", "lan", "ffra_net", "man")
 
 for _family in _FAMILIES:
-    try:
-        importlib.import_module(f"ferlib.models.{_family}")
-    except ModuleNotFoundError as exc:  # a family still being written
-        if exc.name != f"ferlib.models.{_family}":
-            raise
+    importlib.import_module(f"ferlib.models.{_family}")
 
 __all__ = ["ModelOutput", "create_model", "load_checkpoint", "list_models", "model_entry", "register_model"]
