@@ -42,6 +42,7 @@ from ferlib.train.loop import (  # noqa: E402
     make_loader,
     model_inputs,
     normalize,
+    optimizer_step,
     to_device,
 )
 from ferlib.train.recipes import default_recipe_for, load_recipe  # noqa: E402
@@ -70,14 +71,7 @@ def _step(model, optimizer, batch, needs, autocast, scaler):
     with autocast():
         out = model(batch["image"], **model_inputs(batch, needs))
         loss = compute_loss(model, out, batch)
-    optimizer.zero_grad(set_to_none=True)
-    if scaler is not None:
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-    else:
-        loss.backward()
-        optimizer.step()
+    optimizer_step(loss, optimizer, scaler)
 
 
 def _guidance_stub(name: str, batch_size: int, device: torch.device) -> dict:

@@ -351,6 +351,18 @@ def compute_loss(core: nn.Module, output, batch: dict[str, Any]) -> torch.Tensor
 # --------------------------------------------------------------------------------------------
 
 
+def optimizer_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer, scaler=None) -> None:
+    """Backward and optimiser step (through the gradient scaler for fp16 autocast)."""
+    optimizer.zero_grad(set_to_none=True)
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        loss.backward()
+        optimizer.step()
+
+
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """Load a ferlib training checkpoint with ``torch.load(weights_only=True)``.
 
@@ -733,14 +745,7 @@ def train(cfg: TrainConfig, *, train_dataset: Dataset | None = None,
                     batch["guidance"] = guidance.maps(images)
                 out = model(images, **model_inputs(batch, needs))
                 loss = compute_loss(core, out, batch)
-            optimizer.zero_grad(set_to_none=True)
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                loss.backward()
-                optimizer.step()
+            optimizer_step(loss, optimizer, scaler)
             bsz = len(batch["label"])
             loss_sum += loss.detach().double() * bsz
             correct += (out.logits.detach().argmax(1) == batch["label"]).sum().double()
