@@ -8,7 +8,7 @@ STAMP := $(VENV)/.ferlib-installed
 PROFILE ?= default
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: study test lab venv clean-venv chromium
+.PHONY: study test lab venv clean-venv chromium notebooks
 
 venv: $(STAMP)
 
@@ -32,8 +32,16 @@ chromium:
 	  elif command -v sudo >/dev/null 2>&1; then sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium missing and no root: the browser test will be skipped"; fi; }
 
+# pytest covers the library, nbval over the five notebooks (tests/test_notebooks.py) and the
+# JupyterLab browser test; then the smoke study is checked against notebooks/baselines/.
 test: $(STAMP) chromium
-	FERLIB_PROFILE=smoke $(PY) -m pytest -q tests
+	FERLIB_PROFILE=smoke $(PY) -m pytest -q -p no:cacheprovider tests
+	FERLIB_PROFILE=smoke $(PY) -m ferlib study --profile smoke --check
+
+# Rebuild the notebooks from their jupytext sources, then refresh their committed outputs.
+notebooks: $(STAMP)
+	cd notebooks && for f in src/0*.py; do ../$(VENV)/bin/jupytext -q --update --to ipynb -o "$$(basename "$${f%.py}").ipynb" "$$f"; done
+	$(PY) -m ferlib study --profile default --update-notebooks
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks

@@ -345,3 +345,23 @@ def test_resnet18_learns_synthfer_far_above_chance_but_not_perfectly():
     print(f"SynthFER learnability (synthetic): ResNet-18 test accuracy {acc:.3f} (chance {1 / 7:.3f})")
     assert acc > 0.35, f"ResNet-18 reached only {acc:.3f} on SynthFER's test split (chance 0.143)"
     assert acc < 1.0, "SynthFER must not be trivially separable (classes are meant to overlap)"
+
+
+def test_presets_by_name_and_dict_for_json_configs():
+    from ferlib.data.synthfer import SYNTHFER_PRESETS, SynthFERDataset, resolve_config
+
+    frontal = SynthFERDataset(n=14, seed=1, split="train", config="frontal")
+    assert frontal.config == SYNTHFER_PRESETS["frontal"]
+    yaws = [abs(frontal[i]["meta"]["yaw"]) for i in range(len(frontal))]
+    assert max(yaws) <= 15.0
+    assert {frontal[i]["meta"]["occlusion"] for i in range(len(frontal))} == {"none"}
+    # the same preset by name and through the dataset gives identical images
+    again = SynthFERDataset(n=14, seed=1, split="train", config=resolve_config("frontal"))
+    assert torch.equal(frontal[3]["image"], again[3]["image"])
+    # a dict starts from a preset and overrides fields (lists become tuples, as JSON gives them)
+    cfg = resolve_config({"preset": "frontal", "yaw_range": [-5, 5]})
+    assert cfg.yaw_range == (-5, 5) and cfg.au_noise == SYNTHFER_PRESETS["frontal"].au_noise
+    with pytest.raises(ValueError, match="unknown SynthFER preset"):
+        resolve_config("hard")
+    with pytest.raises(ValueError, match="unknown SynthFERConfig field"):
+        resolve_config({"yaw": 3})

@@ -162,8 +162,9 @@ def _batch_images(batch: Any, prepare: Callable[[Any], torch.Tensor] | None) -> 
 
 @torch.no_grad()
 def _iter_features(extractor: nn.Module, loader: Iterable, device: torch.device,
-                   prepare: Callable[[Any], torch.Tensor] | None, desc: str) -> Iterable[torch.Tensor]:
-    for batch in tqdm(loader, desc=desc, unit="batch"):
+                   prepare: Callable[[Any], torch.Tensor] | None, desc: str,
+                   progress: bool = True) -> Iterable[torch.Tensor]:
+    for batch in tqdm(loader, desc=desc, unit="batch", disable=not progress):
         images = _batch_images(batch, prepare).to(device)
         features = extractor(images)
         if not isinstance(features, torch.Tensor) or features.dim() != 4:
@@ -185,7 +186,8 @@ def _attentive_first(centres: np.ndarray, counts: np.ndarray) -> tuple[np.ndarra
 def fit_guidance(model_or_backbone: nn.Module, loader: Iterable, device: torch.device | str = "cpu", *,
                  method: str = "auto", seed: int = 0, n_init: int = 3,
                  max_in_memory: int = MAX_IN_MEMORY_SAMPLES, chunk_size: int = 2048, kmeans_threads: int = 1,
-                 prepare: Callable[[Any], torch.Tensor] | None = None) -> GuidanceCentres:
+                 prepare: Callable[[Any], torch.Tensor] | None = None,
+                 progress: bool = True) -> GuidanceCentres:
     """Cluster the backbone's features at each position into K = 2 (lan.txt §III-C).
 
     ``loader`` yields collated batches (``batch["image"]``, float normalised or uint8) of the
@@ -196,7 +198,8 @@ def fit_guidance(model_or_backbone: nn.Module, loader: Iterable, device: torch.d
     samples). MiniBatchKMeans is fed ``chunk_size`` samples at a time (per-call overhead dominates
     on small batches). ``kmeans_threads`` caps scikit-learn's OpenMP/BLAS threads: 49 small
     problems run much faster single-threaded than with oversubscribed thread pools. The model's
-    train/eval mode is restored afterwards.
+    train/eval mode is restored afterwards. ``progress=False`` hides the progress bars (notebooks
+    pass it: ``tqdm.auto`` ignores ``TQDM_DISABLE`` inside a kernel).
     """
     from sklearn.cluster import KMeans, MiniBatchKMeans
     from threadpoolctl import threadpool_limits
@@ -213,7 +216,7 @@ def fit_guidance(model_or_backbone: nn.Module, loader: Iterable, device: torch.d
     try:
         if method == "kmeans":
             chunks = [f.permute(0, 2, 3, 1).cpu().numpy() for f in
-                      _iter_features(extractor, loader, device, prepare, "LAN guidance: features")]
+                      _iter_features(extractor, loader, device, prepare, "LAN guidance: features", progress)]
             if not chunks:
                 raise ValueError("fit_guidance: the loader yielded no batches")
             feats = np.concatenate(chunks)  # N×H×W×C
@@ -223,7 +226,8 @@ def fit_guidance(model_or_backbone: nn.Module, loader: Iterable, device: torch.d
             attentive = np.empty((h, w, c), np.float32)
             general = np.empty((h, w, c), np.float32)
             counts = np.empty((h, w, 2), np.int64)
-            for p in tqdm(range(h * w), desc="LAN guidance: K-means per position", unit="pos"):
+            for p in tqdm(range(h * w), desc="LAN guidance: K-means per position", unit="pos",
+                          disable=not progress):
                 i, j = divmod(p, w)
                 with threadpool_limits(limits=kmeans_threads):
                     km = KMeans(n_clusters=2, n_init=n_init, random_state=seed).fit(feats[:, i, j])
@@ -243,7 +247,7 @@ def fit_guidance(model_or_backbone: nn.Module, loader: Iterable, device: torch.d
                     for p, km in enumerate(models):
                         km.partial_fit(x[:, p // shape[1], p % shape[1]])
 
-            for f in _iter_features(extractor, loader, device, prepare, "LAN guidance: MiniBatchKMeans"):
+            for f in _iter_features(extractor, loader, device, prepare, "LAN guidance: MiniBatchKMeans", progress):
                 x = f.permute(0, 2, 3, 1).cpu().numpy()
                 if shape is None:
                     shape = x.shape[1:]
@@ -262,7 +266,7 @@ def fit_guidance(model_or_backbone: nn.Module, loader: Iterable, device: torch.d
             centres = torch.as_tensor(np.stack([km.cluster_centers_ for km in models]).reshape(h, w, 2, c),
                                       dtype=torch.float32)
             size = torch.zeros(h, w, 2, dtype=torch.int64)
-            for f in _iter_features(extractor, loader, device, prepare, "LAN guidance: cluster sizes"):
+            for f in _iter_features(extractor, loader, device, prepare, "LAN guidance: cluster sizes", progress):
                 d0 = (f.permute(0, 2, 3, 1).cpu() - centres[:, :, 0]).pow(2).sum(-1)
                 d1 = (f.permute(0, 2, 3, 1).cpu() - centres[:, :, 1]).pow(2).sum(-1)
                 nearer1 = (d1 < d0).long()

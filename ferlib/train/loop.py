@@ -565,10 +565,11 @@ class _Guidance:
     def __init__(self) -> None:
         self.annotator: nn.Module | None = None
 
-    def fit(self, core: nn.Module, ds: Dataset, batch_size: int, device: torch.device, seed: int) -> None:
+    def fit(self, core: nn.Module, ds: Dataset, batch_size: int, device: torch.device, seed: int,
+            progress: bool = True) -> None:
         from ferlib.models.guidance import GuidanceAnnotator, fit_guidance
 
-        centres = fit_guidance(core, make_loader(ds, batch_size), device=device, seed=seed)
+        centres = fit_guidance(core, make_loader(ds, batch_size), device=device, seed=seed, progress=progress)
         self.annotator = GuidanceAnnotator(core, centres).to(device)
 
     def state(self) -> dict[str, Any] | None:
@@ -710,7 +711,7 @@ def train(cfg: TrainConfig, *, train_dataset: Dataset | None = None,
 
         if (recipe.guidance_warmup_epochs is not None and guidance.annotator is None
                 and epoch >= recipe.guidance_warmup_epochs):
-            guidance.fit(core, train_part, eval_bs, device, cfg.seed)
+            guidance.fit(core, train_part, eval_bs, device, cfg.seed, progress=cfg.progress and ctx.is_main)
 
         # Every random draw of this epoch comes from (seed, epoch): resumable bit for bit.
         torch.manual_seed(derive_seed(cfg.seed, epoch, "torch", ctx.rank))

@@ -10,9 +10,8 @@ from ferlib.runs import RunFolder
 
 
 def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
+    # No matplotlib.use(): without a display matplotlib falls back to Agg by itself, and inside a
+    # notebook the kernel's inline backend must stay.
     import matplotlib.pyplot as plt
 
     return plt

@@ -1,0 +1,171 @@
+"""``ferlib study``: run the five study notebooks headlessly (papermill) into one run folder.
+
+Examples::
+
+    ferlib study                                   # default profile, SynthFER, all notebooks
+    ferlib study --profile smoke --check           # CI: smoke run + regression check
+    ferlib study --profile full --dataset rafdb --root ~/data/RAF-DB --device cuda
+    ferlib study --notebooks 03,04 --models ma-net,lan -p epochs=3
+    ferlib study --sweep sweeps/lambda.yaml        # one study per parameter set
+    ferlib study --check-run runs/20260101-120000-study   # check an existing run only
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _notebook_names(text: str) -> tuple[str, ...]:
+    from ferlib.study import NOTEBOOKS
+
+    names = []
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        matches = [nb for nb in NOTEBOOKS if nb == part or nb.startswith(part)]
+        if len(matches) != 1:
+            raise argparse.ArgumentTypeError(
+                f"{part!r} names {'no' if not matches else 'several'} study notebook(s); "
+                f"use a number or name from {', '.join(NOTEBOOKS)}"
+            )
+        names.append(matches[0])
+    return tuple(names)
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "study",
+        help="run the study notebooks (papermill) into runs/<stamp>-study/ with a report",
+        description="Run notebooks/01_landmarks … 05_gradcam in order with papermill (kernel "
+        "python3, cwd notebooks/) into runs/<stamp>-study/: executed notebooks, PNG figures, "
+        "metrics.json and report.md/report.html. Stops at the first failing notebook.",
+    )
+    p.add_argument("--profile", default=None, choices=("smoke", "default", "full"),
+                   help="study profile (default: $FERLIB_PROFILE or 'default')")
+    p.add_argument("--dataset", default="synthfer", help="dataset manifest name (default synthfer)")
+    p.add_argument("--root", default=None, help="folder holding the dataset (real datasets)")
+    p.add_argument("--models", default=None,
+                   help="comma-separated model names (default: the profile's models)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-p", "--parameter", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra notebook parameter (YAML value), repeatable: -p epochs=3")
+    p.add_argument("--notebooks", type=_notebook_names, default=None,
+                   help="subset to run, e.g. 01,02 (default: all five)")
+    p.add_argument("--sweep", default=None, metavar="FILE.yaml",
+                   help="YAML list of parameter sets; runs the study once per set")
+    p.add_argument("--check", action="store_true",
+                   help="compare the run's metrics with notebooks/baselines/<profile>_metrics.json")
+    p.add_argument("--check-run", default=None, metavar="RUN_DIR",
+                   help="only check an existing run folder against the baseline (runs nothing)")
+    p.add_argument("--baseline", default=None, help="baseline file (default: notebooks/baselines/<profile>_metrics.json)")
+    p.add_argument("--run-dir", default=None, help="write into this folder instead of runs/<stamp>-study/")
+    p.add_argument("--notebook-dir", default=None, help="folder holding the notebooks (default: the checkout's notebooks/)")
+    p.add_argument("--cell-timeout", type=int, default=None, help="seconds per cell before failing")
+    p.add_argument("--update-notebooks", action="store_true",
+                   help="after a successful run, copy the executed notebooks over notebooks/*.ipynb "
+                   "(cleaned for commit: no injected parameters, papermill/widget metadata or stderr)")
+    p.add_argument("--json", action="store_true", help="print the study result as JSON")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ferlib.profiles import profile_name
+    from ferlib.study import (
+        StudyConfig,
+        baseline_path,
+        check_run,
+        export_notebooks,
+        parse_parameter,
+        run_study,
+        run_sweep,
+        write_report,
+    )
+
+    try:
+        profile = profile_name(args.profile)
+        if args.check_run and args.profile is None:
+            # check against the baseline of the profile the run used
+            cfg_file = Path(args.check_run) / "config.json"
+            if cfg_file.exists():
+                profile = profile_name(json.loads(cfg_file.read_text()).get("profile"))
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    baseline = Path(args.baseline) if args.baseline else baseline_path(profile, args.notebook_dir)
+
+    if args.check_run:
+        try:
+            result = check_run(args.check_run, baseline)
+        except (FileNotFoundError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(json.dumps(result.to_dict(), indent=2) if args.json else result.summary())
+        return 0 if result.ok else 1
+
+    try:
+        params = dict(parse_parameter(t) for t in args.parameter)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    models = None
+    if args.models:
+        models = tuple(m.strip() for m in args.models.split(",") if m.strip())
+    kwargs = dict(
+        profile=profile,
+        dataset=args.dataset,
+        data_root=args.root,
+        models=models,
+        device=args.device,
+        seed=args.seed,
+        parameters=params,
+        notebook_dir=args.notebook_dir,
+        cell_timeout=args.cell_timeout,
+    )
+    if args.notebooks:
+        kwargs["notebooks"] = args.notebooks
+    config = StudyConfig(**kwargs)
+    echo = None if args.json else print
+
+    if args.sweep:
+        root, results = run_sweep(args.sweep, config, run_dir=args.run_dir, echo=echo)
+        ok = all(r.ok for _, r in results)
+        if args.json:
+            print(json.dumps({"sweep_dir": str(root), "ok": ok,
+                              "sets": [{"set": k, **r.to_dict()} for k, r in results]}, indent=2))
+        else:
+            print(f"sweep report: {root / 'sweep.md'}")
+        return 0 if ok else 1
+
+    if not args.json:
+        print(f"ferlib study: profile {profile}, dataset {args.dataset}"
+              + (" (synthetic)" if args.dataset == "synthfer" else ""))
+    try:
+        study = run_study(config, run_dir=args.run_dir, echo=echo)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.check and study.failed is None:
+        try:
+            study.check = check_run(study.run_dir, baseline)
+        except (FileNotFoundError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        write_report(study)
+        from ferlib.fileio import atomic_write_json
+
+        atomic_write_json(study.run_dir / "study.json", study.to_dict())
+    if args.update_notebooks and study.failed is None:
+        written = export_notebooks(study.run_dir, args.notebook_dir)
+        if not args.json:
+            print("updated " + ", ".join(str(p.name) for p in written))
+    if args.json:
+        print(json.dumps(study.to_dict(), indent=2))
+    else:
+        if study.failed is not None:
+            print("FAILED: " + study.failed.failure_message(), file=sys.stderr)
+        if study.check is not None:
+            print(study.check.summary())
+        print(f"report: {study.run_dir / 'report.md'} (and report.html)")
+    return 0 if study.ok else 1
