@@ -240,7 +240,7 @@ def test_clean_notebook_strips_injected_cell_metadata_and_stderr():
     nb.metadata["kernelspec"] = {"name": "ferlib-venv", "display_name": "x", "language": "python"}
     params = nbformat.v4.new_code_cell("profile = None")
     params.metadata["tags"] = ["parameters"]
-    injected = nbformat.v4.new_code_cell('run_dir = "/work/main/runs/x"')
+    injected = nbformat.v4.new_code_cell('run_dir = "/home/alice/ferlib/runs/x"')
     injected.metadata["tags"] = ["injected-parameters"]
     code = nbformat.v4.new_code_cell("print(1)", execution_count=4)
     code.metadata["papermill"] = {"duration": 2.0}
@@ -249,7 +249,7 @@ def test_clean_notebook_strips_injected_cell_metadata_and_stderr():
         nbformat.v4.new_output("stream", name="stderr", text="Warning at /tmp/x.py:3\n"),
     ]
     nb.cells = [params, injected, code]
-    assert absolute_paths_in(nb) == [(1, "/work/main"), (2, "/tmp/x.py")]
+    assert absolute_paths_in(nb) == [(1, "/home/alice"), (2, "/tmp/x.py")]
     clean_notebook(nb)
     assert len(nb.cells) == 2 and nb.cells[0].metadata["tags"] == ["parameters"]
     assert "papermill" not in nb.metadata and "widgets" not in nb.metadata
