@@ -88,15 +88,10 @@ def notebook_key(notebook: str) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def _flatten(metrics: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in metrics.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            out.update(_flatten(value, name + "."))
-        else:
-            out[name] = value
-    return out
+def _flatten(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    from ferlib.train.metrics import flatten_metrics
+
+    return flatten_metrics(metrics, scalars_only=False)
 
 
 def flatten_metrics(metrics: Mapping[str, Any]) -> dict[str, Any]:

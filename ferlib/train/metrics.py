@@ -70,12 +70,19 @@ def mean_std(values: Iterable[float]) -> dict[str, float]:
     return {"mean": float(arr.mean()), "std": std, "n": int(arr.size)}
 
 
-def _scalar_paths(metrics: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
-    out: dict[str, float] = {}
+def flatten_metrics(metrics: Mapping[str, Any], prefix: str = "", *, scalars_only: bool = True) -> dict[str, Any]:
+    """Nested metric dicts → ``{"a.b.c": value}`` with dotted paths.
+
+    ``scalars_only`` keeps numbers only (as floats; booleans dropped), which is what averaging over
+    seeds needs; ``False`` keeps every leaf value (the study's headline and regression checks).
+    """
+    out: dict[str, Any] = {}
     for key, value in metrics.items():
         path = f"{prefix}{key}"
         if isinstance(value, Mapping):
-            out.update(_scalar_paths(value, path + "."))
+            out.update(flatten_metrics(value, path + ".", scalars_only=scalars_only))
+        elif not scalars_only:
+            out[path] = value
         elif isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool):
             out[path] = float(value)
     return out
@@ -89,7 +96,7 @@ def summarize_seeds(per_seed: Sequence[Mapping[str, Any]]) -> dict[str, dict[str
     """
     if not per_seed:
         raise ValueError("summarize_seeds needs at least one seed's metrics")
-    flat = [_scalar_paths(m) for m in per_seed]
+    flat = [flatten_metrics(m) for m in per_seed]
     common = set(flat[0]).intersection(*flat[1:]) if len(flat) > 1 else set(flat[0])
     return {k: mean_std(f[k] for f in flat) for k in sorted(common) if not k.endswith(".n")}
 
