@@ -70,8 +70,9 @@ def test_profiles_keep_the_structure(name, profile):
     p = load_profile(profile)
     s = apply_profile(r, p)
     # What a profile may not change:
-    same = ("optimizer", "momentum", "weight_decay", "lr", "model", "model_kwargs", "augment", "sampler")
+    same = ("optimizer", "momentum", "weight_decay", "model", "model_kwargs", "augment", "sampler")
     assert all(getattr(s, f) == getattr(r, f) for f in same)
+    assert s.lr == (r.lr if p.max_lr is None else min(r.lr, p.max_lr))
     assert [st.name for st in s.stage_plan()] == [st.name for st in r.stage_plan()]
     assert (s.schedule.kind, s.schedule.unit, s.schedule.gamma) == (r.schedule.kind, r.schedule.unit, r.schedule.gamma)
     for old, new in zip(r.stage_plan(), s.stage_plan()):
@@ -84,10 +85,12 @@ def test_profiles_keep_the_structure(name, profile):
     if profile == "full":
         assert s == r
     if profile == "default" and r.schedule.kind == "step":
-        # same number of learning-rate decays within the (shrunk) budget, up to rounding
+        # the recipe's number of learning-rate decays within the (shrunk) budget, up to rounding,
+        # but no more than the profile's max_decays
         old = r.stage_plan()[0].epochs or r.stage_plan()[0].iterations
         new = s.stage_plan()[0].epochs or s.stage_plan()[0].iterations
-        assert abs(_decays(s, new) - _decays(r, old)) <= 1
+        want = _decays(r, old) if p.max_decays is None else min(_decays(r, old), p.max_decays)
+        assert abs(_decays(s, new) - want) <= 1 and (p.max_decays is None or _decays(s, new) <= p.max_decays)
 
 
 def test_rebudget_can_lengthen_and_rescales_milestones():
@@ -126,3 +129,46 @@ def test_recipe_model_keywords_are_accepted_by_the_models():
         if any(p.kind is p.VAR_KEYWORD for p in params.values()):
             continue  # keywords forwarded to the class; checked by the smoke training test
         assert set(r.model_kwargs) <= set(params), (name, r.model_kwargs)
+
+
+def test_cpu_profiles_cap_the_learning_rate_and_an_explicit_lr_wins():
+    from ferlib.train.loop import TrainConfig, resolve_recipe
+
+    default = load_profile("default")
+    assert default.max_lr == 0.01
+    assert apply_profile(load_recipe("amp-net"), default).lr == 0.01  # paper: 0.1 at batch 350
+    assert apply_profile(load_recipe("lan"), default).lr == 0.01
+    assert apply_profile(load_recipe("ffra-net"), default).lr == 1e-4  # Adam's rate is below the cap
+    assert apply_profile(load_recipe("man"), default).lr == 1e-3
+    recipe, _ = resolve_recipe(TrainConfig(model="amp-net", profile="default", lr=0.05))
+    assert recipe.lr == 0.05
+    recipe, _ = resolve_recipe(TrainConfig(model="amp-net", profile="full"))
+    assert recipe.lr == 0.1
+
+
+def test_default_profile_trains_on_the_frontal_synthfer_preset_unless_told_otherwise():
+    from ferlib.data.synthfer import SYNTHFER_PRESETS
+    from ferlib.train.loop import TrainConfig, build_datasets
+
+    profile = load_profile("default")
+    train_ds, test_ds = build_datasets(TrainConfig(model="resnet18", n_train=14, n_test=7), profile)
+    assert train_ds.config.yaw_range == SYNTHFER_PRESETS["frontal"].yaw_range
+    assert test_ds.config.occlusion_probs == SYNTHFER_PRESETS["frontal"].occlusion_probs
+    train_ds, _ = build_datasets(
+        TrainConfig(model="resnet18", n_train=14, n_test=7, dataset_kwargs={"config": "standard"}), profile)
+    assert train_ds.config.yaw_range == SYNTHFER_PRESETS["standard"].yaw_range
+    train_ds, _ = build_datasets(TrainConfig(model="resnet18", n_train=14, n_test=7), load_profile("smoke"))
+    assert train_ds.config.yaw_range == SYNTHFER_PRESETS["standard"].yaw_range
+    assert SYNTHFER_PRESETS["frontal"].yaw_range != SYNTHFER_PRESETS["standard"].yaw_range
+
+
+def test_max_decays_spreads_the_decays_of_a_shrunk_schedule():
+    p = dataclasses.replace(load_profile("default"), epochs=4, iterations=60, max_decays=1)
+    ma = apply_profile(load_recipe("ma-net"), p)  # paper: 100 epochs, ×0.1 every 15 (six decays)
+    assert (ma.epochs, ma.schedule.step_size, _decays(ma, ma.epochs)) == (4, 2, 1)
+    man = apply_profile(load_recipe("man"), p)  # paper: 20k iterations, ×0.1 every 5k (three decays)
+    assert ([st.iterations for st in man.stages], man.schedule.step_size) == ([60, 60], 30)
+    lan = apply_profile(load_recipe("lan"), p)  # 40 epochs, ×0.1 every 15: scaled step 2 keeps one decay
+    assert (lan.schedule.step_size, _decays(lan, 4)) == (2, 1)
+    no_cap = apply_profile(load_recipe("ma-net"), dataclasses.replace(p, max_decays=None))
+    assert (no_cap.schedule.step_size, _decays(no_cap, 4)) == (1, 3)

@@ -258,6 +258,8 @@ def build_datasets(cfg: TrainConfig, profile: Profile) -> tuple[Dataset, Dataset
 
     kw = dict(cfg.dataset_kwargs)
     synthetic = cfg.dataset.lower() == "synthfer" and cfg.root is None
+    if synthetic and profile.synthfer_preset is not None:
+        kw.setdefault("config", profile.synthfer_preset)
     common = dict(num_classes=cfg.num_classes, image_size=cfg.image_size, landmarks_file=cfg.landmarks_file, **kw)
     if synthetic:  # SynthFER is generated: its size is the profile's (train and test differ by split)
         train_ds = build_dataset(cfg.dataset, "train", None, n=cfg.n_train or profile.n_train or 2000, **common)

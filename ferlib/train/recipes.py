@@ -137,6 +137,17 @@ class Profile:
     max_train: int | None = None  # cap on real training images (seeded stratified subset)
     max_test: int | None = None
     val_fraction: float = 0.1
+    #: Upper bound on the recipe's learning rate (None = the paper's). The papers' rates of 0.1
+    #: assume batches of 64-350 (and, for AMP-Net/LAN, pre-trained starts); from scratch with the
+    #: profiles' batches of 8-32 they diverge (LAN reaches a NaN loss), so the CPU profiles cap them.
+    max_lr: float | None = None
+    #: SynthFER preset (``ferlib.data.synthfer.SYNTHFER_PRESETS``) when the dataset is SynthFER and
+    #: ``dataset_kwargs`` names none (None = the generator's ``standard`` preset).
+    synthfer_preset: str | None = None
+    #: At most this many learning-rate decays in a shrunk step schedule (None = as many as the
+    #: recipe's). Four epochs cannot hold MA-Net's six ×0.1 steps without dropping the rate every
+    #: epoch; with ``max_decays: 1`` the shrunk schedule decays once, half-way.
+    max_decays: int | None = None
     description: str = ""
 
 
@@ -233,7 +244,12 @@ def apply_profile(recipe: Recipe, profile: Profile) -> Recipe:
 
     Epoch budgets become ``profile.epochs`` (when smaller), iteration budgets
     ``profile.iterations``; a step schedule's ``step_size`` is multiplied by the ratio of the new
-    to the old budget of its unit (at least 1), so the number of learning-rate decays is kept.
+    to the old budget of its unit (at least 1), so the number of learning-rate decays is kept —
+    unless the profile's ``max_decays`` is smaller, when the decays are spread evenly instead
+    (``step_size = ceil(budget / (max_decays + 1))``).
+    The batch size and the base learning rate are capped by ``profile.batch_size`` and
+    ``profile.max_lr``; everything else (optimiser, momentum, weight decay, stages, loss weights,
+    augmentation, sampler) is the recipe's.
     """
     def new_budget(epochs: int | None, iterations: int | None) -> tuple[int | None, int | None, float]:
         if epochs is not None:
@@ -244,22 +260,33 @@ def apply_profile(recipe: Recipe, profile: Profile) -> Recipe:
 
     changes: dict[str, Any] = {}
     factor_for_unit: dict[str, float] = {}
+    budget_for_unit: dict[str, int] = {}
     if recipe.stages:
         stages = []
         for st in recipe.stages:
             e, i, f = new_budget(st.epochs, st.iterations)
-            factor_for_unit["epochs" if e is not None else "iterations"] = f
+            unit = "epochs" if e is not None else "iterations"
+            factor_for_unit[unit] = f
+            budget_for_unit[unit] = max(budget_for_unit.get(unit, 0), e if e is not None else i)  # type: ignore[arg-type]
             stages.append(Stage(name=st.name, epochs=e, iterations=i))
         changes["stages"] = tuple(stages)
     if recipe.epochs is not None or recipe.iterations is not None:
         e, i, f = new_budget(recipe.epochs, recipe.iterations)
         changes["epochs"], changes["iterations"] = e, i
-        factor_for_unit["epochs" if e is not None else "iterations"] = f
+        unit = "epochs" if e is not None else "iterations"
+        factor_for_unit[unit] = f
+        budget_for_unit[unit] = e if e is not None else i  # type: ignore[assignment]
     sched = recipe.schedule
     if sched.kind == "step" and sched.unit in factor_for_unit:
-        changes["schedule"] = dataclasses.replace(sched, step_size=_scaled(sched.step_size, factor_for_unit[sched.unit]))
+        step = _scaled(sched.step_size, factor_for_unit[sched.unit])
+        budget = budget_for_unit[sched.unit]
+        if profile.max_decays is not None and (budget - 1) // step > profile.max_decays:
+            step = max(1, math.ceil(budget / (profile.max_decays + 1)))
+        changes["schedule"] = dataclasses.replace(sched, step_size=step)
     if profile.batch_size is not None and recipe.batch_size > profile.batch_size:
         changes["batch_size"] = profile.batch_size
+    if profile.max_lr is not None and recipe.lr > profile.max_lr:
+        changes["lr"] = profile.max_lr
     if (
         recipe.guidance_warmup_epochs
         and profile.epochs is not None
