@@ -9,12 +9,16 @@ device the batch lives on, so the training engine can augment on the GPU after c
     x = normalize_images(batch["image"])
 
 The papers' training augmentation (AMP-Net Sec. IV-B: "random flip and translation as well as
-random changes in brightness, contrast, and saturation") maps to the defaults. All geometry is
-done by ``torchvision.transforms.v2.functional`` on the image and on ``tv_tensors.KeyPoints``;
-ferlib only adds what torchvision cannot know: a horizontal flip must also swap the left/right
-landmark slots (:data:`ferlib.data.schema.LANDMARK5_FLIP_PERM`, ``LANDMARK8_FLIP_PERM``), since
-after mirroring the subject's left eye is where the right eye was. (The public AMP-Net code flips
-the coordinates without swapping the slots, which corrupts the landmarks.)
+random changes in brightness, contrast, and saturation") maps to the defaults. Every sample gets
+its own random parameters. On a CPU the images go one at a time through
+``torchvision.transforms.v2.functional`` (``horizontal_flip``, ``affine``, ``adjust_*``); on a GPU
+the same maps run on the whole batch at once (a flip by ``torch.where``, whole-pixel shifts by two
+gathers, rotations/zooms by one ``grid_sample``, colour jitter by three batched blends), so a
+batch of 350 costs a handful of kernels rather than thousands. Landmarks move by the
+same maps. What torchvision cannot know: a horizontal flip must also swap the left/right landmark
+slots (:data:`ferlib.data.schema.LANDMARK5_FLIP_PERM`, ``LANDMARK8_FLIP_PERM``), since after
+mirroring the subject's left eye is where the right eye was. (The public AMP-Net code flips the
+coordinates without swapping the slots, which corrupts the landmarks.)
 
 Coordinates follow the pixel-index convention: pixel (i, j) has its centre at x = j, y = i, so a
 flip maps x to W − 1 − x, and rotations/scalings turn about ((W − 1)/2, (H − 1)/2), the centre
@@ -82,12 +86,121 @@ def _keypoints(points: torch.Tensor, height: int, width: int) -> tv_tensors.KeyP
     return tv_tensors.KeyPoints(points.float(), canvas_size=(height, width))
 
 
+def shift_images(images: torch.Tensor, tx: torch.Tensor, ty: torch.Tensor) -> torch.Tensor:
+    """Per-sample whole-pixel translation of a B×C×H×W batch with zero fill, in one pass.
+
+    Output pixel (y, x) of sample b is input pixel (y − ty[b], x − tx[b]) when that lies inside the
+    image, else 0 — exactly ``F.affine(img, translate=[tx, ty])`` for integer shifts, but done with
+    two gathers for the whole batch on the batch's device (no per-sample Python loop, which would
+    launch thousands of small kernels per batch on a GPU).
+    """
+    b, c, height, width = images.shape
+    device = images.device
+    tx = tx.to(device=device, dtype=torch.long).view(b, 1)
+    ty = ty.to(device=device, dtype=torch.long).view(b, 1)
+    src_y = torch.arange(height, device=device).view(1, height) - ty  # B×H
+    src_x = torch.arange(width, device=device).view(1, width) - tx  # B×W
+    rows = images.gather(2, src_y.clamp(0, height - 1).view(b, 1, height, 1).expand(b, c, height, width))
+    out = rows.gather(3, src_x.clamp(0, width - 1).view(b, 1, 1, width).expand(b, c, height, width))
+    inside = ((src_y >= 0) & (src_y < height)).view(b, 1, height, 1) & ((src_x >= 0) & (src_x < width)).view(b, 1, 1, width)
+    return out * inside.to(out.dtype)
+
+
+def affine_matrices(angle: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """B×2×2 linear parts ``s·R(θ)`` of the per-sample affine maps, in pixel coordinates (y down).
+
+    A point moves as ``p' = s·R(θ)·(p − c) + c + t`` with ``R(θ) = [[cos θ, −sin θ], [sin θ, cos θ]]``
+    and c the image centre — the convention of ``torchvision.transforms.v2.functional.affine``
+    (a positive angle turns the picture clockwise on screen), checked against it in the tests.
+    """
+    theta = torch.deg2rad(angle.to(torch.float64))
+    cos, sin = torch.cos(theta), torch.sin(theta)
+    m = torch.stack([torch.stack([cos, -sin], -1), torch.stack([sin, cos], -1)], -2)
+    return (m * scale.to(torch.float64).view(-1, 1, 1)).to(torch.float32)
+
+
+def affine_points(points: torch.Tensor, linear: torch.Tensor, shift: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Move B×K×2 pixel landmarks by ``p' = A·(p − c) + c + t`` (A: B×2×2, t: B×2). NaN stays NaN."""
+    centre = points.new_tensor([(width - 1) / 2.0, (height - 1) / 2.0])
+    linear = linear.to(points.device, points.dtype)
+    return (points - centre) @ linear.transpose(1, 2) + centre + shift.to(points.device, points.dtype).view(-1, 1, 2)
+
+
+def warp_images(images: torch.Tensor, linear: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """Per-sample affine warp of a uint8 B×C×H×W batch (bilinear, zero fill), in one ``grid_sample``.
+
+    Output pixel p takes the input at ``A⁻¹·(p − c − t) + c`` — the inverse of
+    :func:`affine_points`, so landmarks and pixels move together. Pixel centres sit at
+    ``(2·x + 1) / W − 1`` in ``grid_sample``'s normalised coordinates (``align_corners=False``).
+    Equals ``F.affine(img, ..., interpolation=BILINEAR, fill=0)`` per image to within one grey level.
+    """
+    b, _, height, width = images.shape
+    device = images.device
+    inv = torch.linalg.inv(linear.to(torch.float64)).to(device=device, dtype=torch.float32)  # B×2×2
+    centre = torch.tensor([(width - 1) / 2.0, (height - 1) / 2.0], device=device)
+    ys, xs = torch.meshgrid(torch.arange(height, device=device, dtype=torch.float32),
+                            torch.arange(width, device=device, dtype=torch.float32), indexing="ij")
+    out_xy = torch.stack([xs, ys], -1).view(1, height * width, 2)  # 1×HW×2
+    src = (out_xy - centre - shift.to(device, torch.float32).view(b, 1, 2)) @ inv.transpose(1, 2) + centre
+    grid = torch.stack([(2 * src[..., 0] + 1) / width - 1, (2 * src[..., 1] + 1) / height - 1], -1)
+    coverage = torch.ones((b, 1, height, width), device=device)
+    warped = torch.nn.functional.grid_sample(torch.cat([images.float(), coverage], 1), grid.view(b, height, width, 2),
+                                             mode="bilinear", padding_mode="zeros", align_corners=False)
+    # Pixels on the frame's edge are attenuated once more by their coverage, as torchvision's
+    # fill handling does, so the batched warp matches ``F.affine(..., fill=0)`` there too.
+    warped = warped[:, :-1] * warped[:, -1:]
+    return warped.round_().clamp_(0, 255).to(torch.uint8)
+
+
+#: ITU-R 601-2 luma weights of R, G, B (the grey level colour jitter blends towards).
+LUMA_WEIGHTS: tuple[float, float, float] = (0.2989, 0.587, 0.114)
+
+
+def _blend(images: torch.Tensor, other: torch.Tensor, ratio: torch.Tensor) -> torch.Tensor:
+    """``ratio·images + (1 − ratio)·other`` per sample (ratio: B), clamped and truncated to uint8."""
+    r = ratio.to(images.device, torch.float32).view(-1, 1, 1, 1)
+    out = images.float().mul(r).add_(other * (1.0 - r)).clamp_(0, 255)
+    return out.to(torch.uint8)
+
+
+def _grey(images: torch.Tensor) -> torch.Tensor:
+    """B×1×H×W luma of uint8 RGB images, floored to whole grey levels."""
+    r, g, b = images.unbind(-3)
+    return r.mul(LUMA_WEIGHTS[0]).add_(g, alpha=LUMA_WEIGHTS[1]).add_(b, alpha=LUMA_WEIGHTS[2]).floor_().unsqueeze(-3)
+
+
+def jitter_colours(images: torch.Tensor, brightness: torch.Tensor, contrast: torch.Tensor,
+                   saturation: torch.Tensor) -> torch.Tensor:
+    """Per-sample brightness, contrast and saturation factors on a uint8 RGB batch, in that order.
+
+    Each step blends the image with a reference and rounds back to uint8, as
+    ``torchvision.transforms.v2.functional.adjust_brightness/contrast/saturation`` define it:
+    black (brightness), the image's mean grey level (contrast), its grey version (saturation).
+    A factor of 1 leaves the image unchanged; all samples go through one batched pass.
+    """
+    out = images
+    if bool((brightness != 1).any()):
+        out = _blend(out, torch.zeros((), device=out.device), brightness)
+    if bool((contrast != 1).any()):
+        out = _blend(out, _grey(out).mean(dim=(-3, -2, -1), keepdim=True), contrast)
+    if bool((saturation != 1).any()):
+        out = _blend(out, _grey(out), saturation)
+    return out
+
+
 class LandmarkAugment:
     """Per-sample random flip, affine (translation/rotation/scale) and colour jitter on a batch.
 
     Works on a collated batch dict (``image`` uint8 B×3×H×W on any device, optional
     ``landmarks5`` B×5×2, ``landmarks8`` B×8×2, ``landmarks`` B×K×2) or on one sample
-    (``image`` 3×H×W). Returns a new dict; other keys are passed through.
+    (``image`` 3×H×W). Returns a new dict; other keys are passed through. The random parameters
+    are drawn on the CPU from the augmentation's own generator, so a run is repeatable on any
+    device. On an accelerator the work is done for the whole batch at once (a ``torch.where`` flip,
+    a two-gather whole-pixel shift or one ``grid_sample`` affine warp, three batched colour
+    blends: a few kernels per batch instead of thousands); on a CPU image by image through
+    torchvision's functional ops, which keeps each image in cache and is about four times faster
+    there. The two paths give the same landmarks and the same images to within one grey level
+    (tested against each other and against torchvision).
 
     Args:
         flip: random horizontal flip with probability ``flip_p``; landmarks are mirrored and their
@@ -100,6 +213,9 @@ class LandmarkAugment:
             (factor ~ U(1 − s, 1 + s)), or ``None`` to disable.
         seed: seeds the augmentation's own generator (CPU) so runs are repeatable; ``None`` draws
             from torch's global generator.
+        batched: ``True`` works on the whole batch at once, ``False`` image by image, ``None``
+            (default) batches on accelerators and goes image by image on a CPU, where it is the
+            faster of the two (docs/benchmarks.md has the measurement).
     """
 
     def __init__(
@@ -111,6 +227,7 @@ class LandmarkAugment:
         color_jitter: tuple[float, float, float] | None = (0.4, 0.4, 0.4),
         flip_p: float = 0.5,
         seed: int | None = None,
+        batched: bool | None = None,
     ):
         if not 0.0 <= translate < 1.0:
             raise ValueError(f"translate must be in [0, 1), got {translate}")
@@ -123,6 +240,7 @@ class LandmarkAugment:
         self.scale = None if scale is None else (float(scale[0]), float(scale[1]))
         self.color_jitter = None if color_jitter is None else tuple(float(c) for c in color_jitter)
         self.generator = None if seed is None else torch.Generator().manual_seed(int(seed))
+        self.batched = batched
 
     def __repr__(self) -> str:
         return (f"LandmarkAugment(flip={self.flip}, translate={self.translate}, rotate={self.rotate}, "
@@ -158,7 +276,53 @@ class LandmarkAugment:
         return self.apply(batch, params, single=single)
 
     def apply(self, batch: dict[str, Any], params: dict[str, torch.Tensor], single: bool = False) -> dict[str, Any]:
-        """Apply given parameters (from :meth:`sample_params`) to a batch."""
+        """Apply given parameters (from :meth:`sample_params`) to a batch.
+
+        ``batched`` (see the class) picks the whole-batch path or the per-image path; both give the
+        same images to within one grey level and the same landmarks.
+        """
+        batched = self.batched if self.batched is not None else batch["image"].device.type != "cpu"
+        out = self._apply_batched(batch, params) if batched else self._apply_per_image(batch, params)
+        if single:
+            keys = ("image", *LANDMARK_KEYS, "landmarks")
+            out = {k: (v.squeeze(0) if isinstance(v, torch.Tensor) and k in keys else v) for k, v in out.items()}
+        return out
+
+    def _apply_batched(self, batch: dict[str, Any], params: dict[str, torch.Tensor]) -> dict[str, Any]:
+        """All samples at once: a handful of kernels per batch, whatever its size (GPU path)."""
+        images = batch["image"]
+        device = images.device
+        n, _, height, width = images.shape
+        point_keys = [k for k in (*LANDMARK_KEYS, "landmarks") if isinstance(batch.get(k), torch.Tensor)]
+        points = {k: batch[k].to(torch.float32) for k in point_keys}
+        out_images = images
+
+        flip = params["flip"]
+        if bool(flip.any()):
+            out_images = torch.where(flip.to(device).view(n, 1, 1, 1), out_images.flip(-1), out_images)
+            for k in point_keys:
+                sel = flip.to(points[k].device).view(n, 1, 1)
+                points[k] = torch.where(sel, hflip_landmarks(points[k], width, LANDMARK_KEYS.get(k)), points[k])
+
+        angle, scale = params["angle"], params["scale"]
+        shift = torch.stack([params["tx"], params["ty"]], -1).to(torch.float32)
+        if bool((angle != 0).any() or (scale != 1).any()):
+            linear = affine_matrices(angle, scale)
+            out_images = warp_images(out_images, linear, shift)
+            for k in point_keys:
+                points[k] = affine_points(points[k], linear, shift, height, width)
+        elif bool((shift != 0).any()):
+            out_images = shift_images(out_images, params["tx"], params["ty"])
+            for k in point_keys:
+                points[k] = points[k] + shift.to(points[k].device).view(n, 1, 2)
+
+        out_images = jitter_colours(out_images, params["brightness"], params["contrast"], params["saturation"])
+
+        return _with(batch, out_images, points)
+
+    def _apply_per_image(self, batch: dict[str, Any], params: dict[str, torch.Tensor]) -> dict[str, Any]:
+        """One image at a time through torchvision's functional ops (fastest on a CPU: each image
+        stays in cache, and torchvision's uint8 kernels are tuned for it)."""
         images = batch["image"]
         n, _, height, width = images.shape
         point_keys = [k for k in (*LANDMARK_KEYS, "landmarks") if isinstance(batch.get(k), torch.Tensor)]
@@ -200,14 +364,16 @@ class LandmarkAugment:
                     img = F.adjust_saturation(img, s)
                 out_images[i] = img
 
-        out = dict(batch)
-        out["image"] = out_images
-        for k in point_keys:
-            out[k] = points[k].to(batch[k].dtype)
-        if single:
-            out = {k: (v.squeeze(0) if isinstance(v, torch.Tensor) and k in ("image", *point_keys) else v)
-                   for k, v in out.items()}
-        return out
+        return _with(batch, out_images, points)
+
+
+def _with(batch: dict[str, Any], images: torch.Tensor, points: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """A copy of ``batch`` with new images and landmarks (landmarks back in their own dtype)."""
+    out = dict(batch)
+    out["image"] = images
+    for k, v in points.items():
+        out[k] = v.to(batch[k].dtype)
+    return out
 
 
 __all__ = [
@@ -216,5 +382,11 @@ __all__ = [
     "normalize_images",
     "denormalize_images",
     "hflip_landmarks",
+    "shift_images",
+    "affine_matrices",
+    "affine_points",
+    "warp_images",
+    "jitter_colours",
+    "LUMA_WEIGHTS",
     "LandmarkAugment",
 ]
