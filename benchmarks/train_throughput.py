@@ -18,9 +18,6 @@ the target Markdown file, one section per device, so CPU and GPU runs can fill i
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import re
 import sys
 import tempfile
 import time
@@ -29,8 +26,9 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+for _p in (ROOT, ROOT / "benchmarks"):
+    if str(_p) not in sys.path:
+        sys.path.insert(0, str(_p))
 
 from ferlib.models import create_model, list_models, model_entry  # noqa: E402
 from ferlib.train.loop import (  # noqa: E402
@@ -46,6 +44,8 @@ from ferlib.train.loop import (  # noqa: E402
     to_device,
 )
 from ferlib.train.recipes import default_recipe_for, load_recipe  # noqa: E402
+
+from _report import machine_line, versions_line, write_section  # noqa: E402
 
 PAPER_MODELS = ("amp-net", "ma-net", "lan", "ffra-net", "man")
 
@@ -179,30 +179,6 @@ def measure(name: str, device: torch.device, batch_size: int, steps: int, warmup
     return out
 
 
-def machine_line(device: torch.device) -> str:
-    if device.type == "cuda":
-        return f"{torch.cuda.get_device_name(device)}, {os.cpu_count()} CPU cores"
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores visible, torch threads {torch.get_num_threads()}"
-
-
-def versions_line() -> str:
-    import numpy
-    import torchvision
-
-    import ferlib
-
-    return (f"Python {platform.python_version()}, torch {torch.__version__}, torchvision {torchvision.__version__}, "
-            f"numpy {numpy.__version__}, ferlib {ferlib.__version__}")
-
-
 def render(device: torch.device, rows: list[dict], command: str, batch_size: int, note: str) -> str:
     lines = [
         f"### {device.type.upper()}",
@@ -224,19 +200,6 @@ def render(device: torch.device, rows: list[dict], command: str, batch_size: int
                      f"{r['end_to_end']:.2f} ({r['end_to_end_median']:.2f}) | {100 * r['ratio']:.0f} % | "
                      f"{r['pipeline_ms']:.1f} | {100 * r['implied_ratio']:.1f} % |")
     return "\n".join(lines) + "\n"
-
-
-def write_section(path: Path, device_type: str, text: str) -> None:
-    begin, end = f"<!-- train-throughput:{device_type}:begin -->", f"<!-- train-throughput:{device_type}:end -->"
-    block = f"{begin}\n{text}{end}"
-    content = path.read_text() if path.exists() else ""
-    if begin in content and end in content:
-        content = re.sub(re.escape(begin) + ".*?" + re.escape(end), lambda _: block, content, flags=re.S)
-    else:
-        content = content.rstrip() + "\n\n" + block + "\n"
-    from ferlib.fileio import atomic_write_text
-
-    atomic_write_text(path, content)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -289,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"(implied {100 * r['implied_ratio']:.1f} %)", flush=True)
         text = render(device, rows, command, args.batch_size, args.note)
         if args.write:
-            write_section(Path(args.write), device.type, text)
+            write_section(Path(args.write), "train-throughput", device.type, text)
         else:
             print(text)
     return 0

@@ -1,0 +1,54 @@
+"""The benchmark scripts run and write their tables between markers that reruns replace."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_write_section_replaces_its_own_block_and_keeps_the_rest(tmp_path):
+    report = _load("_report")
+    doc = tmp_path / "bench.md"
+    doc.write_text("# Benchmarks\n\nhand-written text\n")
+    report.write_section(doc, "x", "cpu", "first\n")
+    report.write_section(doc, "x", "cuda", "gpu\n")
+    report.write_section(doc, "x", "cpu", "second\n")
+    text = doc.read_text()
+    assert text.startswith("# Benchmarks\n\nhand-written text\n")
+    assert "second" in text and "first" not in text and "gpu" in text
+    assert text.count("<!-- x:cpu:begin -->") == 1 and text.count("<!-- x:cuda:end -->") == 1
+
+
+def test_augment_speed_measures_both_paths_and_writes_a_table(tmp_path):
+    bench = _load("augment_speed")
+    doc = tmp_path / "bench.md"
+    assert bench.main(["--recipes", "amp-net,ma-net", "--devices", "cpu", "--batch-sizes", "2", "--repeats", "1",
+                       "--threads", "1", "--write", str(doc)]) == 0
+    text = doc.read_text()
+    assert "<!-- augment-speed:cpu:begin -->" in text and "python benchmarks/augment_speed.py --recipes" in text
+    rows = [line for line in text.splitlines() if line.startswith("| amp-net") or line.startswith("| ma-net")]
+    assert len(rows) == 2 and all(row.rstrip().endswith("| per-image |") for row in rows)
+    assert "scale=(1.0, 1.15)" in rows[1]  # MA-Net's random crop is a zoom
+
+
+def test_train_throughput_writes_model_only_and_end_to_end_figures(tmp_path):
+    bench = _load("train_throughput")
+    doc = tmp_path / "bench.md"
+    assert bench.main(["--models", "lan", "--devices", "cpu", "--batch-size", "2", "--steps", "1", "--warmup", "0",
+                       "--threads", "1", "--cache-dir", str(tmp_path / "cache"), "--write", str(doc)]) == 0
+    text = doc.read_text()
+    row = next(line for line in text.splitlines() if line.startswith("| lan |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    model_only, end_to_end = (float(c.split()[0]) for c in cells[1:3])
+    assert model_only > 0 and end_to_end > 0 and cells[3].endswith("%")
