@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import platform
 import re
+import time
 from pathlib import Path
 
 import torch
@@ -47,3 +48,26 @@ def write_section(path: Path, tag: str, device_type: str, text: str) -> None:
     from ferlib.fileio import atomic_write_text
 
     atomic_write_text(path, content)
+
+
+def header(device: torch.device, command: str, what: str, note: str = "") -> list[str]:
+    """The lines that open a device's section: command, machine, versions, date and what was measured."""
+    lines = [
+        f"### {device.type.upper()}",
+        "",
+        f"* command: `{command}`",
+        f"* machine: {machine_line(device)}",
+        f"* versions: {versions_line()}",
+        f"* measured: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {what}",
+    ]
+    if note:
+        lines.append(f"* note: {note}")
+    return lines
+
+
+def publish(text: str, write: str | None, tag: str, device_type: str) -> None:
+    """Write ``text`` into the ``tag`` section of the Markdown file ``write``, or print it."""
+    if write:
+        write_section(Path(write), tag, device_type, text)
+    else:
+        print(text)

@@ -32,7 +32,7 @@ from ferlib.data.transforms import LandmarkAugment  # noqa: E402
 from ferlib.train.loop import build_augment  # noqa: E402
 from ferlib.train.recipes import load_recipe  # noqa: E402
 
-from _report import machine_line, versions_line, write_section  # noqa: E402
+from _report import header, publish  # noqa: E402
 
 #: Recipes whose augmentation differs: AMP-Net (flip, shift, colour), MA-Net (flip, shift, zoom),
 #: LAN/FFRA-Net (flip only).
@@ -73,17 +73,7 @@ def measure(recipe_name: str, device: torch.device, batch_size: int, repeats: in
 
 
 def render(device: torch.device, rows: list[dict], command: str, note: str) -> str:
-    lines = [
-        f"### {device.type.upper()}",
-        "",
-        f"* command: `{command}`",
-        f"* machine: {machine_line(device)}",
-        f"* versions: {versions_line()}",
-        f"* measured: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; uint8 224×224 batches on the "
-        "device, median of the timed calls",
-    ]
-    if note:
-        lines.append(f"* note: {note}")
+    lines = header(device, command, "uint8 224×224 batches on the device, median of the timed calls", note)
     lines += ["", "| recipe | augmentation | batch | per-image ms/batch | batched ms/batch | batched speed-up | "
               "ferlib uses |", "|---|---|---:|---:|---:|---:|---|"]
     for r in rows:
@@ -118,11 +108,7 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append(r)
                 print(f"{device.type:4} {name:9} batch {bs:4}: per-image {r['per_image']:8.1f} ms, batched "
                       f"{r['batched']:8.1f} ms", flush=True)
-        text = render(device, rows, command, args.note)
-        if args.write:
-            write_section(Path(args.write), "augment-speed", device.type, text)
-        else:
-            print(text)
+        publish(render(device, rows, command, args.note), args.write, "augment-speed", device.type)
     return 0
 
 

@@ -45,7 +45,7 @@ from ferlib.train.loop import (  # noqa: E402
 )
 from ferlib.train.recipes import default_recipe_for, load_recipe  # noqa: E402
 
-from _report import machine_line, versions_line, write_section  # noqa: E402
+from _report import header, publish  # noqa: E402
 
 PAPER_MODELS = ("amp-net", "ma-net", "lan", "ffra-net", "man")
 
@@ -180,18 +180,9 @@ def measure(name: str, device: torch.device, batch_size: int, steps: int, warmup
 
 
 def render(device: torch.device, rows: list[dict], command: str, batch_size: int, note: str) -> str:
-    lines = [
-        f"### {device.type.upper()}",
-        "",
-        f"* command: `{command}`",
-        f"* machine: {machine_line(device)}",
-        f"* versions: {versions_line()}",
-        f"* measured: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; batch {batch_size}, 224×224, "
-        "images per second of training (forward + loss + backward + step); model-only and end-to-end "
-        "steps interleaved; figures from the fastest step of each (median in brackets)",
-    ]
-    if note:
-        lines.append(f"* note: {note}")
+    lines = header(device, command, f"batch {batch_size}, 224×224, images per second of training (forward + loss + "
+                   "backward + step); model-only and end-to-end steps interleaved; figures from the fastest step "
+                   "of each (median in brackets)", note)
     lines += ["", "| model | model-only img/s | end-to-end img/s | end-to-end / model-only | data pipeline ms/batch "
               "(median of 20) | ratio implied by the pipeline time |",
               "|---|---:|---:|---:|---:|---:|"]
@@ -250,11 +241,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{r['end_to_end']:8.2f} img/s  ({100 * r['ratio']:.0f} %)  medians {r['model_only_median']:.2f} / "
                   f"{r['end_to_end_median']:.2f}; pipeline {r['pipeline_ms']:.1f} ms/batch "
                   f"(implied {100 * r['implied_ratio']:.1f} %)", flush=True)
-        text = render(device, rows, command, args.batch_size, args.note)
-        if args.write:
-            write_section(Path(args.write), "train-throughput", device.type, text)
-        else:
-            print(text)
+        publish(render(device, rows, command, args.batch_size, args.note), args.write, "train-throughput", device.type)
     return 0
 
 
