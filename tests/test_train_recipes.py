@@ -172,3 +172,15 @@ def test_max_decays_spreads_the_decays_of_a_shrunk_schedule():
     assert (lan.schedule.step_size, _decays(lan, 4)) == (2, 1)
     no_cap = apply_profile(load_recipe("ma-net"), dataclasses.replace(p, max_decays=None))
     assert (no_cap.schedule.step_size, _decays(no_cap, 4)) == (1, 3)
+
+
+def test_shrunk_lan_recipe_still_warms_up_before_clustering():
+    lan = load_recipe("lan")  # 40 epochs, centres fitted after a 5-epoch warm-up
+    for name, epochs, warmup in (("default", 4, 1), ("smoke", 2, 1)):
+        shrunk = apply_profile(lan, load_profile(name))
+        assert (shrunk.epochs, shrunk.guidance_warmup_epochs) == (epochs, warmup)
+    long = apply_profile(lan, dataclasses.replace(load_profile("default"), epochs=20))
+    assert long.guidance_warmup_epochs == 2  # floor(5 * 20 / 40)
+    one = apply_profile(lan, dataclasses.replace(load_profile("default"), epochs=1))
+    assert one.guidance_warmup_epochs == 0  # no room for both phases: cluster first
+    assert apply_profile(lan, load_profile("full")).guidance_warmup_epochs == 5

@@ -293,7 +293,10 @@ def apply_profile(recipe: Recipe, profile: Profile) -> Recipe:
         and recipe.epochs is not None
         and recipe.epochs > profile.epochs
     ):
-        changes["guidance_warmup_epochs"] = int(math.floor(recipe.guidance_warmup_epochs * profile.epochs / recipe.epochs))
+        # Keep the recipe's order of things — warm up, then cluster, then train with guidance — at
+        # any budget: at least one warm-up epoch and at least one guided epoch when there is room.
+        scaled = int(math.floor(recipe.guidance_warmup_epochs * profile.epochs / recipe.epochs))
+        changes["guidance_warmup_epochs"] = min(max(1, scaled), max(0, profile.epochs - 1))
     return dataclasses.replace(recipe, **changes)
 
 
