@@ -184,3 +184,18 @@ def test_shrunk_lan_recipe_still_warms_up_before_clustering():
     one = apply_profile(lan, dataclasses.replace(load_profile("default"), epochs=1))
     assert one.guidance_warmup_epochs == 0  # no room for both phases: cluster first
     assert apply_profile(lan, load_profile("full")).guidance_warmup_epochs == 5
+
+
+def test_an_explicit_budget_rescales_the_papers_schedule_and_warm_up():
+    from ferlib.train.loop import TrainConfig, resolve_recipe
+
+    def lan(profile, epochs):
+        return resolve_recipe(TrainConfig(model="lan", profile=profile, epochs=epochs))[0]
+
+    assert lan("smoke", 1).guidance_warmup_epochs == 0  # one epoch: cluster first, then train guided
+    assert lan("default", 2).guidance_warmup_epochs == 1
+    long = lan("default", 40)  # the paper's budget under the default profile's caps
+    assert (long.epochs, long.guidance_warmup_epochs, long.lr) == (40, 5, 0.01)
+    assert long.schedule.step_size == 20  # 15 of 40 has two decays; max_decays 1 spreads one
+    ma = resolve_recipe(TrainConfig(model="ma-net", profile="full", epochs=200))[0]
+    assert (ma.epochs, ma.schedule.step_size, ma.lr) == (200, 30, 0.01)

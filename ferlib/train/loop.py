@@ -496,9 +496,15 @@ def resolve_recipe(cfg: TrainConfig) -> tuple[Recipe, Profile]:
     """The recipe this config trains with: named/default recipe → profile → config overrides."""
     profile = load_profile(cfg.profile)
     recipe = load_recipe(cfg.recipe or default_recipe_for(cfg.model), dataset=cfg.dataset)
-    recipe = apply_profile(recipe, profile)
+    budget_profile = profile
     if cfg.epochs is not None or cfg.iterations is not None:
+        # An explicit budget replaces the profile's: rescale the paper's schedule to it directly,
+        # then let the profile cap the batch and learning rate and thin out the decays.
         recipe = rebudget(recipe, epochs=cfg.epochs, iterations=cfg.iterations)
+        budget_profile = dataclasses.replace(
+            profile, epochs=None if cfg.epochs is not None else profile.epochs,
+            iterations=None if cfg.iterations is not None else profile.iterations)
+    recipe = apply_profile(recipe, budget_profile)
     changes: dict[str, Any] = {}
     if cfg.batch_size is not None:
         changes["batch_size"] = cfg.batch_size

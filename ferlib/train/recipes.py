@@ -293,11 +293,20 @@ def apply_profile(recipe: Recipe, profile: Profile) -> Recipe:
         and recipe.epochs is not None
         and recipe.epochs > profile.epochs
     ):
-        # Keep the recipe's order of things — warm up, then cluster, then train with guidance — at
-        # any budget: at least one warm-up epoch and at least one guided epoch when there is room.
-        scaled = int(math.floor(recipe.guidance_warmup_epochs * profile.epochs / recipe.epochs))
-        changes["guidance_warmup_epochs"] = min(max(1, scaled), max(0, profile.epochs - 1))
+        changes["guidance_warmup_epochs"] = scaled_warmup(recipe.guidance_warmup_epochs, recipe.epochs, profile.epochs)
     return dataclasses.replace(recipe, **changes)
+
+
+def scaled_warmup(warmup: int, epochs: int, new_epochs: int) -> int:
+    """LAN's guidance warm-up for a budget of ``new_epochs`` instead of ``epochs``.
+
+    Scaled with the budget but keeping the recipe's order of things (warm up, cluster, train with
+    guidance): at least one warm-up epoch, and at least one guided epoch when there is room.
+    """
+    if warmup <= 0:
+        return warmup
+    scaled = int(math.floor(warmup * new_epochs / epochs))
+    return min(max(1, scaled), max(0, new_epochs - 1))
 
 
 def recipe_to_yaml(recipe: Recipe) -> str:
@@ -307,7 +316,8 @@ def recipe_to_yaml(recipe: Recipe) -> str:
 def rebudget(recipe: Recipe, *, epochs: int | None = None, iterations: int | None = None) -> Recipe:
     """Set every stage's epoch (or iteration) budget exactly, scaling milestones like a profile.
 
-    Unlike :func:`apply_profile` this may also *lengthen* training (``--epochs 300``).
+    Unlike :func:`apply_profile` this may also *lengthen* training (``--epochs 300``). LAN's
+    guidance warm-up scales with the budget (:func:`scaled_warmup`).
     """
     def scale_factor(old: int | None, new: int | None) -> float | None:
         return None if old is None or new is None else new / old
@@ -326,6 +336,8 @@ def rebudget(recipe: Recipe, *, epochs: int | None = None, iterations: int | Non
     if recipe.epochs is not None and epochs is not None:
         changes["epochs"] = epochs
         factors["epochs"] = epochs / recipe.epochs
+        if recipe.guidance_warmup_epochs:
+            changes["guidance_warmup_epochs"] = scaled_warmup(recipe.guidance_warmup_epochs, recipe.epochs, epochs)
     if recipe.iterations is not None and iterations is not None:
         changes["iterations"] = iterations
         factors["iterations"] = iterations / recipe.iterations
