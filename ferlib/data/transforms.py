@@ -198,8 +198,8 @@ class LandmarkAugment:
     device. On an accelerator the work is done for the whole batch at once (a ``torch.where`` flip,
     a two-gather whole-pixel shift or one ``grid_sample`` affine warp, three batched colour
     blends: a few kernels per batch instead of thousands); on a CPU image by image through
-    torchvision's functional ops, which keeps each image in cache and is about four times faster
-    there. The two paths give the same landmarks and the same images to within one grey level
+    torchvision's functional ops, which keeps each image in cache and is up to 2.5 times faster
+    there (docs/benchmarks.md). The two paths give the same landmarks and the same images to within one grey level
     (tested against each other and against torchvision).
 
     Args:
