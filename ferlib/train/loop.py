@@ -493,7 +493,9 @@ def evaluate_split(core, ds, batch_size, device, needs, ctx, class_names, **kw) 
 
 
 def resolve_recipe(cfg: TrainConfig) -> tuple[Recipe, Profile]:
-    """The recipe this config trains with: named/default recipe → profile → config overrides."""
+    """The recipe this config trains with: named/default recipe → explicit budget (``epochs``,
+    ``iterations``, rescaling the paper's schedule) → profile (its budget where none was given,
+    batch and learning-rate caps, ``max_decays``) → explicit ``batch_size``/``lr``."""
     profile = load_profile(cfg.profile)
     recipe = load_recipe(cfg.recipe or default_recipe_for(cfg.model), dataset=cfg.dataset)
     budget_profile = profile
