@@ -20,10 +20,10 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+import ferlib.train.distributed as dist_utils
 from ferlib.config import to_dict
 from ferlib.fileio import atomic_write_json, atomic_write_text
 from ferlib.runs import RunFolder
-from ferlib.train import distributed as dist_utils
 from ferlib.train.config import TrainConfig
 
 CHECKPOINT_FORMAT = "ferlib-train-checkpoint"

@@ -28,9 +28,9 @@ import torch.nn as nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+import ferlib.train.distributed as dist_utils
 from ferlib.data.protocols import IndexedDataset
 from ferlib.runs import resolve_device
-from ferlib.train import distributed as dist_utils
 from ferlib.train.batches import compute_loss, model_inputs, prepare_images, to_device
 from ferlib.train.checkpoint import load_model_state, read_checkpoint
 from ferlib.train.data import make_loader

@@ -51,13 +51,12 @@ import torch.nn as nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+import ferlib.train.distributed as dist_utils
 from ferlib.config import to_dict
 from ferlib.data.protocols import EpochSampler, IndexedDataset, dataset_labels, derive_seed, stratified_split
 from ferlib.fileio import atomic_torch_save, atomic_write_json
 from ferlib.models import create_model, model_entry
 from ferlib.runs import RunFolder, resolve_device, seed_everything
-from ferlib.train import distributed as dist_utils
-from ferlib.train import plots
 from ferlib.train.batches import (
     autocast_factory,
     build_augment,
@@ -83,6 +82,7 @@ from ferlib.train.data import build_datasets, make_loader
 from ferlib.train.evaluate import evaluate_split
 from ferlib.train.guidance import TrainingGuidance
 from ferlib.train.optim import epoch_plan, lr_at, make_optimizer, optimizer_step
+from ferlib.train.plots import save_run_figures
 from ferlib.train.recipes import Recipe
 
 
@@ -446,7 +446,7 @@ def _final_test(run: _Run) -> dict[str, Any]:
         if run.writer is not None:
             run.writer.close()
         try:
-            plots.save_run_figures(run.folder, history, test_selected, test_final)
+            save_run_figures(run.folder, history, test_selected, test_final)
         except ImportError as exc:  # seaborn/matplotlib are the notebooks extra
             print(f"figures skipped ({exc}); install ferlib[notebooks] for curves and confusion matrices",
                   file=sys.stderr)

@@ -9,9 +9,9 @@ from typing import Sequence
 
 from torch.utils.data import Dataset
 
+import ferlib.train.distributed as dist_utils
 from ferlib.fileio import atomic_write_json
 from ferlib.runs import RunFolder
-from ferlib.train import distributed as dist_utils
 from ferlib.train.config import TrainConfig, TrainResult
 from ferlib.train.loop import train
 from ferlib.train.metrics import summarize_seeds
