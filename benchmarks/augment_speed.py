@@ -29,7 +29,7 @@ for _p in (ROOT, ROOT / "benchmarks"):
         sys.path.insert(0, str(_p))
 
 from ferlib.data.transforms import LandmarkAugment  # noqa: E402
-from ferlib.train.loop import build_augment  # noqa: E402
+from ferlib.train.batches import build_augment  # noqa: E402
 from ferlib.train.recipes import load_recipe  # noqa: E402
 
 from _report import header, publish  # noqa: E402

@@ -31,18 +31,17 @@ for _p in (ROOT, ROOT / "benchmarks"):
         sys.path.insert(0, str(_p))
 
 from ferlib.models import create_model, list_models, model_entry  # noqa: E402
-from ferlib.train.loop import (  # noqa: E402
-    EpochSampler,
-    _autocast_factory,
-    _make_optimizer,
+from ferlib.data.protocols import EpochSampler  # noqa: E402
+from ferlib.train.batches import (  # noqa: E402
+    autocast_factory,
     build_augment,
     compute_loss,
-    make_loader,
     model_inputs,
     normalize,
-    optimizer_step,
     to_device,
 )
+from ferlib.train.data import make_loader  # noqa: E402
+from ferlib.train.optim import make_optimizer, optimizer_step  # noqa: E402
 from ferlib.train.recipes import default_recipe_for, load_recipe  # noqa: E402
 
 from _report import header, publish  # noqa: E402
@@ -64,7 +63,7 @@ def _prepare(name: str, device: torch.device, channels_last: bool):
     if recipe.stages and hasattr(model, "set_stage"):
         model.set_stage(recipe.stages[-1].name)  # the expensive stage (MAN: ERSnet)
     model.train()
-    return recipe, model, _make_optimizer(recipe, model.parameters())
+    return recipe, model, make_optimizer(recipe, model.parameters())
 
 
 def _step(model, optimizer, batch, needs, autocast, scaler):
@@ -89,7 +88,7 @@ class ModelOnly:
 
         self.recipe, self.model, self.optimizer = _prepare(name, device, channels_last)
         self.needs = tuple(model_entry(name).inputs)
-        self.autocast, dtype = _autocast_factory(device, amp)
+        self.autocast, dtype = autocast_factory(device, amp)
         self.scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
         # Real landmarks (MAN's masks and AMP-Net's regions depend on them), fixed on the device.
         ds = build_dataset("synthfer", "train", None, n=batch_size, seed=123)
@@ -112,7 +111,7 @@ class EndToEnd:
         self.name, self.device, self.channels_last = name, device, channels_last
         self.recipe, self.model, self.optimizer = _prepare(name, device, channels_last)
         self.needs = tuple(model_entry(name).inputs)
-        self.autocast, dtype = _autocast_factory(device, amp)
+        self.autocast, dtype = autocast_factory(device, amp)
         self.scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
         self.augment = build_augment(self.recipe, True)
         self.sampler = EpochSampler(cache.labels, seed=0)

@@ -11,7 +11,9 @@ import torch
 
 from test_train_helpers import TINY, ColourDataset
 from ferlib.train import TrainConfig, evaluate_checkpoint, read_checkpoint, train
-from ferlib.train.loop import EpochSampler, _epoch_plan, _lr_at, load_model_state, stratified_split
+from ferlib.data.protocols import EpochSampler, stratified_split
+from ferlib.train.checkpoint import load_model_state
+from ferlib.train.optim import epoch_plan, lr_at
 from ferlib.train.recipes import load_recipe, rebudget
 
 
@@ -75,12 +77,12 @@ def test_run_folder_selects_on_validation_and_tests_once(trained):
 
 def test_learning_rate_follows_the_step_schedule_per_iteration():
     r = rebudget(load_recipe("ma-net"), epochs=6)  # lr 0.01, ×0.1 every round(15·6/100)=1 epoch
-    assert [_lr_at(r, t, steps_per_epoch=4) for t in (0, 3, 4, 8)] == pytest.approx([0.01, 0.01, 1e-3, 1e-4])
+    assert [lr_at(r, t, steps_per_epoch=4) for t in (0, 3, 4, 8)] == pytest.approx([0.01, 0.01, 1e-3, 1e-4])
     man = rebudget(load_recipe("man"), iterations=8)  # ×0.1 every 2 iterations, restarting per stage
-    plan = _epoch_plan(man, steps_per_epoch=3)
+    plan = epoch_plan(man, steps_per_epoch=3)
     assert plan == [(0, "rasnet", 3), (0, "rasnet", 3), (0, "rasnet", 2),
                     (1, "ersnet", 3), (1, "ersnet", 3), (1, "ersnet", 2)]
-    assert [_lr_at(man, t, 3) for t in (0, 1, 2, 5)] == pytest.approx([1e-3, 1e-3, 1e-4, 1e-5])
+    assert [lr_at(man, t, 3) for t in (0, 1, 2, 5)] == pytest.approx([1e-3, 1e-3, 1e-4, 1e-5])
 
 
 def test_epoch_sampler_is_seeded_sharded_and_balanced():

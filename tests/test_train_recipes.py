@@ -132,7 +132,7 @@ def test_recipe_model_keywords_are_accepted_by_the_models():
 
 
 def test_cpu_profiles_cap_the_learning_rate_and_an_explicit_lr_wins():
-    from ferlib.train.loop import TrainConfig, resolve_recipe
+    from ferlib.train.config import TrainConfig, resolve_recipe
 
     default = load_profile("default")
     assert default.max_lr == 0.01
@@ -148,7 +148,8 @@ def test_cpu_profiles_cap_the_learning_rate_and_an_explicit_lr_wins():
 
 def test_default_profile_trains_on_the_frontal_synthfer_preset_unless_told_otherwise():
     from ferlib.data.synthfer import SYNTHFER_PRESETS
-    from ferlib.train.loop import TrainConfig, build_datasets
+    from ferlib.train.config import TrainConfig
+    from ferlib.train.data import build_datasets
 
     profile = load_profile("default")
     train_ds, test_ds = build_datasets(TrainConfig(model="resnet18", n_train=14, n_test=7), profile)
@@ -187,7 +188,7 @@ def test_shrunk_lan_recipe_still_warms_up_before_clustering():
 
 
 def test_an_explicit_budget_rescales_the_papers_schedule_and_warm_up():
-    from ferlib.train.loop import TrainConfig, resolve_recipe
+    from ferlib.train.config import TrainConfig, resolve_recipe
 
     def lan(profile, epochs):
         return resolve_recipe(TrainConfig(model="lan", profile=profile, epochs=epochs))[0]

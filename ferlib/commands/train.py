@@ -82,7 +82,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ferlib.train import distributed
-    from ferlib.train.loop import TrainConfig, train_seeds
+    from ferlib.train import TrainConfig, train_seeds
     from ferlib.train.metrics import format_mean_std
 
     cfg = TrainConfig(

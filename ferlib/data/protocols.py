@@ -8,17 +8,23 @@
 * AffectNet class-balanced oversampling (LAN Table 4 "+ Oversampling is used since AffectNet is
   imbalanced"; AMP-Net Sec. IV-A "data balance processing"): a sampler that draws every class
   equally often, with replacement.
-* A seeded, stratified validation split carved from any training split.
+* A seeded, stratified validation split carved from any training split, and a seeded stratified
+  cap on a split's size (the profiles' ``max_train``/``max_test``).
+* The trainer's seeded sample order: :func:`derive_seed` mixes ``(seed, epoch, purpose, rank)``
+  into one seed per source of randomness, and :class:`EpochSampler` draws epoch ``e``'s order from
+  ``(seed, e)`` alone, so a resumed run replays it exactly.
+* :class:`IndexedDataset`, a labelled view of a subset of a dataset.
 """
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
-from typing import Hashable, Sequence
+from typing import Hashable, Iterator, Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import WeightedRandomSampler
+from torch.utils.data import Dataset, Sampler, WeightedRandomSampler
 
 
 def _subject_key(subject: Hashable) -> tuple:
@@ -118,6 +124,102 @@ def stratified_val_split(labels: Sequence[int], val_fraction: float = 0.1, seed:
     return np.nonzero(mask)[0], val_idx
 
 
+def stratified_split(labels: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded stratified train/validation index split (:func:`stratified_val_split`), both sorted int64."""
+    tr, va = stratified_val_split(labels, val_fraction, seed)
+    return np.sort(np.asarray(tr, dtype=np.int64)), np.sort(np.asarray(va, dtype=np.int64))
+
+
+def stratified_cap(labels: np.ndarray, cap: int | None, seed: int) -> np.ndarray | None:
+    """Indices of a seeded stratified subset of at most ``cap`` items (``None``: keep all)."""
+    if not cap or len(labels) <= cap:
+        return None
+    from sklearn.model_selection import StratifiedShuffleSplit
+
+    sss = StratifiedShuffleSplit(n_splits=1, train_size=cap, random_state=seed)
+    keep, _ = next(sss.split(np.zeros(len(labels)), labels))
+    return np.sort(keep)
+
+
+def dataset_labels(ds: Dataset) -> np.ndarray:
+    """The ``.labels`` array of a ferlib dataset as int64, read without decoding any image."""
+    labels = getattr(ds, "labels", None)
+    if labels is None:
+        raise TypeError(
+            f"{type(ds).__name__} has no .labels array; ferlib datasets expose their labels "
+            "(see ferlib/data/datasets.py) so that splits can be stratified without decoding images"
+        )
+    return np.asarray(labels, dtype=np.int64)
+
+
+class IndexedDataset(Dataset):
+    """A view of ``base`` restricted to ``indices`` that keeps ``labels`` and ``class_names``."""
+
+    def __init__(self, base: Dataset, indices: Sequence[int]):
+        self.base = base
+        self.indices = np.asarray(indices, dtype=np.int64)
+        self.labels = np.asarray(dataset_labels(base))[self.indices]
+        self.class_names = getattr(base, "class_names", None)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int):
+        return self.base[int(self.indices[i])]
+
+
+_PURPOSES = {"order": 1, "augment": 2, "torch": 3, "workers": 4, "guidance": 5}
+
+
+def derive_seed(seed: int, epoch: int, purpose: str, rank: int = 0) -> int:
+    """A 63-bit seed for ``purpose`` (order, augment, torch, workers, guidance) in ``epoch`` on ``rank``
+    (NumPy ``SeedSequence`` mixing)."""
+    ss = np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(epoch), _PURPOSES[purpose], int(rank)])
+    return int(ss.generate_state(1, dtype=np.uint64)[0]) & ((1 << 63) - 1)
+
+
+class EpochSampler(Sampler[int]):
+    """Seeded per-epoch sample order, optionally class-balanced and sharded over ranks.
+
+    The order of epoch ``e`` depends only on ``(seed, e)``, so a resumed run replays it exactly.
+    With ``world_size > 1`` the permutation is padded to a multiple of the world size and rank
+    ``r`` takes every ``world_size``-th index from ``r``: consecutive per-rank batches of
+    ``B / world_size`` then make up exactly the single-process global batch of ``B``.
+
+    ``balanced=True`` draws ``len(labels)`` indices with replacement, each with probability
+    proportional to ``1 / count(class)`` (class-balanced oversampling, as MA-Net/AffectNet).
+    """
+
+    def __init__(self, labels: Sequence[int], seed: int, *, balanced: bool = False,
+                 rank: int = 0, world_size: int = 1):
+        self.labels = np.asarray(labels, dtype=np.int64)
+        self.seed, self.balanced, self.rank, self.world_size = seed, balanced, rank, world_size
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.labels) / self.world_size)
+
+    def indices(self) -> torch.Tensor:
+        g = torch.Generator().manual_seed(derive_seed(self.seed, self.epoch, "order"))
+        n = len(self.labels)
+        if self.balanced:
+            counts = np.bincount(self.labels)
+            weights = torch.as_tensor(1.0 / counts[self.labels], dtype=torch.double)
+            idx = torch.multinomial(weights, n, replacement=True, generator=g)
+        else:
+            idx = torch.randperm(n, generator=g)
+        total = len(self) * self.world_size
+        if total > n:
+            idx = torch.cat([idx, idx[: total - n]])
+        return idx[self.rank::self.world_size]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.indices().tolist())
+
+
 __all__ = [
     "subject_folds",
     "fold_indices",
@@ -127,4 +229,10 @@ __all__ = [
     "class_balanced_weights",
     "class_balanced_sampler",
     "stratified_val_split",
+    "stratified_split",
+    "stratified_cap",
+    "dataset_labels",
+    "IndexedDataset",
+    "derive_seed",
+    "EpochSampler",
 ]

@@ -10,24 +10,85 @@ Subsets (the RAN test lists of Wang et al., used by AMP-Net, MA-Net and LAN):
 ``data_manifests/ran_<dataset>.yaml``. On SynthFER (generated, no root) the same names select
 the test faces with an occluder, or with |yaw| or |pitch| above 30°/45°, from the generator's
 parameters — synthetic, and reported as such.
+
+The trainer's own evaluation is here too: :func:`predict` runs a model over a loader without
+augmentation, and :func:`evaluate_split` turns that into metrics, each rank of a data-parallel run
+predicting a shard and the shards gathered before the metrics are computed.
 """
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Sequence
 
 import numpy as np
-from torch.utils.data import Dataset
+import torch
+import torch.nn as nn
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
 
+import ferlib.train.distributed as dist_utils
+from ferlib.data.protocols import IndexedDataset
 from ferlib.runs import resolve_device
-from ferlib.train.loop import (
-    IndexedDataset,
-    evaluate_split,
-    load_model_state,
-    read_checkpoint,
-)
+from ferlib.train.batches import compute_loss, model_inputs, prepare_images, to_device
+from ferlib.train.checkpoint import load_model_state, read_checkpoint
+from ferlib.train.data import make_loader
 from ferlib.train.distributed import DistContext
+from ferlib.train.guidance import TrainingGuidance
+from ferlib.train.metrics import classification_metrics
+
+
+
+@torch.no_grad()
+def predict(core: nn.Module, loader: DataLoader, device: torch.device, needs: Sequence[str], *,
+            guidance_fn: Callable | None = None, autocast: Callable = nullcontext,
+            channels_last: bool = False, progress: bool = False, desc: str = "eval") -> dict[str, Any]:
+    """Labels, predictions and mean loss of ``core`` over ``loader`` (no augmentation)."""
+    was_training = core.training
+    core.eval()
+    ys, ps, loss_sum, n = [], [], 0.0, 0
+    for batch in tqdm(loader, desc=desc, leave=False, disable=not progress):
+        batch = to_device(batch, device)
+        images = prepare_images(batch, channels_last)
+        with autocast():
+            if guidance_fn is not None:
+                batch["guidance"] = guidance_fn(images)
+            out = core(images, **model_inputs(batch, needs))
+            loss = compute_loss(core, out, batch)
+        loss_sum += float(loss) * len(batch["label"])
+        n += len(batch["label"])
+        ys.append(batch["label"].cpu())
+        ps.append(out.logits.float().argmax(1).cpu())
+    core.train(was_training)
+    return {"y_true": torch.cat(ys).numpy() if ys else np.zeros(0, np.int64),
+            "y_pred": torch.cat(ps).numpy() if ps else np.zeros(0, np.int64),
+            "loss_sum": loss_sum, "n": n}
+
+
+def gather_predictions(pred: dict[str, Any], ctx: DistContext) -> dict[str, Any]:
+    """All ranks' shards → one prediction set (rank order; the order does not matter to metrics)."""
+    if ctx.world_size == 1:
+        return pred
+    parts = dist_utils.all_gather_object(pred)
+    return {"y_true": np.concatenate([p["y_true"] for p in parts]),
+            "y_pred": np.concatenate([p["y_pred"] for p in parts]),
+            "loss_sum": sum(p["loss_sum"] for p in parts), "n": sum(p["n"] for p in parts)}
+
+
+def evaluate_split(core, ds, batch_size, device, needs, ctx, class_names, **kw) -> dict[str, Any]:
+    """Metrics of ``core`` on all of ``ds``; under DDP each rank predicts a shard."""
+    idx = np.arange(len(ds))[ctx.rank::ctx.world_size]
+    loader = make_loader(IndexedDataset(ds, idx) if ctx.world_size > 1 else ds, batch_size)
+    pred = gather_predictions(predict(core, loader, device, needs, **kw), ctx)
+    metrics = classification_metrics(pred["y_true"], pred["y_pred"], class_names=class_names)
+    metrics["loss"] = pred["loss_sum"] / max(pred["n"], 1)
+    return metrics
+
+
+# --------------------------------------------------------------------------------------------
+# Any checkpoint on any dataset or RAN subset
+# --------------------------------------------------------------------------------------------
 
 SUBSETS = ("occlusion", "pose30", "pose45")
 
@@ -105,9 +166,7 @@ def evaluate_checkpoint(checkpoint: str | Path, dataset: str, root: str | None =
         raise ValueError(f"{dataset} {subset or split} has no images to evaluate")
     guidance_fn = None
     if state.get("guidance") is not None:
-        from ferlib.train.loop import _Guidance
-
-        g = _Guidance()
+        g = TrainingGuidance()
         g.restore(model, state["guidance"], dev)
         guidance_fn = g.fn
     class_names = list(state.get("class_names") or getattr(ds, "class_names", None) or [])

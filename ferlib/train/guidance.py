@@ -19,6 +19,11 @@ ferlib's API:
 * :func:`guidance_maps` — step 4 as a pure batched function: features B×C×H×W → B×H×W of 0/1.
 * :class:`GuidanceAnnotator` — a frozen copy of the clustering backbone plus the centres; call it
   on a (possibly augmented) batch of images to get ``batch["guidance"]`` for :meth:`LAN.loss`.
+* :class:`TrainingGuidance` — the trainer's glue: fits the centres after the recipe's warm-up,
+  annotates every batch, and saves/restores its state with the checkpoints.
+
+This is a training procedure (a pass over a DataLoader, K-means, progress bars), so it lives on the
+training floor; the LAN network itself (:mod:`ferlib.models.lan`) only consumes ``batch["guidance"]``.
 
 When it runs. The paper clusters the features of a *pre-trained* backbone (ResNet-18 pre-trained
 on MS-Celeb-1M, lan.txt §IV-B), so the clusters describe how that fixed backbone sees each
@@ -47,7 +52,11 @@ from typing import Any, Callable, Iterable
 import numpy as np
 import torch
 import torch.nn as nn
+from torch.utils.data import Dataset
 from tqdm.auto import tqdm
+
+from ferlib.train.batches import normalize
+from ferlib.train.data import make_loader
 
 #: Above this many training samples :func:`fit_guidance` streams with MiniBatchKMeans
 #: (16,384 × 49 × 512 float32 features are 1.6 GB).
@@ -92,7 +101,7 @@ class GuidanceCentres:
         if not path.is_file():
             raise FileNotFoundError(
                 f"LAN guidance centres not found at {path}; make them with "
-                "ferlib.models.guidance.fit_guidance(...).save(path)"
+                "ferlib.train.guidance.fit_guidance(...).save(path)"
             )
         with np.load(path) as data:
             missing = {"attentive", "general", "counts"} - set(data.files)
@@ -149,14 +158,7 @@ def _batch_images(batch: Any, prepare: Callable[[Any], torch.Tensor] | None) -> 
         return prepare(batch)
     images = batch["image"] if isinstance(batch, dict) else batch[0] if isinstance(batch, (list, tuple)) else batch
     if not torch.is_floating_point(images):
-        try:
-            from ferlib.data.transforms import normalize_images
-        except ImportError as exc:  # pragma: no cover - depends on the data package's progress
-            raise RuntimeError(
-                "fit_guidance got uint8 images but ferlib.data.transforms.normalize_images is not available; "
-                "pass prepare=<function batch -> normalised float images>"
-            ) from exc
-        images = normalize_images(images)
+        images = normalize(images)
     return images
 
 
@@ -170,7 +172,7 @@ def _iter_features(extractor: nn.Module, loader: Iterable, device: torch.device,
         if not isinstance(features, torch.Tensor) or features.dim() != 4:
             got = tuple(features.shape) if isinstance(features, torch.Tensor) else type(features).__name__
             raise ValueError(
-                f"LAN guidance (ferlib/models/guidance.py): the backbone must return B×C×H×W features, got {got}; "
+                f"LAN guidance (ferlib/train/guidance.py): the backbone must return B×C×H×W features, got {got}; "
                 "pass a lan model, a ResNet, or a module ending at conv5_x"
             )
         yield features.float()
@@ -310,3 +312,36 @@ class GuidanceAnnotator(nn.Module):
     @torch.no_grad()
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return guidance_maps(self.backbone(images), (self.attentive, self.general))
+
+
+class TrainingGuidance:
+    """LAN guidance maps during training (lan.txt §III-C) through :class:`GuidanceAnnotator`.
+
+    The centres are fitted once, after ``recipe.guidance_warmup_epochs`` epochs, on the
+    training part (never the validation or test data); a frozen copy of the backbone at that
+    moment then annotates every (augmented) batch. Its state goes into the checkpoints.
+    """
+
+    def __init__(self) -> None:
+        self.annotator: nn.Module | None = None
+
+    def fit(self, core: nn.Module, ds: Dataset, batch_size: int, device: torch.device, seed: int,
+            progress: bool = True) -> None:
+        centres = fit_guidance(core, make_loader(ds, batch_size), device=device, seed=seed, progress=progress)
+        self.annotator = GuidanceAnnotator(core, centres).to(device)
+
+    def state(self) -> dict[str, Any] | None:
+        return None if self.annotator is None else self.annotator.state_dict()
+
+    def restore(self, core: nn.Module, state: dict[str, Any], device: torch.device) -> None:
+        att, gen = state["attentive"].numpy(), state["general"].numpy()
+        counts = np.zeros(att.shape[:2] + (2,), np.int64)
+        self.annotator = GuidanceAnnotator(core, GuidanceCentres(att, gen, counts)).to(device)
+        self.annotator.load_state_dict(state)
+
+    def maps(self, images: torch.Tensor) -> torch.Tensor:
+        return self.annotator(images)
+
+    @property
+    def fn(self) -> Callable | None:
+        return self.maps if self.annotator is not None else None

@@ -1,0 +1,74 @@
+"""Batches on the device: transfer, the recipe's augmentation, ImageNet normalisation, the model's
+inputs and its loss. The trainer, evaluation, LAN guidance and the throughput benchmark all prepare
+a batch through these functions, so they see exactly the same tensors."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from typing import Any, Callable, Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ferlib.data.transforms import LandmarkAugment, normalize_images
+from ferlib.train.recipes import Recipe
+
+
+def normalize(images: torch.Tensor) -> torch.Tensor:
+    """uint8 B×3×H×W → ImageNet-normalised float32 (:func:`ferlib.data.transforms.normalize_images`)."""
+    return normalize_images(images)
+
+
+def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    """Every tensor of ``batch`` on ``device`` (non-blocking on CUDA, from pinned memory)."""
+    non_blocking = device.type == "cuda"
+    return {k: (v.to(device, non_blocking=non_blocking) if isinstance(v, torch.Tensor) else v)
+            for k, v in batch.items()}
+
+
+def prepare_images(batch: dict[str, Any], channels_last: bool) -> torch.Tensor:
+    """Normalise ``batch["image"]`` in place (channels-last when asked) and return it."""
+    images = normalize(batch["image"])
+    if channels_last:
+        images = images.contiguous(memory_format=torch.channels_last)
+    batch["image"] = images
+    return images
+
+
+def build_augment(recipe: Recipe, enabled: bool) -> Callable | None:
+    """The recipe's batch augmentation (``ferlib.data.transforms.LandmarkAugment``) or ``None``.
+
+    The trainer re-seeds ``augment.generator`` at the start of every epoch from ``(seed, epoch)``.
+    """
+    a = recipe.augment
+    jitter = (a.brightness, a.contrast, a.saturation)
+    zoom = (a.scale_min, a.scale_max) != (1.0, 1.0)
+    if not enabled or not (a.hflip or a.translate or zoom or any(jitter)):
+        return None
+    return LandmarkAugment(flip=a.hflip, translate=a.translate, rotate=0.0,
+                           scale=(a.scale_min, a.scale_max) if zoom else None,
+                           color_jitter=jitter if any(jitter) else None, seed=0)
+
+
+def model_inputs(batch: dict[str, Any], needs: Sequence[str]) -> dict[str, Any]:
+    """The keyword inputs a model's registry entry asks for (landmarks, masks...), where present."""
+    return {k: batch[k] for k in needs if k in batch}
+
+
+def compute_loss(core: nn.Module, output, batch: dict[str, Any]) -> torch.Tensor:
+    """The model's own ``loss(output, batch)`` when it has one, else cross-entropy on ``batch["label"]``."""
+    if hasattr(core, "loss"):
+        return core.loss(output, batch)
+    return F.cross_entropy(output.logits, batch["label"])
+
+
+def autocast_factory(device: torch.device, amp: str) -> tuple[Callable, torch.dtype | None]:
+    """``(context factory, dtype)`` for mixed precision: ``auto`` is bf16 (else fp16) on CUDA, off on CPU."""
+    if amp == "off" or (amp == "auto" and device.type != "cuda"):
+        return nullcontext, None
+    if amp == "auto":
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    else:
+        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[amp]
+    return (lambda: torch.autocast(device_type=device.type, dtype=dtype)), dtype

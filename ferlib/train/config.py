@@ -1,0 +1,120 @@
+"""What a training run depends on and what it returns: :class:`TrainConfig`, :class:`TrainResult`,
+and :func:`resolve_recipe`, which turns a config into the recipe the run trains with."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ferlib.config import from_dict
+from ferlib.train.recipes import Profile, Recipe, apply_profile, default_recipe_for, load_profile, load_recipe, rebudget
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run depends on; saved as ``config.json`` in the run folder.
+
+    ``None`` means "take it from the recipe / profile". Budgets (``epochs``, ``iterations``) are
+    per stage and rescale the schedule's milestones like a profile does.
+    """
+
+    model: str
+    dataset: str = "synthfer"
+    root: str | None = None
+    recipe: str | None = None  # name in ferlib/recipes or a .yaml path; None = the model's own
+    profile: str = "default"  # smoke | default | full
+    seed: int = 0
+    split_seed: int = 0  # seed of the train/validation split (fixed across training seeds)
+    epochs: int | None = None
+    iterations: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    num_classes: int = 7
+    image_size: int = 224
+    val_fraction: float | None = None
+    n_train: int | None = None  # SynthFER sizes (None = profile's)
+    n_test: int | None = None
+    max_train: int | None = None  # caps on real data (None = profile's; 0 = no cap)
+    max_test: int | None = None
+    dataset_kwargs: dict[str, Any] = field(default_factory=dict)
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    landmarks_file: str | None = None
+    cache_dir: str | None = None  # decoded uint8 cache (ferlib.data.cache)
+    init: str | None = None  # outside weights to start from
+    init_format: str = "ferlib"
+    augment: bool = True
+    device: str = "auto"
+    num_workers: int = 0
+    amp: str = "auto"  # auto (bf16/fp16 on CUDA, off on CPU) | off | bf16 | fp16
+    channels_last: bool | None = None  # None = on CUDA
+    compile: bool = False
+    deterministic: bool = True
+    cpu_threads: int | None = None
+    progress: bool = True
+    tensorboard: bool = True
+    eval_batch_size: int | None = None
+    save_every_epoch: bool = False  # keep checkpoints/epoch-NNN.pt (weights only) besides last/best
+    run_dir: str | None = None
+    runs_root: str | None = None
+    resume: bool = False
+
+
+@dataclass
+class TrainResult:
+    """What :func:`ferlib.train.train` returns: where the run lives and what it measured."""
+
+    run_dir: Path
+    config: TrainConfig
+    recipe: Recipe
+    history: list[dict[str, Any]]
+    metrics: dict[str, Any]
+
+    @property
+    def best_epoch(self) -> int | None:
+        return self.metrics.get("best_epoch")
+
+    def history_frame(self):
+        import pandas as pd
+
+        return pd.DataFrame(self.history)
+
+
+def load_train_config(path: str | Path) -> TrainConfig:
+    """A :class:`TrainConfig` from a run's ``config.json``."""
+    import json
+
+    return from_dict(TrainConfig, json.loads(Path(path).read_text()))
+
+
+def resolve_recipe(cfg: TrainConfig) -> tuple[Recipe, Profile]:
+    """The recipe this config trains with: named/default recipe → explicit budget (``epochs``,
+    ``iterations``, rescaling the paper's schedule) → profile (its budget where none was given,
+    batch and learning-rate caps, ``max_decays``) → explicit ``batch_size``/``lr``."""
+    profile = load_profile(cfg.profile)
+    recipe = load_recipe(cfg.recipe or default_recipe_for(cfg.model), dataset=cfg.dataset)
+    budget_profile = profile
+    if cfg.epochs is not None or cfg.iterations is not None:
+        # An explicit budget replaces the profile's: rescale the paper's schedule to it directly,
+        # then let the profile cap the batch and learning rate and thin out the decays.
+        recipe = rebudget(recipe, epochs=cfg.epochs, iterations=cfg.iterations)
+        budget_profile = dataclasses.replace(
+            profile, epochs=None if cfg.epochs is not None else profile.epochs,
+            iterations=None if cfg.iterations is not None else profile.iterations)
+    recipe = apply_profile(recipe, budget_profile)
+    changes: dict[str, Any] = {}
+    if cfg.batch_size is not None:
+        changes["batch_size"] = cfg.batch_size
+    if cfg.lr is not None:
+        changes["lr"] = cfg.lr
+    return (dataclasses.replace(recipe, **changes) if changes else recipe), profile
+
+
+def model_kwargs(cfg: TrainConfig, recipe: Recipe) -> dict[str, Any]:
+    """The keywords the model is built with: the recipe's, then the config's."""
+    # A recipe's model keywords (loss weights...) belong to its own model; a baseline trained
+    # with another model's recipe keeps only the schedule.
+    kw = dict(recipe.model_kwargs) if recipe.model == cfg.model else {}
+    kw.update(cfg.model_kwargs)
+    return kw
