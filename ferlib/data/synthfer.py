@@ -22,7 +22,7 @@ How a face is made (``render_face``):
    clockwise on screen. The head outline is the exact silhouette of the rotated ellipsoid (the
    ellipse ``{P·R·S·u : |u| = 1}``), narrowed at the jaw.
 4. **Drawing.** Filled PIL polygons at ``supersample``× resolution, reduced by box averaging
-   (anti-aliasing), then lighting (a linear light gradient), an occluder from :mod:`ferlib.occlusion`
+   (anti-aliasing), then lighting (a linear light gradient), an occluder from :mod:`ferlib.data.occlusion`
    placed from the exact landmarks, and degradations (brightness/contrast, Gaussian blur, noise,
    JPEG).
 
@@ -53,6 +53,7 @@ import numpy as np
 from PIL import Image, ImageChops, ImageDraw, ImageFilter
 from torch.utils.data import Dataset
 
+from ferlib.data.images import array_to_tensor, tensor_to_array
 from ferlib.data.labels import CANONICAL_CLASSES, class_names as _class_names
 
 # ---------------------------------------------------------------------------------------------
@@ -76,7 +77,7 @@ AU_PROTOTYPES: dict[str, tuple[int, ...]] = {
     "contempt": (12, 14),
 }
 
-#: Occlusion kinds in ``meta["occlusion"]`` (``none`` plus :data:`ferlib.occlusion.OCCLUDER_KINDS`).
+#: Occlusion kinds in ``meta["occlusion"]`` (``none`` plus :data:`ferlib.data.occlusion.OCCLUDER_KINDS`).
 OCCLUSIONS: tuple[str, ...] = ("none", "mask", "sunglasses", "hand", "random")
 
 _SPLIT_CODES = {"train": 0, "test": 1, "val": 2}
@@ -796,7 +797,7 @@ def render_face(params: FaceParams) -> tuple[np.ndarray, dict[str, Any]]:
     # ---- occluder (placed from the exact landmarks), lighting and degradations ----
     occ_mask = np.zeros((size, size), dtype=bool)
     if p.occlusion != "none":
-        from ferlib.occlusion import occlude
+        from ferlib.data.occlusion import occlude
 
         image, occ_mask = occlude(np.ascontiguousarray(image), lm5, p.occlusion, p.occlusion_seed)
     image = _light_and_degrade(image, p)
@@ -913,8 +914,7 @@ class SynthFERDataset(Dataset):
         p = self.params(i)
         image, info = render_face(p)
         sample: dict[str, Any] = {
-            # numpy's transpose copy is far faster than torch's permute().contiguous() for uint8.
-            "image": torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))),
+            "image": array_to_tensor(image),
             "label": int(p.label),
             "landmarks5": torch.from_numpy(info["landmarks5"]),
             "landmarks8": torch.from_numpy(info["landmarks8"]),
@@ -972,7 +972,7 @@ def materialise(
     from tqdm.auto import tqdm
 
     from ferlib.fileio import atomic_write_bytes, atomic_write_text
-    from ferlib.occlusion import MANIFEST_COLUMNS, format_points
+    from ferlib.data.occlusion import MANIFEST_COLUMNS, format_points
 
     out_dir = Path(out_dir)
     if split == "both":
@@ -990,7 +990,7 @@ def materialise(
                 m = s["meta"]
                 rel = Path("images") / sp / f"{m['id']}.png"
                 buf = io.BytesIO()
-                Image.fromarray(s["image"].permute(1, 2, 0).numpy()).save(buf, format="PNG", compress_level=1)
+                Image.fromarray(tensor_to_array(s["image"])).save(buf, format="PNG", compress_level=1)
                 atomic_write_bytes(out_dir / rel, buf.getvalue())
                 rows.append([
                     m["id"], rel.as_posix(), sp, str(s["label"]), m["subject"], f"{m['yaw']:.3f}",
