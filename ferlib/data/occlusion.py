@@ -362,7 +362,7 @@ def materialise_occluded(
         sample = dataset[i]
         meta = dict(sample.get("meta") or {})
         image = sample["image"]
-        arr = image.permute(1, 2, 0).numpy() if hasattr(image, "permute") else np.asarray(image)
+        arr = tensor_to_array(image) if isinstance(image, torch.Tensor) else np.asarray(image)
         lm5 = sample.get("landmarks5")
         lm5 = None if lm5 is None else np.asarray(lm5.numpy() if hasattr(lm5, "numpy") else lm5, dtype=np.float32)
         placement = "landmarks"

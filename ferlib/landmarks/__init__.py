@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from ferlib.data.face_geometry import landmarks68_to_5
 from ferlib.landmarks.align import (
     CANONICAL_SIZE,
     CANONICAL_TEMPLATE_224,
@@ -49,7 +50,6 @@ from ferlib.landmarks.pose import estimate_pose, pose_subset
 import ferlib.landmarks.annotations  # noqa: E402,F401  isort: skip
 import ferlib.landmarks.mtcnn  # noqa: E402,F401  isort: skip
 import ferlib.landmarks.retinaface  # noqa: E402,F401  isort: skip
-from ferlib.data.face_geometry import landmarks68_to_5  # noqa: E402  isort: skip
 
 _DEFAULT_DETECTORS: dict[str, Detector] = {}
 

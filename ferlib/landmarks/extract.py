@@ -103,7 +103,7 @@ def _decode_bytes(data: bytes, name: str) -> np.ndarray:
 
     try:
         with Image.open(io.BytesIO(data)) as im:
-            return np.asarray(im.convert("RGB"))
+            return to_rgb_array(im)
     except Exception as exc:  # PIL raises several types for bad files
         raise ValueError(f"cannot decode image file {name} ({type(exc).__name__})") from exc
 
