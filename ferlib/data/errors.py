@@ -84,4 +84,6 @@ class LoadReport:
         return "; ".join(parts)
 
 
-__all__ = ["BENIGN_KINDS", "CorruptImageError", "DatasetError", "LabelFileError", "LayoutError", "LoadReport", "Problem"]
+__all__ = [
+    "BENIGN_KINDS", "CorruptImageError", "DatasetError", "LabelFileError", "LayoutError", "LoadReport", "Problem",
+]

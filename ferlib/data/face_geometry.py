@@ -85,7 +85,9 @@ def fit_similarity(src: Any, dst: Any) -> np.ndarray:
     if src.shape != dst.shape or src.ndim != 2 or src.shape[1] != 2 or src.shape[0] < 2:
         raise ValueError(f"fit_similarity needs two N×2 arrays with N ≥ 2, got {src.shape} and {dst.shape}")
     if not (np.isfinite(src).all() and np.isfinite(dst).all()):
-        raise ValueError("cannot fit a similarity: landmarks contain NaN (unknown); extract them first (`ferlib landmarks`)")
+        raise ValueError(
+            "cannot fit a similarity: landmarks contain NaN (unknown); extract them first (`ferlib landmarks`)"
+        )
     mu_s, mu_d = src.mean(0), dst.mean(0)
     a, b = src - mu_s, dst - mu_d
     var_s = (a**2).sum() / len(src)
@@ -105,7 +107,8 @@ def fit_similarity(src: Any, dst: Any) -> np.ndarray:
 def similarity_matrix(src: Any, dst: Any) -> np.ndarray:
     """:func:`fit_similarity` as a 3×3 homogeneous matrix (float64), the form ``skimage.transform.warp`` takes."""
     m = np.eye(3)
-    m[:2] = fit_similarity(np.asarray(src, dtype=np.float64).reshape(-1, 2), np.asarray(dst, dtype=np.float64).reshape(-1, 2))
+    src = np.asarray(src, dtype=np.float64).reshape(-1, 2)
+    m[:2] = fit_similarity(src, np.asarray(dst, dtype=np.float64).reshape(-1, 2))
     return m
 
 

@@ -1,4 +1,4 @@
-"""The one image ↔ array conversion: PIL image ↔ uint8 H×W×3 numpy array ↔ uint8 3×H×W tensor (the sample schema).
+"""The one image ↔ array conversion: PIL image ↔ uint8 H×W×3 numpy array ↔ uint8 3×H×W tensor (the schema).
 
 ImageNet normalisation (uint8 tensor → float model input) has its one home in :mod:`ferlib.data.transforms`
 (:func:`~ferlib.data.transforms.normalize_images`).

@@ -1,5 +1,6 @@
-"""FER-2013 (Goodfellow et al., 2013: ``fer2013.csv`` with 48×48 grey pixels) and FERPlus (Barsoum et al., 2016:
-``fer2013new.csv`` with ten crowd votes per image, majority label); see ``data_manifests/fer2013.yaml`` and ``ferplus.yaml``.
+"""FER-2013 (Goodfellow et al., 2013: ``fer2013.csv`` with 48×48 grey pixels) and FERPlus (Barsoum et al.,
+2016: ``fer2013new.csv`` with ten crowd votes per image, majority label); see ``data_manifests/fer2013.yaml``
+and ``ferplus.yaml``.
 """
 
 from __future__ import annotations
