@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from ferlib.data.face_geometry import landmarks68_to_5
 from ferlib.landmarks.align import (
     CANONICAL_SIZE,
     CANONICAL_TEMPLATE_224,
@@ -27,7 +28,6 @@ from ferlib.landmarks.align import (
     canonical_template,
     similarity_transform,
 )
-from ferlib.landmarks.annotations import landmarks68_to_5
 from ferlib.landmarks.base import (
     Detector,
     Face,
@@ -43,6 +43,13 @@ from ferlib.landmarks.extract import (
     load_landmarks_file,
 )
 from ferlib.landmarks.pose import estimate_pose, pose_subset
+
+# The built-in backends register themselves on import (``ferlib.landmarks.base`` never imports them).
+# Plain ``import`` statements: ``from ferlib.landmarks import annotations`` would find this module's
+# ``from __future__ import annotations`` binding instead of the submodule.
+import ferlib.landmarks.annotations  # noqa: E402,F401  isort: skip
+import ferlib.landmarks.mtcnn  # noqa: E402,F401  isort: skip
+import ferlib.landmarks.retinaface  # noqa: E402,F401  isort: skip
 
 _DEFAULT_DETECTORS: dict[str, Detector] = {}
 

@@ -16,9 +16,10 @@ right mouth (L)     (83.10, 184.73)
 left mouth (R)      (141.46, 184.41)
 ==================  ==================
 
-The transform (rotation, uniform scale, translation: 4 degrees of freedom) is the least-squares
-fit of Umeyama (1991), estimated with ``skimage.transform.SimilarityTransform``; the image is
-resampled with ``skimage.transform.warp`` (bilinear), never with hand-written interpolation.
+The template, the similarity fit and the side convention live in :mod:`ferlib.data.face_geometry` (one home,
+shared with the loaders and the occluders). The transform (rotation, uniform scale, translation: 4 degrees of
+freedom) is the least-squares fit of Umeyama (1991); the image is resampled with ``skimage.transform.warp``
+(bilinear), never with hand-written interpolation.
 """
 
 from __future__ import annotations
@@ -27,58 +28,29 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
 
-#: ArcFace's 5-point template for a 112×112 crop, RetinaFace order (image-left eye first).
-TEMPLATE_112 = np.array(
-    [
-        [38.2946, 51.6963],
-        [73.5318, 51.5014],
-        [56.0252, 71.7366],
-        [41.5493, 92.3655],
-        [70.7299, 92.2041],
-    ],
-    dtype=np.float32,
+from ferlib.data.face_geometry import (  # noqa: F401 - the template lives on the data floor; re-exported here
+    CANONICAL_SIZE,
+    CANONICAL_TEMPLATE_224,
+    TEMPLATE_112,
+    apply_affine,
+    canonical_template,
+    similarity_matrix,
 )
-
-#: The canonical template at ferlib's model input size, 224×224.
-CANONICAL_SIZE = 224
-CANONICAL_TEMPLATE_224 = TEMPLATE_112 * (CANONICAL_SIZE / 112.0)
-
-
-def canonical_template(size: int | tuple[int, int] = CANONICAL_SIZE) -> np.ndarray:
-    """The template scaled to an output of ``size`` (int, or (height, width)): 5×2 float32 pixels.
-
-    Non-square sizes scale x by width/112 and y by height/112. This is also where ferlib puts the
-    points of an already aligned crop whose face no detector found (the no-face fallback).
-    """
-    h, w = (size, size) if isinstance(size, int) else size
-    return (TEMPLATE_112 * np.array([w / 112.0, h / 112.0], dtype=np.float32)).astype(np.float32)
 
 
 def similarity_transform(src: Any, dst: Any) -> np.ndarray:
-    """Least-squares similarity (Umeyama) mapping points ``src`` onto ``dst``: a 3×3 matrix."""
-    from skimage.transform import SimilarityTransform
+    """Least-squares similarity (Umeyama) mapping points ``src`` onto ``dst``: a 3×3 matrix.
 
-    src = np.asarray(src, dtype=np.float64).reshape(-1, 2)
-    dst = np.asarray(dst, dtype=np.float64).reshape(-1, 2)
-    if not (np.isfinite(src).all() and np.isfinite(dst).all()):
-        raise ValueError("cannot align: landmarks contain NaN (unknown); extract them first (`ferlib landmarks`)")
-    if hasattr(SimilarityTransform, "from_estimate"):
-        tform = SimilarityTransform.from_estimate(src, dst)
-        if not tform:
-            raise ValueError(f"similarity transform could not be estimated from points {src.tolist()}")
-    else:  # scikit-image < 0.26
-        tform = SimilarityTransform()
-        if not tform.estimate(src, dst):
-            raise ValueError(f"similarity transform could not be estimated from points {src.tolist()}")
-    return np.asarray(tform.params, dtype=np.float64)
+    The one fit is :func:`ferlib.data.face_geometry.fit_similarity`; this is its homogeneous form.
+    """
+    return similarity_matrix(src, dst)
 
 
 def apply_transform(matrix: np.ndarray, points: Any) -> np.ndarray:
-    """Apply a 3×3 homogeneous transform to N×2 points."""
-    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
-    homog = np.concatenate([pts, np.ones((len(pts), 1))], axis=1) @ np.asarray(matrix).T
-    return (homog[:, :2] / homog[:, 2:3]).astype(np.float32)
+    """Apply a 3×3 homogeneous transform to N×2 points (float32)."""
+    return apply_affine(matrix, points).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -113,13 +85,7 @@ def align_face(
     dst = canonical_template(output_size) if template is None else np.asarray(template, dtype=np.float32)
     matrix = similarity_transform(landmarks5, dst)
 
-    is_tensor = False
-    try:
-        import torch
-
-        is_tensor = isinstance(image, torch.Tensor)
-    except ImportError:  # pragma: no cover
-        pass
+    is_tensor = isinstance(image, torch.Tensor)
     if is_tensor:
         arr = image.detach().cpu().numpy()
         chw = arr.ndim == 3
@@ -142,8 +108,6 @@ def align_face(
     if np.issubdtype(np.dtype(str(dtype).replace("torch.", "")), np.integer):
         warped = np.clip(np.rint(warped), 0, 255)
     if is_tensor:
-        import torch
-
         out = np.moveaxis(warped, -1, 0) if chw else warped
         result: Any = torch.from_numpy(np.ascontiguousarray(out)).to(dtype)
     else:

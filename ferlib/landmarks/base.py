@@ -26,6 +26,8 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
+from ferlib.data.images import to_rgb_array
+
 _REGISTRY: dict[str, type["Detector"]] = {}
 
 
@@ -67,42 +69,6 @@ class Face:
             "score": round(self.score, 6),
             "landmarks5": [[round(float(x), 3), round(float(y), 3)] for x, y in self.landmarks5],
         }
-
-
-def to_rgb_array(image: Any) -> np.ndarray:
-    """Any image ferlib handles → contiguous H×W×3 uint8 RGB numpy array.
-
-    Accepts a uint8 torch tensor C×H×W (the sample schema), a numpy H×W, H×W×3 or H×W×4 array
-    (uint8, or float in [0, 1]), or a PIL image.
-    """
-    try:
-        import torch
-    except ImportError:  # pragma: no cover - torch is a core dependency
-        torch = None  # type: ignore[assignment]
-    if torch is not None and isinstance(image, torch.Tensor):
-        t = image.detach().cpu()
-        if t.ndim == 3 and t.shape[0] in (1, 3, 4):
-            t = t.permute(1, 2, 0)  # the sample schema's C×H×W
-        arr = t.numpy()
-    elif hasattr(image, "convert") and hasattr(image, "size"):  # PIL image
-        arr = np.asarray(image.convert("RGB"))
-    else:
-        arr = np.asarray(image)
-    if arr.dtype != np.uint8:
-        if np.issubdtype(arr.dtype, np.floating) and arr.size and float(np.nanmax(arr)) <= 1.0:
-            arr = arr * 255.0
-        arr = np.clip(np.rint(arr), 0, 255).astype(np.uint8)
-    if arr.ndim == 2:
-        arr = np.stack([arr] * 3, axis=-1)
-    if arr.ndim != 3:
-        raise ValueError(f"expected an image H×W×C or C×H×W, got an array of shape {arr.shape}")
-    if arr.shape[-1] == 1:
-        arr = np.repeat(arr, 3, axis=-1)
-    elif arr.shape[-1] == 4:
-        arr = arr[..., :3]
-    elif arr.shape[-1] != 3:
-        raise ValueError(f"expected 1, 3 or 4 channels, got an array of shape {arr.shape}")
-    return np.ascontiguousarray(arr)
 
 
 class Detector:
@@ -147,22 +113,24 @@ def register_detector(name: str) -> Callable[[type[Detector]], type[Detector]]:
 
 
 def list_detectors() -> list[str]:
-    """Names accepted by :func:`create_detector` (and ``ferlib landmarks --backend``)."""
-    _import_builtin_backends()
+    """Names accepted by :func:`create_detector` (and ``ferlib landmarks --backend``).
+
+    The built-in backends are registered by importing :mod:`ferlib.landmarks` (its ``__init__``
+    imports them); this module never imports a backend.
+    """
     return sorted(_REGISTRY)
+
+
+def detector_class(name: str) -> type[Detector]:
+    """The :class:`Detector` subclass registered as ``name``; a clear error naming the others."""
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown landmark backend {name!r}; available: {sorted(_REGISTRY)}")
+    return _REGISTRY[name]
 
 
 def create_detector(name: str = "mtcnn", **options: Any) -> Detector:
     """Build the backend registered as ``name`` with its keyword ``options``."""
-    _import_builtin_backends()
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown landmark backend {name!r}; available: {sorted(_REGISTRY)}")
-    return _REGISTRY[name](**options)
-
-
-def _import_builtin_backends() -> None:
-    # Imported lazily so ``import ferlib.landmarks`` stays cheap (no facenet-pytorch import).
-    from ferlib.landmarks import annotations, mtcnn, retinaface  # noqa: F401
+    return detector_class(name)(**options)
 
 
 def select_primary_face(faces: Iterable[Face], image_size: tuple[int, int], tie: float = 0.8) -> Face | None:

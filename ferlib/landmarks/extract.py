@@ -1,4 +1,7 @@
-"""Cached, resumable landmark extraction over images, folders and datasets, and reading the result.
+"""Cached, resumable landmark extraction over images, folders and datasets (the writer of landmarks files).
+
+The reader is :mod:`ferlib.data.landmark_files` (:func:`~ferlib.data.landmark_files.load_landmarks_file`,
+:class:`~ferlib.data.landmark_files.LandmarkTable`), on the data floor so that loaders can read landmarks.
 
 File format (``docs/landmarks.md`` has the full description)
 -------------------------------------------------------------
@@ -47,14 +50,23 @@ try:
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
+from ferlib.data.face_geometry import canonical_template
+from ferlib.data.images import to_rgb_array
+from ferlib.data.landmark_files import (  # noqa: F401 - the reader's names, re-exported for the writer's users
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    STATUSES,
+    LandmarkTable,
+    count_statuses,
+    journal_path,
+    load_landmarks_file,
+    read_jsonl_records,
+    record_key,
+)
 from ferlib.fileio import atomic_path
-from ferlib.landmarks.align import canonical_template
-from ferlib.landmarks.base import Detector, Face, select_primary_face, to_rgb_array
+from ferlib.landmarks.base import Detector, Face, create_detector, select_primary_face
 
-FORMAT_NAME = "ferlib-landmarks"
-FORMAT_VERSION = 1
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
-STATUSES = ("ok", "multiple_faces", "no_face", "unreadable")
 HASH_CHARS = 16
 
 
@@ -69,192 +81,6 @@ def pixels_hash(image: Any) -> str:
     h = hashlib.sha1(repr(arr.shape).encode())
     h.update(arr.tobytes())
     return h.hexdigest()[:HASH_CHARS]
-
-
-def record_key(path: str, content_hash: str) -> str:
-    """``"<path>#<hash>"``: the key of :func:`load_landmarks_file`'s dict (the hash never holds '#')."""
-    return f"{path}#{content_hash}"
-
-
-def journal_path(out: str | os.PathLike) -> Path:
-    return Path(str(out) + ".partial")
-
-
-# --------------------------------------------------------------------------------------------
-# Reading
-# --------------------------------------------------------------------------------------------
-
-
-def _validate_record(rec: Any) -> str | None:
-    """Why ``rec`` is not a valid record, or None."""
-    if not isinstance(rec, dict):
-        return "not a JSON object"
-    for name in ("path", "hash", "status", "width", "height"):
-        if name not in rec:
-            return f"missing field {name!r}"
-    if rec["status"] not in STATUSES:
-        return f"status {rec['status']!r} not one of {STATUSES}"
-    lm = rec.get("landmarks5")
-    if lm is not None and np.asarray(lm, dtype=np.float64).shape != (5, 2):
-        return "landmarks5 is not 5×2"
-    return None
-
-
-def _read_jsonl(path: Path, tolerate_torn: bool) -> tuple[dict | None, list[dict], int]:
-    """(header, records, number of ignored lines). A bad line raises unless ``tolerate_torn``."""
-    header: dict | None = None
-    records: list[dict] = []
-    ignored = 0
-    with open(path, "rb") as fh:
-        data = fh.read()
-    lines = data.split(b"\n")
-    for i, raw in enumerate(lines, start=1):
-        if not raw.strip():
-            continue
-        try:
-            obj = json.loads(raw)
-            problem = None if (isinstance(obj, dict) and obj.get("format") == FORMAT_NAME) else _validate_record(obj)
-        except (json.JSONDecodeError, UnicodeDecodeError, ValueError, TypeError) as exc:
-            obj, problem = None, f"not valid JSON ({exc.__class__.__name__})"
-        if problem is not None:
-            if tolerate_torn:
-                ignored += 1
-                continue
-            raise ValueError(
-                f"landmarks file {path} line {i} is not a valid record ({problem}); the file is damaged: "
-                f"delete it and rerun `ferlib landmarks` (finished work in {journal_path(path)} is kept if present)"
-            )
-        if isinstance(obj, dict) and obj.get("format") == FORMAT_NAME:
-            if obj.get("version", 1) > FORMAT_VERSION:
-                raise ValueError(
-                    f"{path} was written by a newer ferlib (format version {obj.get('version')}); upgrade ferlib"
-                )
-            header = obj
-        else:
-            records.append(obj)
-    return header, records, ignored
-
-
-def load_landmarks_file(path: str | os.PathLike, include_partial: bool = True) -> dict[str, dict]:
-    """Read a landmarks file into ``{"<path>#<hash>": record}`` (see the module docstring).
-
-    With ``include_partial`` the journal of an interrupted run (``<path>.partial``) is read too,
-    ignoring a torn last line. Later records win over earlier ones with the same key.
-    """
-    return LandmarkTable.from_file(path, include_partial=include_partial).records
-
-
-@dataclass
-class LandmarkTable:
-    """Landmark records with lookup by image path and/or content hash.
-
-    ``lookup`` tries, in order: the exact (path, hash) key; the path alone (also when one path
-    is a suffix of the other, so a table made from ``RAF-DB/basic/Image/aligned`` serves a
-    dataset whose paths are absolute); the hash alone (a renamed or moved file).
-    """
-
-    records: dict[str, dict] = field(default_factory=dict)
-    header: dict | None = None
-    source: Path | None = None
-    ignored_lines: int = 0
-
-    def __post_init__(self) -> None:
-        self._reindex()
-
-    def _reindex(self) -> None:
-        self._by_path: dict[str, list[dict]] = {}
-        self._by_name: dict[str, list[dict]] = {}
-        self._by_hash: dict[str, list[dict]] = {}
-        for rec in self.records.values():
-            p = _norm(rec["path"])
-            self._by_path.setdefault(p, []).append(rec)
-            self._by_name.setdefault(p.rsplit("/", 1)[-1], []).append(rec)
-            self._by_hash.setdefault(rec["hash"], []).append(rec)
-
-    @classmethod
-    def from_file(cls, path: str | os.PathLike, include_partial: bool = True) -> "LandmarkTable":
-        path = Path(path)
-        journal = journal_path(path)
-        if not path.is_file() and not (include_partial and journal.is_file()):
-            raise FileNotFoundError(
-                f"landmarks file not found at {path}; create it with `ferlib landmarks <images|dir|dataset> --out {path}`"
-            )
-        header, records, ignored = (None, [], 0)
-        if path.is_file():
-            header, records, ignored = _read_jsonl(path, tolerate_torn=False)
-        if include_partial and journal.is_file():
-            _, more, torn = _read_jsonl(journal, tolerate_torn=True)
-            records += more
-            ignored += torn
-        table = cls({record_key(r["path"], r["hash"]): r for r in records}, header, path, ignored)
-        return table
-
-    def __len__(self) -> int:
-        return len(self.records)
-
-    def __contains__(self, key: str) -> bool:
-        return key in self.records
-
-    def lookup(self, image_path: str | os.PathLike | None, content_hash: str | None = None) -> dict | None:
-        """The record for an image, or None (see the class docstring for the matching order)."""
-        if image_path is not None and content_hash is not None:
-            rec = self.records.get(record_key(str(image_path), content_hash))
-            if rec is not None:
-                return rec
-        if image_path is not None:
-            p = _norm(str(image_path))
-            hits = self._by_path.get(p)
-            if not hits:
-                name = p.rsplit("/", 1)[-1]
-                hits = [
-                    r for r in self._by_name.get(name, [])
-                    if p.endswith("/" + _norm(r["path"])) or _norm(r["path"]).endswith("/" + p)
-                ]
-            if content_hash is not None and hits:
-                same = [r for r in hits if r["hash"] == content_hash]
-                hits = same or hits
-            if hits:
-                return hits[-1]
-        if content_hash is not None:
-            hits = self._by_hash.get(content_hash)
-            if hits:
-                return hits[-1]
-        return None
-
-    def landmarks5(self, record: Mapping[str, Any] | None, image_size: tuple[int, int] | None = None) -> np.ndarray:
-        """A record's 5 points as float32 5×2, rescaled to ``image_size`` (height, width) if given.
-
-        NaN when the record is missing or holds no points (the schema's "unknown").
-        """
-        if record is None or record.get("landmarks5") is None:
-            return np.full((5, 2), np.nan, dtype=np.float32)
-        pts = np.asarray(record["landmarks5"], dtype=np.float32).reshape(5, 2).copy()
-        if image_size is not None:
-            h, w = image_size
-            pts *= np.array([w / record["width"], h / record["height"]], dtype=np.float32)
-        return pts
-
-    def counts(self) -> dict[str, int]:
-        return count_statuses(self.records.values())
-
-
-def _norm(p: str) -> str:
-    """Forward slashes, no leading "./" (so "./a/b.jpg" and "a/b.jpg" match)."""
-    p = str(p).replace("\\", "/")
-    while p.startswith("./"):
-        p = p[2:]
-    return p
-
-
-def count_statuses(records: Iterable[Mapping[str, Any]]) -> dict[str, int]:
-    counts = {s: 0 for s in STATUSES}
-    counts["total"] = 0
-    counts["fallback"] = 0
-    for r in records:
-        counts[r["status"]] = counts.get(r["status"], 0) + 1
-        counts["total"] += 1
-        counts["fallback"] += bool(r.get("fallback"))
-    return counts
 
 
 # --------------------------------------------------------------------------------------------
@@ -277,7 +103,7 @@ def _decode_bytes(data: bytes, name: str) -> np.ndarray:
 
     try:
         with Image.open(io.BytesIO(data)) as im:
-            return np.asarray(im.convert("RGB"))
+            return to_rgb_array(im)
     except Exception as exc:  # PIL raises several types for bad files
         raise ValueError(f"cannot decode image file {name} ({type(exc).__name__})") from exc
 
@@ -500,8 +326,6 @@ def extract_landmarks(
     """
     from tqdm.auto import tqdm
 
-    from ferlib.landmarks.base import create_detector
-
     if fallback not in ("template", "none"):
         raise ValueError(f"fallback must be 'template' or 'none', got {fallback!r}")
     out = Path(out)
@@ -511,8 +335,8 @@ def extract_landmarks(
 
     # Everything already finished: the previous complete file and the journal of a killed run.
     journal = journal_path(out)
-    finished = _read_jsonl(out, tolerate_torn=False)[1] if out.exists() else []
-    journal_records = _read_jsonl(journal, tolerate_torn=True)[1] if journal.exists() else []
+    finished = read_jsonl_records(out, tolerate_torn=False)[1] if out.exists() else []
+    journal_records = read_jsonl_records(journal, tolerate_torn=True)[1] if journal.exists() else []
     previous = {record_key(r["path"], r["hash"]): r for r in finished + journal_records}
 
     if isinstance(source, (str, os.PathLike)):
@@ -582,7 +406,7 @@ def extract_landmarks(
 
 
 def write_landmarks_csv(records: Iterable[Mapping[str, Any]], path: str | os.PathLike) -> tuple[Path, int]:
-    """Export records as the CSV ``ferlib.data.datasets.load_landmarks_file`` reads (``build_dataset(landmarks_file=...)``).
+    """Export records as the CSV ``ferlib.data.landmark_files.load_landmarks_file`` reads (``build_dataset(landmarks_file=...)``).
 
     Columns ``path``, ``lm5`` (10 numbers ``x1 y1 … x5 y5``), ``status``, ``fallback``. That loader
     expects points in the pixels of the files on disk, so only records of folder/file extraction

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ferlib.landmarks.base import Detector, Face
+from ferlib.landmarks.base import Detector, Face, create_detector, detector_class
 
 _WORKER_DETECTOR: Detector | None = None
 
@@ -24,8 +24,6 @@ _WORKER_DETECTOR: Detector | None = None
 def _init_worker(backend: str, options: dict[str, Any], threads: int) -> None:
     global _WORKER_DETECTOR
     import torch
-
-    from ferlib.landmarks.base import create_detector
 
     torch.set_num_threads(threads)
     _WORKER_DETECTOR = create_detector(backend, **options)
@@ -49,12 +47,7 @@ class DetectorPool(Detector):
     """
 
     def __init__(self, backend: str = "mtcnn", workers: int = 2, threads: int = 1, **options: Any) -> None:
-        from ferlib.landmarks.base import _REGISTRY, _import_builtin_backends
-
-        _import_builtin_backends()
-        if backend not in _REGISTRY:
-            raise ValueError(f"unknown landmark backend {backend!r}; available: {sorted(_REGISTRY)}")
-        if getattr(_REGISTRY[backend], "needs_samples", False):
+        if detector_class(backend).needs_samples:
             raise ValueError(f"the {backend!r} backend reads dataset annotations; it needs no worker processes")
         if workers < 1:
             raise ValueError(f"workers must be ≥ 1, got {workers}")

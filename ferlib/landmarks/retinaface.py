@@ -33,6 +33,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torchvision.ops import box_convert
 
 from ferlib.landmarks.base import Detector, Face, register_detector
 
@@ -239,7 +240,7 @@ def decode_boxes(loc: torch.Tensor, priors: torch.Tensor) -> torch.Tensor:
     """
     centre = priors[:, :2] + loc[:, :2] * VARIANCES[0] * priors[:, 2:]
     size = priors[:, 2:] * torch.exp(loc[:, 2:] * VARIANCES[1])
-    return torch.cat([centre - size / 2, centre + size / 2], dim=1)
+    return box_convert(torch.cat([centre, size], dim=1), "cxcywh", "xyxy")
 
 
 def decode_landmarks(pre: torch.Tensor, priors: torch.Tensor) -> torch.Tensor:

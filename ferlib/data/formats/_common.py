@@ -1,0 +1,103 @@
+"""What every format shares: the load context (raise or record a problem), the layout check, label-file
+lines, duplicate/conflict counting, missing-file handling and subject folds."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Iterable
+
+from ferlib.data.errors import BENIGN_KINDS, DatasetError, LabelFileError, LayoutError, LoadReport, Problem
+from ferlib.data.manifests import Manifest
+from ferlib.data.records import Record
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+
+class LoadContext:
+    """Builder context: raises on a problem in ``error`` mode, records it in ``skip`` mode."""
+
+    def __init__(self, report: LoadReport, on_corrupt: str):
+        if on_corrupt not in ("error", "skip"):
+            raise ValueError(f"on_corrupt must be 'error' or 'skip', got {on_corrupt!r}")
+        self.report = report
+        self.on_corrupt = on_corrupt
+
+    def problem(self, kind: str, file: Any, expectation: str, fix: str, exc: type[DatasetError] = LabelFileError) -> None:
+        if self.on_corrupt == "error" and kind not in BENIGN_KINDS:
+            raise exc(file, expectation, fix + " (or pass on_corrupt='skip' to skip and count such rows)")
+        self.report.add(Problem(kind, str(file), expectation, fix))
+
+    def duplicate(self, file: Any, line_no: int, key: str) -> None:
+        self.report.add(Problem("duplicate", f"{file}:{line_no}", f"{key!r} listed again with the same label; loaded once",
+                                "nothing to do (remove the repeated row to silence this)"))
+
+
+def require(path: Path, what: str, manifest: Manifest, is_dir: bool = False) -> Path:
+    ok = path.is_dir() if is_dir else path.is_file()
+    if not ok:
+        raise LayoutError(
+            path,
+            f"{what} not found ({'folder' if is_dir else 'file'} expected by the {manifest.title} layout)",
+            f"point root at your copy of {manifest.title} so that this path exists; see {manifest.path}; "
+            f"check a copy with `ferlib data verify {manifest.name} --root PATH`",
+        )
+    return path
+
+
+def read_text_lines(path: Path) -> list[tuple[int, str]]:
+    """Lines of a label file with CRLF/LF/BOM handled; (1-based line number, stripped text)."""
+    text = path.read_bytes().decode("utf-8-sig", errors="replace")
+    return [(i + 1, line.strip()) for i, line in enumerate(text.splitlines()) if line.strip()]
+
+
+def dedupe(ctx: LoadContext, file: Path, rows: Iterable[tuple[int, str, int]]) -> dict[str, tuple[int, int]]:
+    """``(line_no, key, label)`` rows → ``{key: (label, line_no)}``, counting repeats and conflicts."""
+    seen: dict[str, tuple[int, int]] = {}
+    for line_no, key, label in rows:
+        if key in seen:
+            if seen[key][0] == label:
+                ctx.duplicate(file, line_no, key)
+            else:
+                ctx.problem("conflict", f"{file}:{line_no}",
+                            f"{key!r} listed with label {label} here but {seen[key][0]} on line {seen[key][1]}",
+                            "keep one of the two rows (the first one is used when skipping)")
+            continue
+        seen[key] = (label, line_no)
+    return seen
+
+
+def check_files(ctx: LoadContext, records: list[Record], listed_in: str) -> list[Record]:
+    """Drop (skip mode) or report (error mode) records whose image file is missing."""
+    missing = [r for r in records if r.path is not None and not os.path.isfile(r.path)]
+    if not missing:
+        return records
+    if ctx.on_corrupt == "error":
+        first = missing[0].path
+        raise LayoutError(
+            first,
+            f"image listed in {listed_in} is missing ({len(missing)} of {len(records)} listed images are missing)",
+            "restore the files from the original archive, or pass on_corrupt='skip' to skip and count them",
+        )
+    gone = set()
+    for r in missing:
+        ctx.report.add(Problem("missing", r.path, f"image listed in {listed_in} is missing", "restore it from the original archive"))
+        gone.add(id(r))
+    return [r for r in records if id(r) not in gone]
+
+
+def folds_split(ctx: LoadContext, records: list[Record], split: str, fold: int | None, num_folds: int, dataset: str) -> list[Record]:
+    from ferlib.data.protocols import subject_folds
+
+    if split == "all":
+        return records
+    if split not in ("train", "test"):
+        raise ValueError(f"{dataset} splits are 'all', 'train' and 'test' (train/test need fold=k)")
+    if fold is None:
+        raise ValueError(f"{dataset} split {split!r} needs fold=k (0-{num_folds - 1}) for the {num_folds}-fold protocol; "
+                         "use split='all' for every image")
+    folds = subject_folds([r.subject for r in records], num_folds)
+    if not 0 <= fold < num_folds:
+        raise ValueError(f"fold must be 0-{num_folds - 1}, got {fold}")
+    test_subjects = set(folds[fold])
+    return [r for r in records if (r.subject in test_subjects) == (split == "test")]
