@@ -29,6 +29,7 @@ from ferlib.models.registry import (
     model_entry,
     paper_results,
     recipe_name,
+    region_views,
     register_model,
     unregister_model,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "model_inputs",
     "paper_results",
     "recipe_name",
+    "region_views",
     "register_model",
     "unregister_model",
 ]

@@ -7,6 +7,7 @@ landmarks8=None) -> ModelOutput`` and which answers, without ``hasattr`` probes:
 * ``stages()`` / ``set_stage(name)`` — training stages in order (``("main",)``; MAN has two);
 * ``needs_landmarks`` — which of ``landmarks5``/``landmarks8`` *this variant's* forward needs;
 * ``cam_targets()`` / ``primary_cam_target`` — named Grad-CAM layers, and the one to show alone;
+  ``place_cams`` puts a target's CAMs into image layout (AMP-Net's patch-local AP maps);
 * ``parts()`` — named sub-modules for parameter/MAC counts;
 * ``card`` — the paper card of the registered model it was built as;
 * ``torchvision_stages`` / ``torchvision_prefix`` — where torchvision-layout weights load.
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Mapping
 
+import numpy as np
 import torch
 import torch.nn as nn
 
@@ -67,6 +69,13 @@ class FERModel(nn.Module):
     def parts(self) -> dict[str, nn.Module]:
         """Named parts for parameter/MAC counts (empty: the model as a whole)."""
         return {}
+
+    def place_cams(self, target: str, cams: np.ndarray, inputs: Mapping[str, Any], image_size: int) -> np.ndarray:
+        """Put CAMs (B×H×W over the input frame) of ``target`` into image layout; most maps already are.
+
+        ``inputs`` are the landmark inputs the CAMs were computed with (:func:`model_inputs`).
+        """
+        return cams
 
     @property
     def card(self) -> PaperCard | None:

@@ -142,6 +142,10 @@ class CheckpointFormat:
     description: str = ""
 
 
+#: Labels of the five RetinaFace points when a region view draws them.
+LANDMARK5_LABELS = ("eye1", "eye2", "nose", "mouth1", "mouth2")
+
+
 @dataclass(frozen=True)
 class BoxLayer:
     """Boxes ``(x0, y0, x1, y1)`` to draw, in pixels (``scale`` 1) or grid cells (``scale`` = stride)."""
@@ -149,7 +153,7 @@ class BoxLayer:
     boxes: Any  # K×4 array
     names: tuple[str, ...] | None = None
     scale: float = 1.0
-    style: str = "solid"  # "solid" | "dashed" | "filled"
+    style: str = "solid"  # "solid" | "thin" | "dashed" | "filled"
     colour_offset: int = 0
 
 

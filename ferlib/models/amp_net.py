@@ -60,6 +60,7 @@ import torch.nn.functional as F
 from ferlib.models import regions
 from ferlib.models._base import FERModel
 from ferlib.models._card import (
+    LANDMARK5_LABELS,
     AblationGrid,
     BoxLayer,
     CheckpointFormat,
@@ -539,7 +540,7 @@ def amp_net_panels(geo: Mapping[str, Any], landmarks5: Any, image_size: int, gri
         RegionPanel("face", "face: LP (solid), AP (dashed)",
                     boxes=(BoxLayer(geo["lp"], LP_REGION_NAMES, stride),
                            BoxLayer(geo["ap"], None, stride, "dashed", colour_offset=4)),
-                    points=((landmarks5, "landmarks5", "#FF2D2D"),)),
+                    points=((landmarks5, LANDMARK5_LABELS, "#FF2D2D"),)),
         RegionPanel("grid", f"{grid_size}×{grid_size} grid: pose-based division",
                     boxes=(BoxLayer(geo["lp"], None, 1.0, "filled"),),
                     points=((g - 0.5, None, "#FF2D2D"),),

@@ -54,6 +54,7 @@ import torchvision
 
 from ferlib.models._base import FERModel
 from ferlib.models._card import (
+    LANDMARK5_LABELS,
     AblationGrid,
     BoxLayer,
     CheckpointFormat,
@@ -450,7 +451,7 @@ def _split_view(split: int, overlap: int) -> RegionView:
     def panels(geo: Mapping[str, Any], landmarks5: Any, image_size: int, grid_size: int) -> tuple[RegionPanel, ...]:
         return (
             RegionPanel("face", name, boxes=(BoxLayer(geo["grid_boxes"], None, image_size / grid_size),),
-                        points=((landmarks5, "landmarks5", "#FF2D2D"),)),
+                        points=((landmarks5, LANDMARK5_LABELS, "#FF2D2D"),)),
             RegionPanel("grid", f"{grid_size}×{grid_size} grid (landmark-free)",
                         boxes=(BoxLayer(geo["grid_boxes"], None, 1.0, "filled"),)),
         )

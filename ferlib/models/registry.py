@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 import torch.nn as nn
 
-from ferlib.models._card import AblationGrid, PaperCard
+from ferlib.models._card import AblationGrid, PaperCard, RegionView
 
 
 @dataclass(frozen=True)
@@ -135,3 +135,12 @@ def paper_results(dataset: str = "RAF-DB") -> dict[str, dict[str, Any]]:
         elif card.note:
             target[name] = {"rafdb": None, "source": card.note}
     return {**papers, **baselines}
+
+
+def region_views() -> dict[str, RegionView]:
+    """Every card's region-explorer views by name, families in registration order (notebook 02)."""
+    views: dict[str, RegionView] = {}
+    for entry in _REGISTRY.values():
+        for view in entry.card.region_views if entry.card is not None else ():
+            views.setdefault(view.name, view)
+    return views
