@@ -361,7 +361,8 @@ class AMPNet(FERModel):
         grid = image_size // 8
         out = []
         for cam, lm in zip(cams, inputs["landmarks5"]):
-            boxes = amp_net_geometry(lm, image_size, grid, patch_size=self.ap.region_size)["ap"] * 8  # grid cells → pixels (stride 8)
+            # grid cells → pixels (stride 8)
+            boxes = amp_net_geometry(lm, image_size, grid, patch_size=self.ap.region_size)["ap"] * 8
             out.append(regions.paste_patch_cam(cam, boxes[k], image_size))
         return np.stack(out)
 

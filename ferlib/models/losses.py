@@ -24,7 +24,9 @@ __all__ = ["batch_labels", "cross_entropy", "decision_fusion_logits", "decision_
 def batch_labels(batch: Mapping[str, Any], device: torch.device | str) -> torch.Tensor:
     """``batch["label"]`` as an int64 tensor on ``device``; a clear error when the batch has none."""
     if "label" not in batch:
-        raise KeyError("batch has no 'label'; ferlib batches carry labels in batch['label'] (see ferlib/data/schema.py)")
+        raise KeyError(
+            "batch has no 'label'; ferlib batches carry labels in batch['label'] (see ferlib/data/schema.py)"
+        )
     labels = batch["label"]
     if not torch.is_tensor(labels):
         labels = torch.as_tensor(labels)

@@ -9,7 +9,8 @@ Layout (paper §III-A, Fig. 1) at 224×224 input:
   (stride 2) → 512×7×7 → GAP → 512 → FC.
 * **Local branch: local attention module** (§III-C) — S split 2×2 into four 14×14 maps
   (:func:`ma_net_regions`), each through its own two stages of attentive blocks
-  (:func:`AttentiveBlock`: the shared :class:`~ferlib.models.blocks.CBAMBasicBlock`, Eq. 4) 128→256 (stride 2) and 256→512
+  (:func:`AttentiveBlock`: the shared :class:`~ferlib.models.blocks.CBAMBasicBlock`, Eq. 4)
+  128→256 (stride 2) and 256→512
   (stride 1) → four 512×7×7 maps, tiled back to 512×14×14 → GAP → 512 → FC.
 * **Decision-level fusion** (§III-D) — two cross-entropy losses (Eq. 5) combined as
   ``L = λ·L_local + (1−λ)·L_global`` with λ = 0.6 (Eq. 6, Fig. 6); at inference the logits are
