@@ -38,6 +38,8 @@ class FERModel(nn.Module):
 
     #: Registered name whose card applies when the model was built without ``create_model``.
     card_name: ClassVar[str] = ""
+    #: The registered name ``create_model`` built this as (set on the instance; "" otherwise).
+    ferlib_name: str = ""
     #: torchvision top-level module name → ferlib module path (``load_checkpoint(source="torchvision")``).
     torchvision_stages: ClassVar[Mapping[str, str] | None] = None
     #: Prefix that places torchvision names, when no ``torchvision_stages`` are given (None: guess).
@@ -80,7 +82,7 @@ class FERModel(nn.Module):
     @property
     def card(self) -> PaperCard | None:
         """The paper card of the registered model this was built as (``create_model`` name)."""
-        return get_card(getattr(self, "ferlib_name", None) or self.card_name)
+        return get_card(self.ferlib_name or self.card_name)
 
     @property
     def primary_cam_target(self) -> str:

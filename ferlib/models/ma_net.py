@@ -345,7 +345,7 @@ class MANet(FERModel):
             vectors[name] = vec
             if logits is not None:
                 branch_logits[name] = logits
-        if isinstance(getattr(self.local_branch, "features", None), LocalAttentionModule):
+        if self.local_branch is not None and isinstance(self.local_branch.features, LocalAttentionModule):
             local = self.local_branch.features  # type: ignore[union-attr]
             bounds = _region_bounds(int(s.shape[-1]), local.split, local.overlap)
             scale = images.shape[-1] / s.shape[-1]
