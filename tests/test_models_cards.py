@@ -377,3 +377,16 @@ def test_models_floor_imports_nothing_above_it_and_registry_no_family():
     assert not [m for m in _imports(ROOT / "ferlib" / "plots.py") if m.startswith("ferlib.explain")]
     generic = (ROOT / "ferlib" / "explain.py").read_text() + (ROOT / "ferlib" / "widgets.py").read_text()
     assert "startswith(\"AMP-Net\")" not in generic and "startswith(\"ap_\")" not in generic
+
+
+def test_amp_net_places_patch_local_cams_into_their_boxes():
+    from ferlib.models.amp_net import amp_net_geometry
+
+    model = create_model("amp-net-r18")
+    lm = torch.tensor([[[80.0, 96], [144, 96], [112, 124], [88, 160], [136, 160]]])
+    cams = np.ones((1, 224, 224), np.float32)
+    placed = model.place_cams("ap_eye1", cams, {"landmarks5": lm}, 224)
+    x0, y0, x1, y1 = (amp_net_geometry(lm[0])["ap"][0] * 8).astype(int)  # (5, 7, 15, 17) cells → pixels
+    assert (x0, y0, x1, y1) == (40, 56, 120, 136)
+    assert placed[0, y0:y1, x0:x1].min() == 1.0 and placed.sum() == (x1 - x0) * (y1 - y0)
+    assert model.place_cams("gp", cams, {"landmarks5": lm}, 224) is cams  # already in image layout

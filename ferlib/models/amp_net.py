@@ -57,7 +57,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ferlib.models import regions
 from ferlib.models._base import FERModel
 from ferlib.models._card import (
     LANDMARK5_LABELS,
@@ -81,11 +80,13 @@ from ferlib.models.regions import (
     AP_PATCH_NAMES,
     LP_REGION_NAMES,
     ap_patch_boxes,
+    division_points,
     equal_split_boxes,
     extract_patches,
     landmarks_to_grid,
     location_based_padding,
     lp_scheme_index,
+    paste_patch_cam,
     pose_based_division,
     roi_align_regions,
 )
@@ -363,7 +364,7 @@ class AMPNet(FERModel):
         for cam, lm in zip(cams, inputs["landmarks5"]):
             # grid cells → pixels (stride 8)
             boxes = amp_net_geometry(lm, image_size, grid, patch_size=self.ap.region_size)["ap"] * 8
-            out.append(regions.paste_patch_cam(cam, boxes[k], image_size))
+            out.append(paste_patch_cam(cam, boxes[k], image_size))
         return np.stack(out)
 
     def parts(self) -> dict[str, nn.Module]:
@@ -501,10 +502,10 @@ def amp_net_geometry(landmarks5: Any, image_size: int = 224, grid_size: int = 28
     """
     points = landmarks5.detach().cpu().numpy() if torch.is_tensor(landmarks5) else np.asarray(landmarks5)
     lm = torch.as_tensor(np.asarray(points, dtype=np.float64).reshape(-1, 2), dtype=torch.float32)[None]
-    grid = regions.landmarks_to_grid(lm, (image_size, image_size), grid_size)
-    x_top, x_bottom, y_center = regions.division_points(grid, grid_size)
-    lp = regions.pose_based_division(grid, grid_size, scheme=scheme)
-    ap = regions.ap_patch_boxes(grid, grid_size, patch_size)
+    grid = landmarks_to_grid(lm, (image_size, image_size), grid_size)
+    x_top, x_bottom, y_center = division_points(grid, grid_size)
+    lp = pose_based_division(grid, grid_size, scheme=scheme)
+    ap = ap_patch_boxes(grid, grid_size, patch_size)
     return {
         "grid_landmarks": grid[0].numpy(),
         "division": np.array([float(x_top[0]), float(x_bottom[0]), float(y_center[0])]),
@@ -520,7 +521,7 @@ _LP_COLOURS = ((0.0, 0.447, 0.698), (0.902, 0.624, 0.0), (0.0, 0.620, 0.451), (0
 def _padding_mosaic(lp_boxes: np.ndarray, grid_size: int) -> np.ndarray:
     """Which cells of each (r/2)×(r/2) map location-based padding fills (Fig. 4(d)), as an RGB mosaic."""
     occupancy = torch.ones(1, 1, grid_size, grid_size)
-    padded = regions.location_based_padding(occupancy, torch.as_tensor(lp_boxes)[None])[0, :, 0].numpy()
+    padded = location_based_padding(occupancy, torch.as_tensor(lp_boxes)[None])[0, :, 0].numpy()
     s = padded.shape[-1]
     mosaic = np.ones((2 * s + 1, 2 * s + 1, 3))
     for k in range(4):
