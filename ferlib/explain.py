@@ -8,12 +8,13 @@ classifier in two ways, and this module bridges only those:
   :class:`LogitsOnly` wraps a model (plus one image's landmarks) as ``images → logits``, the scores
   being the final ``logits`` or one branch's ``branch_logits[name]`` (per-branch CAMs such as
   AMP-Net's GP vs LAP or MA-Net's global vs local decision);
-* each model names its per-branch target layers in ``model.cam_targets()``.
+* each model names its per-branch target layers in ``model.cam_targets()`` and its main one in
+  ``model.primary_cam_target`` (from its paper card; :class:`ferlib.models.FERModel`).
 
 CAMs are computed one image at a time, so perturbation methods (ScoreCAM, AblationCAM), which run
-the model on many copies of one image, see that image's landmarks. For AMP-Net's AP branches, whose
-maps are patch-local (L/2 × L/2 cells of one L×L patch), :func:`paste_patch_cam` moves the CAM back
-into the patch's box on the face.
+the model on many copies of one image, see that image's landmarks. A model whose target maps are
+not in image layout puts them there itself (``model.place_cams``: AMP-Net pastes its patch-local AP
+maps back into the patch boxes with :func:`paste_patch_cam`).
 
 :func:`occluder_cam_mass` measures how much of a CAM falls on an occluder's pixel mask (FFRA-Net §4.5
 argues attention should move *away* from occluders).
@@ -26,6 +27,26 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 import torch.nn as nn
+
+from ferlib.models import FERModel, model_inputs
+from ferlib.models.regions import paste_patch_cam
+from ferlib.plots import overlay
+
+__all__ = [
+    "SLOW_CAM_METHODS",
+    "LogitsOnly",
+    "branch_cams",
+    "branch_targets",
+    "cam_method",
+    "compute_cams",
+    "guided_gradcam",
+    "model_inputs",
+    "occluder_cam_mass",
+    "overlay",
+    "paste_patch_cam",
+    "predicted_classes",
+    "primary_target",
+]
 
 #: Methods that run the model once per activation channel: too slow for the smoke/default profiles.
 SLOW_CAM_METHODS = ("ScoreCAM", "AblationCAM")
@@ -155,34 +176,6 @@ def guided_gradcam(model: nn.Module, images: torch.Tensor, target_layer: nn.Modu
     return out
 
 
-def overlay(image: Any, cam: np.ndarray, image_weight: float = 0.5) -> np.ndarray:
-    """``show_cam_on_image`` of a uint8 face (H×W×3 or 3×H×W) and a CAM in [0, 1] → uint8 RGB."""
-    from pytorch_grad_cam.utils.image import show_cam_on_image
-
-    from ferlib.plots import as_hwc
-
-    rgb = as_hwc(image).astype(np.float32) / 255.0
-    return show_cam_on_image(rgb, np.clip(cam, 0, 1).astype(np.float32), use_rgb=True, image_weight=image_weight)
-
-
-def paste_patch_cam(cam: np.ndarray, box: Sequence[float], image_size: int = 224) -> np.ndarray:
-    """Put a patch-local CAM (computed over the whole input frame) back into its pixel ``box``
-    ``(x0, y0, x1, y1)`` of an ``image_size`` face; zeros elsewhere. NaN boxes give all zeros."""
-    from PIL import Image
-
-    out = np.zeros((image_size, image_size), dtype=np.float32)
-    if not np.all(np.isfinite(box)):
-        return out
-    x0, y0, x1, y1 = (int(round(v)) for v in box)
-    x0, y0 = max(x0, 0), max(y0, 0)
-    x1, y1 = min(x1, image_size), min(y1, image_size)
-    if x1 <= x0 or y1 <= y0:
-        return out
-    small = Image.fromarray(np.asarray(cam, dtype=np.float32), mode="F").resize((x1 - x0, y1 - y0), Image.BILINEAR)
-    out[y0:y1, x0:x1] = np.asarray(small)
-    return out
-
-
 def occluder_cam_mass(cam: np.ndarray, mask: Any) -> dict[str, float]:
     """How much of a CAM lies on an occluder.
 
@@ -214,27 +207,11 @@ def predicted_classes(model: nn.Module, images: torch.Tensor, landmarks5=None, l
         return model(images, **kwargs).logits.argmax(1).cpu().numpy()
 
 
-def model_inputs(model: nn.Module, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
-    """The landmark keyword arguments ``model`` needs, taken from a collated batch (registry ``inputs``)."""
-    from ferlib.models import model_entry
-
-    name = getattr(model, "ferlib_name", None)
-    needs = model_entry(name).inputs if name else ()
-    return {k: batch[k] for k in needs if k in batch}
-
-
-#: Grad-CAM layer used when one map per model is wanted (the last convolutional stage of the
-#: model's main path), in order of preference among ``cam_targets()`` names.
-PRIMARY_TARGETS = ("layer4", "last_stage", "multi_scale", "gp", "backbone", "conv5_3", "global")
-
-
 def primary_target(model: nn.Module) -> str:
-    """Name of the model's main Grad-CAM layer (see :data:`PRIMARY_TARGETS`)."""
-    targets = model.cam_targets()
-    for name in PRIMARY_TARGETS:
-        if name in targets:
-            return name
-    return next(iter(targets))
+    """Name of the model's main Grad-CAM layer: ``model.primary_cam_target`` (from its paper card)."""
+    if isinstance(model, FERModel):
+        return model.primary_cam_target
+    return next(iter(model.cam_targets()))
 
 
 def branch_cams(model: nn.Module, images: torch.Tensor, batch: Mapping[str, Any], *,
@@ -242,25 +219,16 @@ def branch_cams(model: nn.Module, images: torch.Tensor, batch: Mapping[str, Any]
                 branches: Sequence[str] | None = None) -> dict[str, np.ndarray]:
     """One CAM stack (B×H×W) per target of ``model.cam_targets()`` (or ``branches``).
 
-    Landmarks the model needs come from ``batch``. AMP-Net's ``ap_<patch>`` maps are patch-local,
-    so they are pasted back into their patch boxes (amp-net.txt Eq. 6) on the face.
+    Landmarks the model needs come from ``batch``. Maps that are not in image layout are put there
+    by the model (``place_cams``; e.g. AMP-Net's patch-local ``ap_<patch>`` maps are pasted back
+    into their patch boxes, amp-net.txt Eq. 6).
     """
-    from ferlib.models.regions import AP_PATCH_NAMES
-
     inputs = model_inputs(model, batch)
     size = images.shape[-1]
     out: dict[str, np.ndarray] = {}
-    ap_boxes = None
     for name, layer in branch_targets(model, branches).items():
         cams = compute_cams(model, images, layer, classes=classes, method=method, **inputs)
-        if name.startswith("ap_") and "landmarks5" in inputs:
-            if ap_boxes is None:
-                from ferlib.plots import amp_net_boxes
-
-                region_size = getattr(getattr(model, "ap", None), "region_size", 10)
-                ap_boxes = [amp_net_boxes(lm, size, size // 8, patch_size=region_size)["ap"] * 8
-                            for lm in inputs["landmarks5"]]
-            k = AP_PATCH_NAMES.index(name[3:])
-            cams = np.stack([paste_patch_cam(c, boxes[k], size) for c, boxes in zip(cams, ap_boxes)])
+        if isinstance(model, FERModel):
+            cams = model.place_cams(name, cams, inputs, size)
         out[name] = cams
     return out

@@ -1,9 +1,9 @@
 """Figure helpers for the study notebooks: faces with landmarks and region boxes, the 28×28 grid,
-per-class grids.
+per-class grids, CAM overlays.
 
-Only drawing lives here; the geometry comes from the models (``ferlib.models.regions`` for
-AMP-Net's pose-based division, location-based padding and AP patches, ``ferlib.models.ma_net`` for
-MA-Net's splits, ``ferlib.models.man_masks`` for the Multiple Attention Network's Table 2 boxes).
+Only drawing lives here, and it knows no model: the geometry and what to draw come from the paper
+cards' region views (:class:`ferlib.models._card.RegionView`, e.g. AMP-Net's pose-based division,
+MA-Net's splits, the Multiple Attention Network's Table 2 boxes), drawn by :func:`plot_region_panels`.
 
 Conventions: images are uint8 H×W×3 NumPy arrays or 3×H×W tensors (the sample schema); grid boxes
 are ``(x0, y0, x1, y1)`` in cells with exclusive ends, pixel boxes likewise in pixels.
@@ -125,80 +125,72 @@ def show_grid(ax, grid_size: int, *, title: str | None = None, background: Any =
 
 
 # ---------------------------------------------------------------------------------------------
-# AMP-Net regions (geometry from ferlib.models.regions)
+# Region views (geometry and panels from the paper cards)
 # ---------------------------------------------------------------------------------------------
 
-
-def amp_net_boxes(landmarks5: Any, image_size: int = 224, grid_size: int = 28, *, scheme: str = "proposed",
-                  patch_size: int = 10) -> dict[str, np.ndarray]:
-    """AMP-Net's geometry for one face, as NumPy: grid landmarks, division points, LP and AP boxes.
-
-    Calls :func:`ferlib.models.regions.landmarks_to_grid`, ``division_points``,
-    ``pose_based_division`` (Eqs. 2–4) and ``ap_patch_boxes`` (Eq. 6) on a batch of one.
-    """
-    import torch
-
-    from ferlib.models import regions
-
-    lm = torch.as_tensor(as_points(landmarks5), dtype=torch.float32)[None]
-    grid = regions.landmarks_to_grid(lm, (image_size, image_size), grid_size)
-    x_top, x_bottom, y_center = regions.division_points(grid, grid_size)
-    lp = regions.pose_based_division(grid, grid_size, scheme=scheme)
-    ap = regions.ap_patch_boxes(grid, grid_size, patch_size)
-    return {
-        "grid_landmarks": grid[0].numpy(),
-        "division": np.array([float(x_top[0]), float(x_bottom[0]), float(y_center[0])]),
-        "lp": lp[0].numpy(),
-        "ap": ap[0].numpy(),
-    }
+_BOX_STYLES = {"solid": {}, "thin": {"linewidth": 1.2}, "dashed": {"linestyle": "--", "linewidth": 1.0},
+               "filled": {"fill_alpha": 0.18}}
 
 
-def plot_amp_net_regions(image: Any, landmarks5: Any, *, image_size: int = 224, grid_size: int = 28,
-                         patch_size: int = 10, scheme: str = "proposed", title: str = "", axes=None):
-    """Three panels: the face with LP and AP boxes in pixels, the LP boxes on the grid, and the
-    location-based padding of each LP region into its (r/2)×(r/2) map (Fig. 4(d) of amp-net.txt).
-    Returns the figure (or None when ``axes`` were given)."""
-    import torch
-
-    from ferlib.models import regions
-
+def plot_region_panels(image: Any, panels: Sequence[Any], *, grid_size: int = 28, title: str = "", axes=None):
+    """Draw a region view's panels (:class:`ferlib.models._card.RegionPanel`) side by side: the face,
+    the feature grid (with the face shrunk onto it) or a ready image. Returns the figure (or None
+    when ``axes`` were given)."""
     plt = _plt()
-    geo = amp_net_boxes(landmarks5, image_size, grid_size, scheme=scheme, patch_size=patch_size)
-    stride = image_size / grid_size
     fig = None
     if axes is None:
-        fig, axes = plt.subplots(1, 3, figsize=(11, 3.8), gridspec_kw={"width_ratios": [1, 1, 1.05]})
-    ax_face, ax_grid, ax_lbp = axes
-    show_face(ax_face, image, "face: LP (solid), AP (dashed)")
-    draw_boxes(ax_face, geo["lp"], scale=stride, names=regions.LP_REGION_NAMES)
-    draw_boxes(ax_face, geo["ap"], scale=stride, colors=PALETTE[4:] + PALETTE[:4], linestyle="--", linewidth=1.0)
-    draw_landmarks(ax_face, landmarks5)
-    show_grid(ax_grid, grid_size, title=f"{grid_size}×{grid_size} grid: pose-based division", background=image)
-    draw_boxes(ax_grid, geo["lp"], fill_alpha=0.18)
-    g = geo["grid_landmarks"]
-    ax_grid.scatter(g[:, 0] - 0.5, g[:, 1] - 0.5, s=14, c="#FF2D2D", zorder=5)
-    xt, xb, yc = geo["division"]
-    ax_grid.plot([xt - 0.5, xt - 0.5], [-0.5, yc - 0.5], color="k", lw=0.8, ls=":")
-    ax_grid.plot([xb - 0.5, xb - 0.5], [yc - 0.5, grid_size - 0.5], color="k", lw=0.8, ls=":")
-    ax_grid.axhline(yc - 0.5, color="k", lw=0.8, ls=":")
-    # Location-based padding: which cells of each 14×14 map are filled.
-    occupancy = torch.ones(1, 1, grid_size, grid_size)
-    padded = regions.location_based_padding(occupancy, torch.as_tensor(geo["lp"])[None])[0, :, 0].numpy()
-    s = padded.shape[-1]
-    mosaic = np.ones((2 * s + 1, 2 * s + 1, 3))
-    for k in range(4):
-        r0, c0 = (k // 2) * (s + 1), (k % 2) * (s + 1)
-        colour = np.array(_rgb(PALETTE[k]))
-        mosaic[r0:r0 + s, c0:c0 + s] = np.where(padded[k][..., None] > 0, colour, 0.92)
-    ax_lbp.imshow(mosaic)
-    ax_lbp.set_title(f"location-based padding into {s}×{s} maps", fontsize=9)
-    ax_lbp.set_xticks([])
-    ax_lbp.set_yticks([])
+        fig, axes = plt.subplots(1, len(panels), figsize=(3.7 * len(panels), 3.8),
+                                 gridspec_kw={"width_ratios": [p.width for p in panels]})
+    for ax, panel in zip(np.atleast_1d(axes), panels):
+        if panel.kind == "face":
+            show_face(ax, image, panel.title)
+        elif panel.kind == "grid":
+            show_grid(ax, grid_size, title=panel.title, background=image)
+        else:
+            ax.imshow(panel.image)
+            ax.set_title(panel.title, fontsize=9)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        for layer in panel.boxes:
+            colors = PALETTE[layer.colour_offset:] + PALETTE[:layer.colour_offset]
+            draw_boxes(ax, layer.boxes, names=layer.names, scale=layer.scale, colors=colors,
+                       **_BOX_STYLES[layer.style])
+        for (x0, y0), (x1, y1) in panel.lines:
+            ax.plot([x0, x1], [y0, y1], color="k", lw=0.8, ls=":")
+        for points, names, color in panel.points:
+            draw_landmarks(ax, points, names=names, color=color)
     if title and fig is not None:
         fig.suptitle(title, fontsize=10)
     if fig is not None:
         fig.tight_layout()
     return fig
+
+
+def plot_region_view(image: Any, landmarks5: Any, view: Any, *, image_size: int = 224, grid_size: int = 28,
+                     patch_size: int = 10, title: str = "", axes=None):
+    """Compute a card's region ``view`` (:class:`ferlib.models._card.RegionView`) for one face and draw it."""
+    geometry = view.regions(as_points(landmarks5), image_size, grid_size, patch_size)
+    panels = view.panels(geometry, as_points(landmarks5), image_size, grid_size)
+    return plot_region_panels(image, panels, grid_size=grid_size, title=title, axes=axes)
+
+
+def amp_net_boxes(landmarks5: Any, image_size: int = 224, grid_size: int = 28, *, scheme: str = "proposed",
+                  patch_size: int = 10) -> dict[str, np.ndarray]:
+    """Kept for notebook 02: :func:`ferlib.models.amp_net.amp_net_geometry` (the geometry lives with AMP-Net)."""
+    from ferlib.models.amp_net import amp_net_geometry
+
+    return amp_net_geometry(landmarks5, image_size, grid_size, scheme=scheme, patch_size=patch_size)
+
+
+def plot_amp_net_regions(image: Any, landmarks5: Any, *, image_size: int = 224, grid_size: int = 28,
+                         patch_size: int = 10, title: str = "", axes=None):
+    """Kept for notebook 02: :func:`plot_region_view` with AMP-Net's card view (face with LP and AP
+    boxes, pose-based division on the grid, location-based padding, amp-net.txt Fig. 4)."""
+    from ferlib.models import get_card
+
+    view = get_card("amp-net").region_views[0]
+    return plot_region_view(image, landmarks5, view, image_size=image_size, grid_size=grid_size,
+                            patch_size=patch_size, title=title, axes=axes)
 
 
 def plot_grid_boxes(boxes: Any, grid_size: int = 28, *, names: Sequence[str] | None = None, title: str = "",
@@ -314,12 +306,18 @@ def torch_image(image: Any):
     return normalize_images(torch.from_numpy(arr).permute(2, 0, 1)[None].contiguous())
 
 
+def overlay(image: Any, cam: np.ndarray, image_weight: float = 0.5) -> np.ndarray:
+    """``show_cam_on_image`` of a uint8 face (H×W×3 or 3×H×W) and a CAM in [0, 1] → uint8 RGB."""
+    from pytorch_grad_cam.utils.image import show_cam_on_image
+
+    rgb = as_hwc(image).astype(np.float32) / 255.0
+    return show_cam_on_image(rgb, np.clip(cam, 0, 1).astype(np.float32), use_rgb=True, image_weight=image_weight)
+
+
 def heat_overlay(image: Any, heat: Any, image_weight: float = 0.5) -> np.ndarray:
     """A small heat map (e.g. a 7×7 guidance map) stretched over the face with pytorch-grad-cam's
     ``show_cam_on_image`` (nearest-neighbour, so the cells stay visible)."""
     from PIL import Image
-
-    from ferlib.explain import overlay
 
     face = as_hwc(image)
     h = heat.detach().cpu().numpy() if hasattr(heat, "detach") else np.asarray(heat)

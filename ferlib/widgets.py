@@ -1,9 +1,10 @@
 """ipywidgets explorers for the study notebooks.
 
 * :class:`RegionExplorer` (notebook 02): choose a SynthFER face, turn it (yaw), drag one of the five
-  landmarks with two sliders, and watch each model's regions follow — AMP-Net's pose-based division,
-  location-based padding and AP patches (amp-net.txt Eqs. 2–6), MA-Net's fixed split (ma-net.txt
-  §III-C, Table III), the Multiple Attention Network's Table 2 boxes (man.txt Eq. 4).
+  landmarks with two sliders, and watch each model's regions follow. The views come from the paper
+  cards (``ferlib.models.region_views()``): AMP-Net's pose-based division, location-based padding
+  and AP patches (amp-net.txt Eqs. 2–6), MA-Net's fixed splits (ma-net.txt §III-C, Table III), the
+  Multiple Attention Network's Table 2 boxes (man.txt Eq. 4).
 * :class:`CamExplorer` (notebook 05): choose a trained model, a Grad-CAM target layer, a CAM method and
   an image; see the overlay and the prediction.
 
@@ -19,9 +20,12 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from ferlib import explain, plots
+from ferlib.models import region_views
 from ferlib.plots import LANDMARK5_SHORT
 
-REGION_VIEWS = ("AMP-Net: PBD + LBP + AP", "MA-Net: 2×2 split", "MA-Net: 3×3 overlap 7", "MAN: Table 2 regions")
+#: Names of the explorer's views, in the cards' order (AMP-Net, MA-Net ×2, MAN).
+REGION_VIEWS = tuple(region_views())
 
 
 def demo_faces(seed: int = 0, label: int = 1, subject: int = 3) -> dict[str, Any]:
@@ -78,68 +82,34 @@ class RegionExplorer:
 
     def state(self, name: str, yaw: float | None = None, point: int = 0, dx: float = 0.0, dy: float = 0.0,
               view: str = REGION_VIEWS[0]) -> dict[str, Any]:
-        """Everything one frame shows: image, (moved) landmarks and the boxes of ``view``."""
-        import torch
-
+        """Everything one frame shows: image, (moved) landmarks and the geometry of ``view`` (the
+        card's :class:`~ferlib.models._card.RegionView`, e.g. ``"lp"``/``"ap"`` boxes for AMP-Net)."""
+        views = region_views()
+        if view not in views:
+            raise ValueError(f"unknown view {view!r}; choose one of {tuple(views)}")
         image, lm = self.face(name, yaw)
         lm = lm.copy()
         lm[int(point)] += np.array([dx, dy], dtype=np.float32)
         size = image.shape[0]
         out: dict[str, Any] = {"image": image, "landmarks5": lm, "view": view}
-        if view.startswith("AMP-Net"):
-            from ferlib.plots import amp_net_boxes
-
-            out.update(amp_net_boxes(lm, size, self.grid_size, patch_size=self.patch_size))
-        elif view.startswith("MA-Net"):
-            from ferlib.models.ma_net import ma_net_regions
-
-            split, overlap = (2, 0) if "2×2" in view else (3, 7)
-            out["grid_boxes"] = ma_net_regions(self.grid_size, split, overlap).numpy()
-        elif view.startswith("MAN"):
-            from ferlib.models.man_masks import landmarks5_to_8, region_boxes
-
-            lm8 = landmarks5_to_8(torch.as_tensor(lm)[None])
-            xywh = region_boxes(lm8, (size, size))[0].numpy()
-            out["landmarks8"] = lm8[0].numpy()
-            out["pixel_boxes"] = np.stack([xywh[:, 0] - xywh[:, 2] / 2, xywh[:, 1] - xywh[:, 3] / 2,
-                                           xywh[:, 0] + xywh[:, 2] / 2, xywh[:, 1] + xywh[:, 3] / 2], 1)
-        else:
-            raise ValueError(f"unknown view {view!r}; choose one of {REGION_VIEWS}")
+        out.update(views[view].regions(lm, size, self.grid_size, self.patch_size))
         return out
 
     def figure(self, state: Mapping[str, Any]):
-        """Matplotlib figure of one state (face with boxes, and the feature grid)."""
-        import matplotlib.pyplot as plt
+        """Matplotlib figure of one state: the view's panels, drawn by :func:`ferlib.plots.plot_region_panels`."""
+        view = region_views()[state["view"]]
+        image, lm = state["image"], state["landmarks5"]
+        panels = view.panels(state, lm, image.shape[0], self.grid_size)
+        return plots.plot_region_panels(image, panels, grid_size=self.grid_size)
 
-        from ferlib import plots
-
-        image, lm, view = state["image"], state["landmarks5"], state["view"]
-        size = image.shape[0]
-        if view.startswith("AMP-Net"):
-            return plots.plot_amp_net_regions(image, lm, image_size=size, grid_size=self.grid_size,
-                                              patch_size=self.patch_size)
-        fig, (a, b) = plt.subplots(1, 2, figsize=(7.4, 3.8))
-        if view.startswith("MA-Net"):
-            plots.show_face(a, image, view)
-            plots.draw_boxes(a, state["grid_boxes"], scale=size / self.grid_size)
-            plots.draw_landmarks(a, lm)
-            plots.plot_grid_boxes(state["grid_boxes"], self.grid_size, ax=b, image=image,
-                                  title=f"{self.grid_size}×{self.grid_size} grid (landmark-free)")
-        else:
-            from ferlib.models.man_masks import MAN_REGION_NAMES
-
-            plots.show_face(a, image, "8 points derived from the 5")
-            plots.draw_landmarks(a, state["landmarks8"], names=[f"l{i}" for i in range(1, 9)], color="#FFD400")
-            plots.show_face(b, image, "Table 2 regions")
-            plots.draw_boxes(b, state["pixel_boxes"][1:], names=MAN_REGION_NAMES[1:], linewidth=1.2)
-        fig.tight_layout()
-        return fig
+    def info(self, state: Mapping[str, Any]) -> str:
+        """The view's one-line text summary of ``state`` (empty when it has none)."""
+        view = region_views()[state["view"]]
+        return view.info(state) if view.info is not None else ""
 
     def render(self, *args: Any, **kwargs: Any) -> bytes:
         """PNG of ``state(*args, **kwargs)``."""
-        from ferlib.plots import figure_png
-
-        return figure_png(self.figure(self.state(*args, **kwargs)), dpi=self.dpi)
+        return plots.figure_png(self.figure(self.state(*args, **kwargs)), dpi=self.dpi)
 
     def widget(self):
         """The ipywidgets explorer (a VBox with class ``ferlib-region-explorer``)."""
@@ -160,15 +130,9 @@ class RegionExplorer:
 
         def refresh(_=None) -> None:
             st = self.state(face.value, yaw.value, point.value, dx.value, dy.value, view.value)
-            from ferlib.plots import figure_png
-
-            image.value = figure_png(self.figure(st), dpi=self.dpi)
-            if "lp" in st:
-                rows = ", ".join(f"{n}: {tuple(int(v) for v in b)}" for n, b in
-                                 zip(("LT", "RT", "LB", "RB"), st["lp"]))
-                info.value = f"<small>LP boxes on the grid (x0, y0, x1, y1): {rows}</small>"
-            else:
-                info.value = ""
+            image.value = plots.figure_png(self.figure(st), dpi=self.dpi)
+            text = self.info(st)
+            info.value = f"<small>{text}</small>" if text else ""
 
         def on_face(change) -> None:
             yaw.value = float(self.faces[change["new"]].yaw)  # triggers refresh when it changes
@@ -204,8 +168,6 @@ class CamExplorer:
         self.methods = list(methods)
 
     def overlay(self, model: str, target: str, index: int, method: str = "GradCAM") -> tuple[np.ndarray, str]:
-        from ferlib import explain
-
         net = self.models[model]
         layer = explain.branch_targets(net, [target])[target]
         inputs = explain.model_inputs(net, self.batch)

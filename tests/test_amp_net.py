@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from ferlib.models import create_model, model_entry
+from ferlib.models import create_model, get_card
 from ferlib.models.amp_net import (
     AMPNET_OFFICIAL_UNUSED_PREFIXES,
     ampnet_official_key_map,
@@ -102,9 +102,9 @@ def test_parameters_match_the_public_forward():
     facts = {"pre_extractor": 1.35, "lp": 42.31, "ap": 10.58, "gp": 3.48}
     for part, fact in facts.items():
         assert parts[part] == pytest.approx(fact, abs=0.01), (part, parts[part])
-    # The registry records both the paper's figure and the public forward's.
-    claims = model_entry("amp-net").claims
-    assert claims["paper_params_M"] == 105.67 and claims["public_code_forward_params_M"] == 59.4
+    # The card records both the paper's figure and the public forward's.
+    claims = get_card("amp-net").claims
+    assert claims.params["total"] == 105.67e6 and claims.reference_params["total"] == 59.4e6
 
 
 def test_gmacs_per_part_under_flop_counter():
@@ -114,7 +114,7 @@ def test_gmacs_per_part_under_flop_counter():
         model(images, landmarks5=landmarks)
     counts = counter.get_flop_counts()
     gmacs = {k.split(".", 1)[1]: sum(v.values()) / 2e9 for k, v in counts.items() if k.count(".") == 1}
-    facts = model_entry("amp-net").claims["public_code_gmacs_per_part"]
+    facts = get_card("amp-net").claims.reference_gmacs
     for part, fact in facts.items():
         assert gmacs[part] == pytest.approx(fact, rel=0.02), (part, gmacs[part])
     assert counter.get_total_flops() / 2e9 == pytest.approx(4.72, abs=0.02)

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torchvision
 
-from ferlib.models import ModelOutput, create_model, list_models, model_entry
+from ferlib.models import ModelOutput, create_model, get_card, list_models
 from ferlib.models.baselines import VGG16_BLOCK5_START
 
 BASELINES = ("resnet18", "resnet34", "vgg16", "vgg16-se")
@@ -24,7 +24,7 @@ def test_baselines_are_registered_with_their_parameter_counts(models):
     totals = {}
     for name, model in models.items():
         totals[name] = sum(p.numel() for p in model.parameters())
-        assert model_entry(name).claims["params_ferlib_7cls"] == totals[name], name
+        assert get_card(name).claims.ferlib_params_7cls == totals[name], name
         assert sum(sum(p.numel() for p in part.parameters()) for part in model.parts().values()) == totals[name], name
     assert totals["vgg16-se"] - totals["vgg16"] == (512 * 32 + 32) + (32 * 512 + 512)  # one SE, reduction 16
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ferlib.models import ModelOutput, create_model, model_entry
+from ferlib.models import ModelOutput, create_model, get_card
 from ferlib.models.ffra_net import FeatureFusion, LocalAttentionModule, MultiScaleModule
 
 
@@ -109,4 +109,4 @@ def test_parts_cam_targets_and_registered_parameter_count():
     assert {"pre_extractor", "fused", "last_stage"} <= set(model.cam_targets())
     total = sum(p.numel() for p in model.parameters())
     assert sum(sum(p.numel() for p in part.parameters()) for part in model.parts().values()) == total
-    assert model_entry("ffra-net").claims["params_ferlib_7cls"] == total
+    assert get_card("ffra-net").claims.ferlib_params_7cls == total

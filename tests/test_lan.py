@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from ferlib.models import ModelOutput, create_model, model_entry
+from ferlib.models import ModelOutput, create_model, get_card
 
 
 def test_shapes_at_224_for_every_fusion():
@@ -70,4 +70,4 @@ def test_every_parameter_gets_a_gradient_with_guidance():
     model.loss(out, batch).backward()
     missing = [n for n, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
     assert not missing
-    assert model_entry("lan").claims["params_ferlib_7cls"] == sum(p.numel() for p in model.parameters())
+    assert get_card("lan").claims.ferlib_params_7cls == sum(p.numel() for p in model.parameters())

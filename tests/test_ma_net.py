@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from ferlib.models import create_model
 from ferlib.models.ma_net import LocalAttentionModule, MANet, MultiScaleBlock, ma_net_regions
-from ferlib.models.profile import count_parameters, profile_model
+from ferlib.models.complexity import count_parameters, model_complexity
 
 
 # -- fidelity with the paper / public code -----------------------------------------------------
@@ -26,7 +26,7 @@ def test_parameter_count_matches_public_model_exactly():
 
 @pytest.fixture(scope="module")
 def ma_net_profile() -> dict:
-    return profile_model("ma-net")
+    return model_complexity("ma-net")
 
 
 def test_gmacs_match_paper(ma_net_profile):
@@ -34,7 +34,8 @@ def test_gmacs_match_paper(ma_net_profile):
     assert abs(prof["gmacs"]["total"] - 3.65) <= 0.02
     for part, claim in {"pre_extractor": 0.99, "local": 2.06, "global": 0.59}.items():
         assert abs(prof["gmacs"][part] - claim) <= 0.01, (part, prof["gmacs"][part])
-    assert prof["params"]["total"] == prof["claims"]["params"]["total"] == 50_547_214
+    assert prof["params"]["total"] == prof["claims"]["ferlib_params_7cls"] == 50_547_214
+    assert prof["claims"]["params"]["total"] == 50.54e6  # the paper's "50.54 M" (§IV-B)
     assert "other" not in prof["params"]  # the three parts cover the whole model
 
 
@@ -257,7 +258,7 @@ def test_models_command_json_lists_measured_and_claimed(capsys):
     assert entry["name"] == "ma-net"
     assert entry["params"]["total"] == 50_547_214
     assert set(entry["gmacs"]) == {"total", "pre_extractor", "local", "global"}
-    assert entry["claims"]["gmacs"]["total"] == 3.645
+    assert entry["claims"]["gmacs"]["total"] == 3.65  # the paper's "3.65 G FLOPs"
     assert main(["models", "no-such-model"]) == 2
     assert "unknown model" in capsys.readouterr().err
 
@@ -267,5 +268,5 @@ def test_models_command_table_lines_up_claims(ma_net_profile):
 
     table = format_table([ma_net_profile])
     local_row = next(line for line in table.splitlines() if line.split()[:1] == ["local"])
-    # measured params (M), claimed params (M), measured GMACs, claimed GMACs
-    assert local_row.split()[1:] == ["42.31", "42.31", "2.056", "2.060"]
+    # measured params (M), paper (not per part), reference (M), measured GMACs, paper, reference GMACs
+    assert local_row.split()[1:] == ["42.31", "-", "42.31", "2.056", "-", "2.06"]

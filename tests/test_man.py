@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from ferlib.data.schema import LANDMARK5_FLIP_PERM, LANDMARK8_FLIP_PERM
-from ferlib.models import ModelOutput, create_model, model_entry
+from ferlib.models import ModelOutput, create_model, get_card
 from ferlib.models.man import MABlock, RASnet, rasnet_feature_side
 from ferlib.models.man_masks import (
     BELOW_MOUTH_FRACTION,
@@ -212,5 +212,5 @@ def test_cam_targets_and_registered_parameter_count(man_model):
     targets = man_model.cam_targets()
     assert isinstance(targets["conv5_3"], torch.nn.ReLU)
     total = sum(p.numel() for p in man_model.parameters())
-    assert model_entry("man").claims["params_ferlib_7cls"] == total
+    assert get_card("man").claims.ferlib_params_7cls == total
     assert sum(sum(p.numel() for p in part.parameters()) for part in man_model.parts().values()) == total

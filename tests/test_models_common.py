@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 
 from ferlib.models import ModelOutput, create_model, list_models, model_entry
-from ferlib.models.profile import example_inputs, synthetic_landmarks5, synthetic_landmarks8
+from ferlib.models.complexity import example_inputs, synthetic_landmarks5, synthetic_landmarks8
 
 MODELS = list_models()
 NUM_CLASSES = 7

@@ -1,5 +1,6 @@
 """``ferlib models [--json] [NAME ...]``: every registered model with its parameters and GMACs per
-part (measured by :func:`ferlib.models.profile.profile_model` at 224 px) beside the papers' claims."""
+part (measured by :func:`ferlib.models.complexity.model_complexity` at 224 px) beside the figures its
+paper card states (the paper's own, and reference figures such as the public code's)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,17 @@ import json
 import sys
 from typing import Any
 
+#: Shown where a paper states no figure (distinct from a figure ferlib could not measure).
+NOT_STATED = "n/s"
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "models",
         help="list the models with parameters and GMACs per part beside the papers' claims",
         description="List registered models with measured parameters and GMACs (FlopCounterMode FLOPs / 2, "
-        "one 224×224 image) per part, side by side with the figures the papers and public codes claim.",
+        "one 224×224 image) per part, side by side with the figures the papers state (paper) and reference "
+        "figures from the paper cards (ref: e.g. measured on the public code).",
     )
     parser.add_argument("names", nargs="*", metavar="NAME", help="models to profile (default: all)")
     parser.add_argument("--json", action="store_true", help="print one JSON list instead of a table")
@@ -22,54 +27,35 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _claim(claims: dict[str, Any], kind: str, part: str) -> float | None:
-    """A claimed figure for ``part`` ("total" or a part name) in absolute parameters or GMACs.
-
-    Understands ``claims[kind]`` (a number for the total or a ``{part: value}`` dict, absolute
-    units) and, failing that, any dict-valued claim whose name contains ``gmacs`` (GMACs) or
-    ``params_M`` (millions of parameters), e.g. ``public_code_params_M_per_part``."""
-    value = claims.get(kind)
-    if isinstance(value, dict):
-        value = value.get(part)
-    elif part != "total":
-        value = None
-    if isinstance(value, (int, float)):
-        return float(value)
-    for key, entry in claims.items():
-        if not isinstance(entry, dict):
-            continue
-        if kind == "gmacs" and "gmacs" in key.lower() and isinstance(entry.get(part), (int, float)):
-            return float(entry[part])
-        if kind == "params" and "params_m" in key.lower() and isinstance(entry.get(part), (int, float)):
-            return float(entry[part]) * 1e6
-    return None
-
-
-def _fmt(value: float | None, scale: float = 1.0, digits: int = 2) -> str:
-    return "-" if value is None else f"{value / scale:.{digits}f}"
-
-
-def _other_claims(claims: dict[str, Any]) -> str:
-    rest = {k: v for k, v in claims.items() if k not in ("params", "gmacs")}
-    return "; ".join(f"{k}={json.dumps(v) if isinstance(v, (dict, list)) else v}" for k, v in rest.items())
+def _fmt(value: float | None, scale: float = 1.0, digits: int = 2, missing: str = "-") -> str:
+    return missing if value is None else f"{value / scale:.{digits}f}"
 
 
 def format_table(profiles: list[dict[str, Any]]) -> str:
-    """A plain-text table: one row per model part, measured beside claimed."""
-    header = f"{'model':<14} {'part':<16} {'params M':>9} {'claim M':>9} {'GMACs':>7} {'claim':>7}"
+    """A plain-text table, one row per model part: measured, the paper's figure, a reference figure.
+
+    ``profiles`` are :func:`~ferlib.models.complexity.model_complexity` results; their ``"claims"``
+    come from the paper card. A total the paper does not state reads ``n/s``.
+    """
+    header = (f"{'model':<12} {'part':<15} {'params M':>9} {'paper M':>8} {'ref M':>7} "
+              f"{'GMACs':>7} {'paper G':>7} {'ref G':>6}")
     lines = [header, "-" * len(header)]
     for prof in profiles:
         claims = prof["claims"]
         for part in prof["params"]:
+            missing = NOT_STATED if part == "total" else "-"
             lines.append(
-                f"{prof['name'] if part == 'total' else '':<14} {part:<16} "
-                f"{_fmt(prof['params'][part], 1e6):>9} {_fmt(_claim(claims, 'params', part), 1e6):>9} "
-                f"{_fmt(prof['gmacs'].get(part), 1.0, 3):>7} {_fmt(_claim(claims, 'gmacs', part), 1.0, 3):>7}"
+                f"{prof['name'] if part == 'total' else '':<12} {part:<15} "
+                f"{_fmt(prof['params'][part], 1e6):>9} "
+                f"{_fmt(claims['params'].get(part), 1e6, missing=missing):>8} "
+                f"{_fmt(claims['reference_params'].get(part), 1e6):>7} "
+                f"{_fmt(prof['gmacs'].get(part), 1.0, 3):>7} "
+                f"{_fmt(claims['gmacs'].get(part), 1.0, 2, missing=missing):>7} "
+                f"{_fmt(claims['reference_gmacs'].get(part), 1.0, 2):>6}"
             )
-        lines.append(f"{'':<14} exact params: {prof['params']['total']:,}")
-        other = _other_claims(claims)
-        if other:
-            lines.append(f"{'':<14} claims: {other}")
+        lines.append(f"{'':<12} exact params: {prof['params']['total']:,}; paper: {prof['paper']}")
+        for note in claims["notes"]:
+            lines.append(f"{'':<12} note: {note}")
     return "\n".join(lines)
 
 
@@ -77,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from ferlib.models import list_models
-    from ferlib.models.profile import profile_model
+    from ferlib.models.complexity import model_complexity
 
     available = list_models()
     names = args.names or available
@@ -86,12 +72,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"unknown model(s): {', '.join(unknown)}; available: {', '.join(available)}", file=sys.stderr)
         return 2
     profiles = [
-        profile_model(name, num_classes=args.num_classes)
-        for name in tqdm(names, desc="profiling models", unit="model", disable=len(names) < 2, file=sys.stderr)
+        model_complexity(name, num_classes=args.num_classes)
+        for name in tqdm(names, desc="measuring models", unit="model", disable=len(names) < 2, file=sys.stderr)
     ]
     if args.json:
         print(json.dumps(profiles, indent=2, default=str))
     else:
         print(format_table(profiles))
-        print("GMACs = FlopCounterMode FLOPs / 2 at one 224×224 image; parameters exclude BN buffers.")
+        print(f"GMACs = FlopCounterMode FLOPs / 2 at one 224×224 image; parameters exclude BN buffers; "
+              f"{NOT_STATED} = the paper states no figure; ref = reference figure of the paper card (see notes).")
     return 0

@@ -50,25 +50,43 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ferlib.models._base import FERModel
+from ferlib.models._card import (
+    LANDMARK5_LABELS,
+    AblationGrid,
+    BoxLayer,
+    CheckpointFormat,
+    Citation,
+    Claims,
+    PaperCard,
+    RegionPanel,
+    RegionView,
+    ReportedResult,
+    ablation_rows,
+)
 from ferlib.models.baselines import resnet_stages
-from ferlib.models.blocks import CBAM
+from ferlib.models.blocks import CBAMBasicBlock
+from ferlib.models.losses import decision_fusion_logits, decision_fusion_loss
 from ferlib.models.osa import OSABlock
 from ferlib.models.output import ModelOutput
 from ferlib.models.regions import (
     AP_PATCH_NAMES,
     LP_REGION_NAMES,
     ap_patch_boxes,
+    division_points,
     equal_split_boxes,
     extract_patches,
     landmarks_to_grid,
     location_based_padding,
     lp_scheme_index,
+    paste_patch_cam,
     pose_based_division,
     roi_align_regions,
 )
@@ -84,39 +102,10 @@ LP_BLOCKS = ((128, 256, 2), (256, 256, 1), (256, 512, 1), (512, 512, 1))
 AP_BLOCKS = ((128, 256, 2), (256, 256, 1))
 
 
-class AttentionBlock(nn.Module):
-    """Attention block, Eq. 5 / Fig. 3(c): ``relu(M_s(M_c(f(x))) + shortcut(x))``.
-
-    ``f`` = 3×3 conv-BN-ReLU-3×3 conv-BN; ``M_c``/``M_s`` = CBAM's channel then spatial attention
-    (reduction 16, :class:`ferlib.models.blocks.CBAM`); the shortcut is a 1×1 conv + BN when the stride
-    or width changes. (The paper writes "⊗ x" in Eq. 5 but its text and the public code add the input.)
-    """
-
-    def __init__(self, cin: int, cout: int, stride: int = 1):
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout)
-        self.relu = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(cout, cout, 3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
-        self.cbam = CBAM(cout, 16)
-        self.downsample = (
-            nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=False), nn.BatchNorm2d(cout))
-            if stride != 1 or cin != cout
-            else None
-        )
-
-    def forward_with_attention(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Output and CBAM's spatial attention map M_s (B×1×h×w)."""
-        out = self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
-        out = self.cbam.ChannelGate(out)
-        attention = self.cbam.SpatialGate.attention(out)
-        out = out * attention
-        identity = x if self.downsample is None else self.downsample(x)
-        return self.relu(out + identity), attention
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_with_attention(x)[0]
+def AttentionBlock(cin: int, cout: int, stride: int = 1) -> CBAMBasicBlock:
+    """Attention block, Eq. 5 / Fig. 3(c): the shared :class:`~ferlib.models.blocks.CBAMBasicBlock`
+    (3×3 conv-BN-ReLU-3×3 conv-BN, CBAM reduction 16, 1×1 conv + BN shortcut built last)."""
+    return CBAMBasicBlock(cin, cout, stride, shortcut_first=False)
 
 
 class AttentionBranch(nn.Module):
@@ -254,7 +243,7 @@ class Fusion(nn.Module):
         return logits
 
 
-class AMPNet(nn.Module):
+class AMPNet(FERModel):
     """AMP-Net (amp-net.txt Fig. 2). See the module docstring for structure, loss and variants.
 
     Args:
@@ -306,9 +295,14 @@ class AMPNet(nn.Module):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
 
+    card_name = "amp-net"
+
     @property
-    def needs_landmarks(self) -> bool:
-        return self.ap is not None or (self.lp is not None and self.lp.needs_landmarks)
+    def needs_landmarks(self) -> tuple[str, ...]:
+        """``("landmarks5",)`` when AP or a landmark-based LP scheme is built; GP alone (or LP with
+        the equal split, scheme 2) needs none."""
+        uses = self.ap is not None or (self.lp is not None and self.lp.needs_landmarks)
+        return ("landmarks5",) if uses else ()
 
     def forward(self, images: torch.Tensor, landmarks5: torch.Tensor | None = None,
                 landmarks8: torch.Tensor | None = None) -> ModelOutput:
@@ -336,24 +330,14 @@ class AMPNet(nn.Module):
             gp_feat = self.gp(x)
         branch_logits = self.fusion(lp_feat, ap_feat, gp_feat)
         if "gp" in branch_logits and "lap" in branch_logits:
-            logits = self.lam * branch_logits["gp"] + (1.0 - self.lam) * branch_logits["lap"]
+            logits = decision_fusion_logits(branch_logits["gp"], branch_logits["lap"], self.lam)
         else:
             logits = next(iter(branch_logits.values()))
         return ModelOutput(logits=logits, branch_logits=branch_logits, aux=aux)
 
     def loss(self, output: ModelOutput, batch: dict[str, Any]) -> torch.Tensor:
         """Eqs. 7–8: ``λ·CE(z_G, y) + (1 − λ)·CE(z_LA, y)``; plain CE when only one head exists."""
-        if "label" not in batch:
-            raise KeyError(
-                "batch has no 'label'; ferlib batches carry labels in batch['label'] (ferlib/data/schema.py)"
-            )
-        labels = batch["label"].to(output.logits.device)
-        heads = output.branch_logits
-        if "gp" in heads and "lap" in heads:
-            loss_gp = F.cross_entropy(heads["gp"], labels)
-            loss_lap = F.cross_entropy(heads["lap"], labels)
-            return self.lam * loss_gp + (1.0 - self.lam) * loss_lap
-        return F.cross_entropy(output.logits, labels)
+        return decision_fusion_loss(output, batch, "gp", "lap", self.lam)
 
     def cam_targets(self) -> dict[str, nn.Module]:
         """Grad-CAM layers: ``gp`` (last OSA block, 512×7×7), ``lp`` (the 2×2 canvas of the four region
@@ -368,6 +352,20 @@ class AMPNet(nn.Module):
             for name, branch in zip(AP_PATCH_NAMES, self.ap.branches):
                 targets[f"ap_{name}"] = branch.output
         return targets
+
+    def place_cams(self, target: str, cams: np.ndarray, inputs: Mapping[str, Any], image_size: int) -> np.ndarray:
+        """An ``ap_<patch>`` CAM is patch-local (L/2 × L/2 cells of one L×L patch): paste each back
+        into its patch box (Eq. 6) on the face. Other targets are already in image layout."""
+        if not target.startswith("ap_") or self.ap is None or "landmarks5" not in inputs:
+            return cams
+        k = AP_PATCH_NAMES.index(target[3:])
+        grid = image_size // 8
+        out = []
+        for cam, lm in zip(cams, inputs["landmarks5"]):
+            # grid cells → pixels (stride 8)
+            boxes = amp_net_geometry(lm, image_size, grid, patch_size=self.ap.region_size)["ap"] * 8
+            out.append(paste_patch_cam(cam, boxes[k], image_size))
+        return np.stack(out)
 
     def parts(self) -> dict[str, nn.Module]:
         """``pre_extractor``, ``lp``, ``ap``, ``gp`` (as the published per-part figures) and ``fusion``."""
@@ -492,44 +490,188 @@ def ampnet_official_key_map(model: nn.Module, prefix: str = "module.") -> dict[s
 
 # --------------------------------------------------------------------------------------------------
 
-AMPNET_CLAIMS: dict[str, Any] = {
-    "paper_params_M": 105.67,
-    "paper_flops_G": 1.69,
-    "paper_flops_note": (
-        "§IV-B states 1.69 FLOPs without a unit or scope; it equals the pre-extractor's GMACs, while the "
-        "whole public forward is about 4.72 GMACs at 224 px"
-    ),
-    "paper_params_note": (
-        "the paper's 105.67 M counts modules the public forward never uses (layer4_2_*, Occlusionlayer*, "
-        "fc_1_1, fc_2_1, fc_4, fc_4_1); ferlib builds only the forward-used 59.4 M"
-    ),
-    "public_code_forward_params_M": 59.4,
-    "public_code_params_M_per_part": {"pre_extractor": 1.35, "lp": 42.31, "ap": 10.58, "gp": 3.48},
-    "public_code_gmacs_per_part": {"pre_extractor": 1.69, "lp": 2.06, "ap": 0.26, "gp": 0.71},
-    "rafdb_acc_vggface2_pretrain": 89.25,
-    "affectnet7_acc": 64.54,
-    "affectnet8_acc": 61.74,
-    "sfew_acc": 61.17,
-    "fer2013_acc": 74.48,
-    "fedro_acc": 71.75,
-    "rafdb_acc_no_pretrain_table2": 88.06,
-}
+# Region geometry for the explorer and the AP-patch CAMs (one face, NumPy).
 
-AMPNET_R18_CLAIMS: dict[str, Any] = {
-    "paper_note": "the paper gives no parameter count for the ResNet-18 variant (Tables IV-V)",
-    "public_code_params_M_per_part": {"lp": 42.31, "ap": 10.58, "gp": 3.48},
-    "public_code_gmacs_per_part": {"lp": 2.06, "ap": 0.26, "gp": 0.71},
-    "rafdb_acc": 88.84,
-    "affectnet7_acc": 64.32,
-    "affectnet8_acc": 61.39,
-}
+
+def amp_net_geometry(landmarks5: Any, image_size: int = 224, grid_size: int = 28, *, scheme: str = "proposed",
+                     patch_size: int = 10) -> dict[str, np.ndarray]:
+    """AMP-Net's geometry for one face: grid landmarks, division points, LP and AP boxes (grid cells).
+
+    Calls :func:`~ferlib.models.regions.landmarks_to_grid`, ``division_points``,
+    ``pose_based_division`` (Eqs. 2–4) and ``ap_patch_boxes`` (Eq. 6) on a batch of one.
+    """
+    points = landmarks5.detach().cpu().numpy() if torch.is_tensor(landmarks5) else np.asarray(landmarks5)
+    lm = torch.as_tensor(np.asarray(points, dtype=np.float64).reshape(-1, 2), dtype=torch.float32)[None]
+    grid = landmarks_to_grid(lm, (image_size, image_size), grid_size)
+    x_top, x_bottom, y_center = division_points(grid, grid_size)
+    lp = pose_based_division(grid, grid_size, scheme=scheme)
+    ap = ap_patch_boxes(grid, grid_size, patch_size)
+    return {
+        "grid_landmarks": grid[0].numpy(),
+        "division": np.array([float(x_top[0]), float(x_bottom[0]), float(y_center[0])]),
+        "lp": lp[0].numpy(),
+        "ap": ap[0].numpy(),
+    }
+
+
+#: Colours of the four LP regions in the padding mosaic (the explorer's palette, colour-blind friendly).
+_LP_COLOURS = ((0.0, 0.447, 0.698), (0.902, 0.624, 0.0), (0.0, 0.620, 0.451), (0.8, 0.475, 0.655))
+
+
+def _padding_mosaic(lp_boxes: np.ndarray, grid_size: int) -> np.ndarray:
+    """Which cells of each (r/2)×(r/2) map location-based padding fills (Fig. 4(d)), as an RGB mosaic."""
+    occupancy = torch.ones(1, 1, grid_size, grid_size)
+    padded = location_based_padding(occupancy, torch.as_tensor(lp_boxes)[None])[0, :, 0].numpy()
+    s = padded.shape[-1]
+    mosaic = np.ones((2 * s + 1, 2 * s + 1, 3))
+    for k in range(4):
+        r0, c0 = (k // 2) * (s + 1), (k % 2) * (s + 1)
+        mosaic[r0:r0 + s, c0:c0 + s] = np.where(padded[k][..., None] > 0, np.array(_LP_COLOURS[k]), 0.92)
+    return mosaic
+
+
+def amp_net_panels(geo: Mapping[str, Any], landmarks5: Any, image_size: int, grid_size: int) -> tuple[RegionPanel, ...]:
+    """Three panels: the face with LP (solid) and AP (dashed) boxes, the pose-based division on the
+    grid, and the location-based padding of each LP region into its (r/2)×(r/2) map."""
+    stride = image_size / grid_size
+    xt, xb, yc = (float(v) - 0.5 for v in geo["division"])
+    g = geo["grid_landmarks"]
+    edge = grid_size - 0.5
+    padded_side = grid_size // 2
+    return (
+        RegionPanel("face", "face: LP (solid), AP (dashed)",
+                    boxes=(BoxLayer(geo["lp"], LP_REGION_NAMES, stride),
+                           BoxLayer(geo["ap"], None, stride, "dashed", colour_offset=4)),
+                    points=((landmarks5, LANDMARK5_LABELS, "#FF2D2D"),)),
+        RegionPanel("grid", f"{grid_size}×{grid_size} grid: pose-based division",
+                    boxes=(BoxLayer(geo["lp"], None, 1.0, "filled"),),
+                    points=((g - 0.5, None, "#FF2D2D"),),
+                    lines=(((xt, -0.5), (xt, yc)), ((xb, yc), (xb, edge)), ((-0.5, yc), (edge, yc)))),
+        RegionPanel("image", f"location-based padding into {padded_side}×{padded_side} maps",
+                    image=_padding_mosaic(geo["lp"], grid_size), width=1.05),
+    )
+
+
+def _amp_net_regions(landmarks5: Any, image_size: int, grid_size: int, patch_size: int) -> dict[str, np.ndarray]:
+    return amp_net_geometry(landmarks5, image_size, grid_size, patch_size=patch_size)
+
+
+def _lp_info(geo: Mapping[str, Any]) -> str:
+    rows = ", ".join(f"{n}: {tuple(int(v) for v in b)}" for n, b in zip(("LT", "RT", "LB", "RB"), geo["lp"]))
+    return f"LP boxes on the grid (x0, y0, x1, y1): {rows}"
+
+
+AMP_NET_VIEW = RegionView("AMP-Net: PBD + LBP + AP", _amp_net_regions, amp_net_panels, _lp_info)
+
+# --------------------------------------------------------------------------------------------------
+# Paper card.
+
+AMP_NET_CITATION = Citation(
+    ("Hanwei Liu", "Huiling Cai", "Qingcheng Lin", "Xuefeng Li", "Hui Xiao"),
+    "Adaptive multilayer perceptual attention network for facial expression recognition",
+    "IEEE TCSVT", 2022, paper_file="amp-net.txt",
+)
+
+_PUBLIC_CODE_NOTE = "public code: the paper's code (github.com/liuhw01/AMP-Net) keeps the best test-set epoch"
+
+AMP_NET_ABLATIONS = (
+    AblationGrid("amp-net-modules", "amp-net", "amp-net.txt Tables I–II", "RAF-DB, no pre-training", ablation_rows(
+        ("GP+LP+AP (AMP-Net)", {"branches": ("gp", "lp", "ap")}, 88.06),
+        ("GP (gate-OSA)", {"branches": ("gp",)}, 86.32),
+        ("GP (OSA)", {"branches": ("gp",), "gp_block": "osa"}, 86.08),
+        ("LP", {"branches": ("lp",)}, 86.02),
+        ("AP", {"branches": ("ap",)}, 84.33),
+        ("GP+LP", {"branches": ("gp", "lp")}, 87.23),
+        ("GP+AP", {"branches": ("gp", "ap")}, 86.77),
+        ("LP+AP", {"branches": ("lp", "ap")}, 86.67),
+    )),
+    AblationGrid("amp-net-lp-scheme", "amp-net", "amp-net.txt Table III (LP module alone)", "RAF-DB, no pre-training",
+                 ablation_rows(
+                     ("scheme 4: PBD + LBP (proposed)", {"branches": ("lp",), "lp_scheme": 4}, 86.02),
+                     ("scheme 2: equal 2×2 split", {"branches": ("lp",), "lp_scheme": 2}, 84.65),
+                     ("scheme 1: PBD + ROI Align", {"branches": ("lp",), "lp_scheme": 1}, 79.35),
+                     ("scheme 3: modified PBD + LBP", {"branches": ("lp",), "lp_scheme": 3}, 85.27),
+                 )),
+    AblationGrid("amp-net-region-size", "amp-net-r18", "amp-net.txt Fig. 8(a) (only L = 10 printed)", "RAF-DB",
+                 ablation_rows(
+                     ("L = 10", {"region_size": 10}, 88.06),
+                     ("L = 6", {"region_size": 6}, None),
+                     ("L = 14", {"region_size": 14}, None),
+                     ("L = 8", {"region_size": 8}, None),
+                     ("L = 12", {"region_size": 12}, None),
+                 )),
+    AblationGrid("amp-net-lambda", "amp-net-r18", "amp-net.txt Fig. 8(b) (only λ = 0.5 printed)", "RAF-DB",
+                 ablation_rows(
+                     ("λ = 0.5", {"lam": 0.5}, 88.06),
+                     ("λ = 0.2", {"lam": 0.2}, None),
+                     ("λ = 0.8", {"lam": 0.8}, None),
+                 )),
+)
+
+AMP_NET_CHECKPOINTS = (
+    CheckpointFormat("ampnet-official", map_ampnet_official_key,
+                     "public AMP-Net checkpoints (VGGFace2 pre-training with 8,631-way heads, or fine-tuned); "
+                     "public modules the forward never uses map to None"),
+)
+
+AMP_NET_CARD = PaperCard(
+    citation=AMP_NET_CITATION,
+    claims=Claims(
+        params={"total": 105.67e6},
+        gmacs={"total": 1.69},
+        reference_params={"total": 59.4e6, "pre_extractor": 1.35e6, "lp": 42.31e6, "ap": 10.58e6, "gp": 3.48e6},
+        reference_gmacs={"pre_extractor": 1.69, "lp": 2.06, "ap": 0.26, "gp": 0.71},
+        notes=(
+            "the paper's 105.67 M (§IV-B) counts modules the public forward never uses (layer4_2_*, "
+            "Occlusionlayer*, fc_1_1, fc_2_1, fc_4, fc_4_1); ferlib builds only the forward-used 59.4 M",
+            "§IV-B states 1.69 FLOPs without a unit or scope; it equals the pre-extractor's GMACs, while the "
+            "whole public forward is about 4.72 GMACs at 224 px",
+            "reference figures: measured on the public code's forward, per part",
+        ),
+    ),
+    results=(
+        ReportedResult("RAF-DB", 89.25, "amp-net.txt Table IV (VGGFace2 pre-training)", "VGGFace2", True,
+                       _PUBLIC_CODE_NOTE),
+        ReportedResult("AffectNet-7", 64.54, "amp-net.txt abstract", "VGGFace2", True, _PUBLIC_CODE_NOTE),
+        ReportedResult("AffectNet-8", 61.74, "amp-net.txt abstract", "VGGFace2", True, _PUBLIC_CODE_NOTE),
+        ReportedResult("SFEW 2.0", 61.17, "amp-net.txt abstract", "VGGFace2", True, _PUBLIC_CODE_NOTE),
+        ReportedResult("FER-2013", 74.48, "amp-net.txt abstract", "VGGFace2", True, _PUBLIC_CODE_NOTE),
+        ReportedResult("FED-RO", 71.75, "amp-net.txt abstract", "VGGFace2", True, _PUBLIC_CODE_NOTE),
+        ReportedResult("RAF-DB (no pre-training)", 88.06, "amp-net.txt Table II", "none", True, _PUBLIC_CODE_NOTE),
+    ),
+    recipe="amp-net",
+    ablations=AMP_NET_ABLATIONS,
+    primary_cam_target="gp",
+    checkpoint_formats=AMP_NET_CHECKPOINTS,
+    region_views=(AMP_NET_VIEW,),
+)
+
+AMP_NET_R18_CARD = PaperCard(
+    citation=AMP_NET_CITATION,
+    claims=Claims(
+        reference_params={"lp": 42.31e6, "ap": 10.58e6, "gp": 3.48e6},
+        reference_gmacs={"lp": 2.06, "ap": 0.26, "gp": 0.71},
+        notes=("the paper gives no parameter count for the ResNet-18 variant (Tables IV-V)",
+               "reference figures: measured on the public code's forward, per part"),
+    ),
+    results=(
+        ReportedResult("RAF-DB", 88.84, "amp-net.txt Table IV, AMP-Net* (ResNet-18)", "VGGFace2", True,
+                       _PUBLIC_CODE_NOTE),
+        ReportedResult("AffectNet-7", 64.32, "amp-net.txt Table V, AMP-Net*", "VGGFace2", True, _PUBLIC_CODE_NOTE),
+        ReportedResult("AffectNet-8", 61.39, "amp-net.txt Table V, AMP-Net*", "VGGFace2", True, _PUBLIC_CODE_NOTE),
+    ),
+    recipe="amp-net",
+    primary_cam_target="gp",
+    checkpoint_formats=AMP_NET_CHECKPOINTS,
+    region_views=(),
+)
 
 
 @register_model(
     "amp-net",
     paper="Liu et al., Adaptive multilayer perceptual attention network for FER (amp-net.txt)",
     inputs=("landmarks5",),
-    claims=AMPNET_CLAIMS,
+    card=AMP_NET_CARD,
 )
 def amp_net(num_classes: int = 7, **variant: Any) -> AMPNet:
     """AMP-Net with a ResNet-34 pre-extractor (GP gate-OSA + LP PBD/LBP + AP, λ = 0.5)."""
@@ -540,7 +682,7 @@ def amp_net(num_classes: int = 7, **variant: Any) -> AMPNet:
     "amp-net-r18",
     paper="amp-net.txt Tables IV-V, 'AMP-Net*' (ResNet-18 backbone)",
     inputs=("landmarks5",),
-    claims=AMPNET_R18_CLAIMS,
+    card=AMP_NET_R18_CARD,
 )
 def amp_net_r18(num_classes: int = 7, **variant: Any) -> AMPNet:
     """AMP-Net with a ResNet-18 pre-extractor (the paper's 'AMP-Net*')."""

@@ -17,7 +17,8 @@ re-writing the backbones):
   torchvision's sub-module names inside each stage.
 * :func:`vgg16_stages` — torchvision VGG16 cut between conv block 4 (after ``pool4``,
   ``features[:24]``, 512×14×14 at 224 px) and conv block 5 (``features[24:]``).
-* :func:`cross_entropy_loss` — the plain classification loss every baseline uses.
+* :func:`cross_entropy_loss` — the plain classification loss (an alias of
+  :func:`ferlib.models.losses.cross_entropy`, the :class:`~ferlib.models.FERModel` default).
 
 Module names keep torchvision's so that outside weights map with a prefix only:
 ResNet ``conv1/bn1/layer1…layer4/fc`` stay as they are; VGG16 ``features.k`` maps to
@@ -27,14 +28,16 @@ ResNet ``conv1/bn1/layer1…layer4/fc`` stay as they are; VGG16 ``features.k`` m
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import torchvision
 
+from ferlib.models._base import FERModel
+from ferlib.models._card import Citation, Claims, PaperCard, ReportedResult
 from ferlib.models.blocks import SEModule
+from ferlib.models.losses import cross_entropy
 from ferlib.models.output import ModelOutput
 from ferlib.models.registry import register_model
 
@@ -45,12 +48,8 @@ VGG16_BLOCK5_START = 24
 VGG16_CONV5_3_RELU = 29 - VGG16_BLOCK5_START
 
 
-def cross_entropy_loss(output: ModelOutput, batch: dict[str, Any]) -> torch.Tensor:
-    """Mean cross-entropy of ``output.logits`` against ``batch["label"]``."""
-    if "label" not in batch:
-        raise KeyError("batch has no 'label'; ferlib batches carry labels in batch['label'] (see ferlib/data/schema.py)")
-    labels = batch["label"].to(output.logits.device)
-    return F.cross_entropy(output.logits, labels)
+#: The plain classification loss (kept under its old name; see :mod:`ferlib.models.losses`).
+cross_entropy_loss = cross_entropy
 
 
 def resnet_stages(depth: int = 18) -> OrderedDict[str, nn.Module]:
@@ -80,7 +79,7 @@ def vgg16_stages() -> tuple[nn.Sequential, nn.Sequential, nn.Module, nn.Sequenti
     return blocks1_4, block5, net.avgpool, net.classifier
 
 
-class ResNetClassifier(nn.Module):
+class ResNetClassifier(FERModel):
     """torchvision ResNet-18/34 with a ``num_classes`` FC head; CE loss."""
 
     def __init__(self, num_classes: int = 7, depth: int = 18):
@@ -102,9 +101,6 @@ class ResNetClassifier(nn.Module):
         logits = self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
         return ModelOutput(logits=logits)
 
-    def loss(self, output: ModelOutput, batch: dict[str, Any]) -> torch.Tensor:
-        return cross_entropy_loss(output, batch)
-
     def cam_targets(self) -> dict[str, nn.Module]:
         return {"layer4": self.layer4}
 
@@ -116,7 +112,7 @@ class ResNetClassifier(nn.Module):
         }
 
 
-class VGG16Classifier(nn.Module):
+class VGG16Classifier(FERModel):
     """VGG16 with the last FC resized to ``num_classes`` (man.txt §III, "backbone"); optional SE.
 
     ``se=True`` inserts :class:`~ferlib.models.blocks.SEModule` (reduction 16) on the 512×14×14
@@ -135,9 +131,6 @@ class VGG16Classifier(nn.Module):
         logits = self.classifier(torch.flatten(self.avgpool(x), 1))
         return ModelOutput(logits=logits)
 
-    def loss(self, output: ModelOutput, batch: dict[str, Any]) -> torch.Tensor:
-        return cross_entropy_loss(output, batch)
-
     def cam_targets(self) -> dict[str, nn.Module]:
         targets = {"conv5_3": self.block5[VGG16_CONV5_3_RELU]}
         if isinstance(self.se, SEModule):
@@ -153,43 +146,54 @@ class VGG16Classifier(nn.Module):
 
 _NO_PARAM_CLAIM = "the citing papers report accuracy only, no parameter count"
 
+RESNET = Citation(("Kaiming He", "Xiangyu Zhang", "Shaoqing Ren", "Jian Sun"),
+                  "Deep residual learning for image recognition", "CVPR", 2016, "10.1109/CVPR.2016.90")
+VGG = Citation(("Karen Simonyan", "Andrew Zisserman"),
+               "Very deep convolutional networks for large-scale image recognition", "ICLR", 2015)
 
-@register_model(
-    "resnet18",
-    paper="He et al., CVPR 2016 (baseline in lan.txt, ffra-net.txt, ma-net.txt)",
-    claims={
-        "params_ferlib_7cls": 11_180_103,
-        "note": _NO_PARAM_CLAIM,
-        "lan_table5_pose_rafdb30_acc": 84.04,
-        "ffra_table2_baseline_fm_rafdb_acc": 75.98,
-        "ffra_table2_baseline_sg_rafdb_acc": 77.44,
-    },
+VGG16_CARD = PaperCard(
+    citation=VGG,
+    claims=Claims(ferlib_params_7cls=134_289_223, notes=(_NO_PARAM_CLAIM,)),
+    results=(
+        ReportedResult("RAF-DB", 83.89, "man.txt Table 3, VGG fine-tuning", "VGG-Face"),
+        ReportedResult("RAF-DB (from scratch)", 73.63, "man.txt Table 3", "none"),
+        ReportedResult("CK+", 92.27, "man.txt Table 5", "VGG-Face"),
+    ),
+    primary_cam_target="conv5_3",
 )
-def resnet18(num_classes: int = 7) -> ResNetClassifier:
-    """ResNet-18 (torchvision, weights=None) with a ``num_classes`` head."""
-    return ResNetClassifier(num_classes, depth=18)
-
-
-@register_model(
-    "resnet34",
-    paper="He et al., CVPR 2016 (AMP-Net's backbone family)",
-    claims={"params_ferlib_7cls": 21_288_263, "note": _NO_PARAM_CLAIM},
+VGG16_SE_CARD = PaperCard(
+    citation=VGG,
+    claims=Claims(ferlib_params_7cls=134_322_535, notes=(_NO_PARAM_CLAIM,)),
+    results=(
+        ReportedResult("RAF-DB", 83.28, "man.txt Table 3, VGG+SE", "VGG-Face"),
+        ReportedResult("RAF-DB (from scratch)", 73.27, "man.txt Table 3", "none"),
+        ReportedResult("CK+", 93.11, "man.txt Table 5", "VGG-Face"),
+    ),
+    primary_cam_target="conv5_3",
 )
-def resnet34(num_classes: int = 7) -> ResNetClassifier:
-    """ResNet-34 (torchvision, weights=None) with a ``num_classes`` head."""
-    return ResNetClassifier(num_classes, depth=34)
+RESNET18_CARD = PaperCard(
+    citation=RESNET,
+    claims=Claims(ferlib_params_7cls=11_180_103, notes=(_NO_PARAM_CLAIM,)),
+    results=(
+        ReportedResult("Pose-RAF-DB (>30°)", 84.04, "lan.txt Table 5, Resnet-18"),
+        ReportedResult("FM_RAF-DB", 75.98, "ffra-net.txt Table 2, baseline"),
+        ReportedResult("SG_RAF-DB", 77.44, "ffra-net.txt Table 2, baseline"),
+    ),
+    primary_cam_target="layer4",
+    note="plain baseline (no paper number)",
+)
+RESNET34_CARD = PaperCard(
+    citation=RESNET,
+    claims=Claims(ferlib_params_7cls=21_288_263, notes=(_NO_PARAM_CLAIM,)),
+    primary_cam_target="layer4",
+)
 
 
+# Registered VGG first: ``paper_results()`` lists the baselines in this order.
 @register_model(
     "vgg16",
     paper="Simonyan & Zisserman 2015; 'VGG fine-tuning' baseline of man.txt Tables 3 and 5",
-    claims={
-        "params_ferlib_7cls": 134_289_223,
-        "note": _NO_PARAM_CLAIM,
-        "man_table3_rafdb_acc_vggface_init": 83.89,
-        "man_table3_rafdb_acc_scratch": 73.63,
-        "man_table5_ckplus_acc": 92.27,
-    },
+    card=VGG16_CARD,
 )
 def vgg16(num_classes: int = 7) -> VGG16Classifier:
     """VGG16 (torchvision, weights=None), three FC layers with dropout 0.5, last FC = classes."""
@@ -199,14 +203,28 @@ def vgg16(num_classes: int = 7) -> VGG16Classifier:
 @register_model(
     "vgg16-se",
     paper="man.txt §IV-C 'VGG+SE': SE block between conv blocks 4 and 5 of VGG16",
-    claims={
-        "params_ferlib_7cls": 134_322_535,
-        "note": _NO_PARAM_CLAIM,
-        "man_table3_rafdb_acc_vggface_init": 83.28,
-        "man_table3_rafdb_acc_scratch": 73.27,
-        "man_table5_ckplus_acc": 93.11,
-    },
+    card=VGG16_SE_CARD,
 )
 def vgg16_se(num_classes: int = 7, se_reduction: int = 16) -> VGG16Classifier:
     """VGG16 with an SE block (reduction 16) on the 512×14×14 map between conv blocks 4 and 5."""
     return VGG16Classifier(num_classes, se=True, se_reduction=se_reduction)
+
+
+@register_model(
+    "resnet18",
+    paper="He et al., CVPR 2016 (baseline in lan.txt, ffra-net.txt, ma-net.txt)",
+    card=RESNET18_CARD,
+)
+def resnet18(num_classes: int = 7) -> ResNetClassifier:
+    """ResNet-18 (torchvision, weights=None) with a ``num_classes`` head."""
+    return ResNetClassifier(num_classes, depth=18)
+
+
+@register_model(
+    "resnet34",
+    paper="He et al., CVPR 2016 (AMP-Net's backbone family)",
+    card=RESNET34_CARD,
+)
+def resnet34(num_classes: int = 7) -> ResNetClassifier:
+    """ResNet-34 (torchvision, weights=None) with a ``num_classes`` head."""
+    return ResNetClassifier(num_classes, depth=34)

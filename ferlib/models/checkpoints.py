@@ -5,14 +5,17 @@
 >>> report = load_checkpoint(model, "MA-Net_msceleb.pth", source="manet-official")
 >>> print(report.summary())
 
-Sources:
+Sources: a family's own formats come from its paper card (``PaperCard.checkpoint_formats``, a
+name and a key map), e.g.
 
-* ``"manet-official"`` — the public MA-Net checkpoints (MS-Celeb-1M pre-training with 12,666-way
-  heads, or fine-tuned 7-class). Names map one to one onto ferlib's MA-Net through
-  :func:`ferlib.models.ma_net.manet_official_key_map`.
-* ``"ampnet-official"`` — the public AMP-Net checkpoints (VGGFace2 pre-training with 8,631-way
-  heads, or fine-tuned). Names map through ``ferlib.models.amp_net.map_ampnet_official_key``,
-  provided with the AMP-Net model (``None`` for the public modules its forward never uses).
+* ``"manet-official"`` (MA-Net's card) — the public MA-Net checkpoints (MS-Celeb-1M pre-training
+  with 12,666-way heads, or fine-tuned 7-class), through :func:`ferlib.models.ma_net.manet_official_key_map`;
+* ``"ampnet-official"`` (AMP-Net's cards) — the public AMP-Net checkpoints (VGGFace2 pre-training
+  with 8,631-way heads, or fine-tuned), through :func:`ferlib.models.amp_net.map_ampnet_official_key`
+  (``None`` for the public modules its forward never uses);
+
+and two generic formats work for every model:
+
 * ``"torchvision"`` — a torchvision-layout state dict (``resnet18``/``resnet34``/``vgg16``, e.g. a
   face-recognition ResNet-18). Its names are loaded into the model's torchvision-derived stages:
   every tensor name ``k`` goes to ``<prefix>k`` for the one prefix that places the most tensors
@@ -34,7 +37,6 @@ naming the file, the tensor, both shapes and the fix.
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping
@@ -42,9 +44,33 @@ from typing import Callable, Mapping
 import torch
 import torch.nn as nn
 
-__all__ = ["CheckpointError", "LoadReport", "SOURCES", "load_checkpoint", "read_state_dict"]
+from ferlib.models._base import FERModel
+from ferlib.models._card import CheckpointFormat
+from ferlib.models.registry import get_card, list_models
 
-SOURCES = ("manet-official", "ampnet-official", "torchvision", "ferlib")
+__all__ = ["CheckpointError", "GENERIC_SOURCES", "LoadReport", "checkpoint_sources", "load_checkpoint",
+           "read_state_dict"]
+
+#: Formats every model loads; the others come from the paper cards.
+GENERIC_SOURCES = ("torchvision", "ferlib")
+
+
+def checkpoint_sources() -> tuple[str, ...]:
+    """Every source name ``load_checkpoint`` accepts: the cards' formats, then the generic ones."""
+    names: list[str] = []
+    for model_name in list_models():
+        card = get_card(model_name)
+        for fmt in card.checkpoint_formats if card is not None else ():
+            if fmt.name not in names:
+                names.append(fmt.name)
+    return (*names, *GENERIC_SOURCES)
+
+
+def __getattr__(name: str):
+    # ``SOURCES`` (the old constant) is computed from the cards on access, once every family is registered.
+    if name == "SOURCES":
+        return checkpoint_sources()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 #: Identity-classification head sizes of known pre-training sets.
 IDENTITY_HEADS = {12666: "MS-Celeb-1M subset (MA-Net pre-training)", 8631: "VGGFace2 (AMP-Net pre-training)",
@@ -133,30 +159,21 @@ def _strip_module(key: str) -> str:
     return key[len("module."):] if key.startswith("module.") else key
 
 
-def _manet_map() -> Callable[[str], str | None]:
-    from ferlib.models.ma_net import manet_official_key_map
-
-    return manet_official_key_map
-
-
-def _ampnet_map() -> Callable[[str], str | None]:
-    try:
-        module = importlib.import_module("ferlib.models.amp_net")
-    except ModuleNotFoundError as exc:
+def _card_format(model: nn.Module, source: str) -> CheckpointFormat:
+    """The checkpoint format ``source`` of ``model``'s paper card; a clear error if it has none."""
+    card = model.card if isinstance(model, FERModel) else get_card(model.__dict__.get("ferlib_name"))
+    fmt = card.checkpoint_format(source) if card is not None else None
+    if fmt is None:
+        own = [f.name for f in card.checkpoint_formats] if card is not None else []
         raise CheckpointError(
-            "source='ampnet-official' needs ferlib.models.amp_net, which is not available"
-        ) from exc
-    fn = getattr(module, "map_ampnet_official_key", None)
-    if not callable(fn):
-        raise CheckpointError(
-            "ferlib.models.amp_net provides no map_ampnet_official_key(key) -> ferlib name; "
-            "the AMP-Net checkpoint names cannot be mapped"
+            f"{type(model).__name__} cannot load source={source!r}: its paper card lists "
+            f"{own or 'no own formats'}; every model loads {', '.join(GENERIC_SOURCES)}"
         )
-    return fn
+    return fmt
 
 
 def _torchvision_map(keys: list[str], model_keys: set[str], model: nn.Module) -> Callable[[str], str | None]:
-    stages = getattr(model, "torchvision_stages", None)
+    stages = model.torchvision_stages if isinstance(model, FERModel) else None
     if stages:
         # explicit: torchvision top-level module name -> ferlib module path
         def by_stage(key: str) -> str | None:
@@ -164,7 +181,7 @@ def _torchvision_map(keys: list[str], model_keys: set[str], model: nn.Module) ->
             return f"{stages[head]}.{rest}" if head in stages and rest else None
 
         return by_stage
-    prefix = getattr(model, "torchvision_prefix", None)
+    prefix = model.torchvision_prefix if isinstance(model, FERModel) else None
     if prefix is None:
         votes: dict[str, int] = {}
         for key in keys:
@@ -203,8 +220,13 @@ def load_checkpoint(
     tensor's shape differs from the model's; with ``strict_shapes=False`` such tensors are
     listed under ``ignored`` instead.
     """
-    if source not in SOURCES:
-        raise ValueError(f"unknown checkpoint source {source!r}; choose one of {', '.join(SOURCES)}")
+    sources = checkpoint_sources()
+    if source not in sources:
+        raise ValueError(f"unknown checkpoint source {source!r}; choose one of {', '.join(sources)}")
+    if source == "torchvision" or source == "ferlib":
+        fmt = None
+    else:
+        fmt = _card_format(model, source)
     raw = read_state_dict(path)
     # DataParallel prefixes go; reports keep the names as saved in the file
     state = {_strip_module(k): v for k, v in raw.items()}
@@ -212,10 +234,8 @@ def load_checkpoint(
     if len(state) != len(raw):
         raise CheckpointError(f"{path}: names collide once 'module.' is stripped; re-save it without DataParallel")
     own = model.state_dict()
-    if source == "manet-official":
-        mapper = _manet_map()
-    elif source == "ampnet-official":
-        mapper = _ampnet_map()
+    if fmt is not None:
+        mapper = fmt.key_map
     elif source == "torchvision":
         mapper = _torchvision_map(list(state), set(own), model)
     else:
@@ -264,7 +284,7 @@ def load_checkpoint(
         raise CheckpointError(
             f"{path}: none of its {len(state)} tensors matches a tensor of {type(model).__name__} with "
             f"source={source!r} (first names: {list(state)[:3]}); pick the right source "
-            f"({', '.join(SOURCES)}) or model"
+            f"({', '.join(sources)}) or model"
         )
     model.load_state_dict(to_load, strict=False)
     report.loaded = [k for k in own if k in to_load]

@@ -1,4 +1,7 @@
-"""FFRA-Net: feature fusion + residual attention for occluded FER (ffra-net.txt §3).
+"""FFRA-Net: feature fusion residual attention network for occluded FER (ffra-net.txt §3).
+
+Chen, Liu, Zhao & Ji, "Occlusion facial expression recognition based on feature fusion residual
+attention network", Frontiers in Neurorobotics 17:1250706, 2023.
 
 Pipeline (§3, Fig. 2): pre-extractor (ResNet-18 stages) → X; two branches on X, the multi-scale
 module (§3.1, Eq. 1) → Y_ms and the local attention module (§3.2, Eqs. 2–4) → Y_la; fusion with a
@@ -34,13 +37,13 @@ Module details the paper leaves open, and ferlib's choices:
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any
-
 import torch
 import torch.nn as nn
 
-from ferlib.models.baselines import cross_entropy_loss, resnet_stages
-from ferlib.models.blocks import ShuffleAttention
+from ferlib.models._base import FERModel
+from ferlib.models._card import AblationGrid, Citation, Claims, PaperCard, ReportedResult, ablation_rows
+from ferlib.models.baselines import resnet_stages
+from ferlib.models.blocks import ShuffleAttention, conv_norm_act
 from ferlib.models.output import ModelOutput
 from ferlib.models.registry import register_model
 
@@ -49,8 +52,8 @@ FFRA_SPLITS = ("layer3", "layer2")
 
 
 def conv3x3_bn_relu(cin: int, cout: int) -> nn.Sequential:
-    """3×3 conv (padding 1, no bias) → BatchNorm → ReLU."""
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+    """3×3 conv (padding 1, no bias) → BatchNorm → ReLU (:func:`~ferlib.models.blocks.conv_norm_act`)."""
+    return conv_norm_act(cin, cout, 3)
 
 
 class MultiScaleModule(nn.Module):
@@ -127,8 +130,7 @@ class FeatureFusion(nn.Module):
         self.mode = mode
         self.lam = float(lam)
         self.reduce = (
-            nn.Sequential(nn.Conv2d(2 * channels, channels, 1, bias=False), nn.BatchNorm2d(channels))
-            if mode == "concat" else None
+            conv_norm_act(2 * channels, channels, 1, act=False) if mode == "concat" else None
         )
 
     def forward(self, x: torch.Tensor, y_ms: torch.Tensor | None, y_la: torch.Tensor | None) -> torch.Tensor:
@@ -143,8 +145,11 @@ class FeatureFusion(nn.Module):
         return self.reduce(torch.cat([y_la, y_ms], dim=1)) + x
 
 
-class FFRANet(nn.Module):
-    """FFRA-Net (ffra-net.txt §3); see the module docstring for the reading of the pre-extractor."""
+class FFRANet(FERModel):
+    """FFRA-Net (ffra-net.txt §3); see the module docstring for the reading of the pre-extractor.
+    The loss is the default cross-entropy (the paper trains with a plain classification loss)."""
+
+    card_name = "ffra-net"
 
     def __init__(self, num_classes: int = 7, fusion: str = "weighted", lam: float = 0.6,
                  multi_scale: bool = True, local_attention: bool = True, split: str = "layer3",
@@ -179,10 +184,6 @@ class FFRANet(nn.Module):
         logits = self.fc(z.mean(dim=(2, 3)))
         return ModelOutput(logits=logits)
 
-    def loss(self, output: ModelOutput, batch: dict[str, Any]) -> torch.Tensor:
-        """Cross-entropy (the paper trains with a plain classification loss)."""
-        return cross_entropy_loss(output, batch)
-
     def cam_targets(self) -> dict[str, nn.Module]:
         """``pre_extractor``: X (what a plain ResNet sees at this depth); ``fused``: Y of Eq. 5
         (the "feature fusion" CAM row of Fig. 6); ``last_stage``: ResNet-18's last stage on Y, the
@@ -208,24 +209,49 @@ class FFRANet(nn.Module):
         return parts
 
 
+FFRA_NET_CARD = PaperCard(
+    citation=Citation(
+        ("Y. Chen", "S. Liu", "D. Zhao", "W. Ji"),
+        "Occlusion facial expression recognition based on feature fusion residual attention network",
+        "Front. Neurorobot.", 2023, "10.3389/fnbot.2023.1250706", "ffra-net.txt",
+    ),
+    claims=Claims(ferlib_params_7cls=14_280_135, notes=("ffra-net.txt reports no parameter count",),
+                  facts={"lambda_default": 0.6,
+                         "table2_fm_sg_rafdb_acc": {"neither": (75.98, 77.44), "multi_scale": (76.86, 78.62),
+                                                    "local_attention": (77.74, 79.37), "both": (77.87, 79.50)}}),
+    results=(
+        ReportedResult("RAF-DB", 88.66, "ffra-net.txt Table 5"),
+        ReportedResult("FERPlus", 88.97, "ffra-net.txt Table 5"),
+        ReportedResult("FM_RAF-DB", 77.87, "ffra-net.txt Table 4"),
+        ReportedResult("SG_RAF-DB", 79.50, "ffra-net.txt Table 4"),
+        ReportedResult("RAF-DB (random occlusion)", 86.43, "ffra-net.txt Table 3"),
+    ),
+    recipe="ffra-net",
+    ablations=(
+        AblationGrid("ffra-net-fusion", "ffra-net", "ffra-net.txt Table 1", "SG_RAF-DB (sunglasses)", ablation_rows(
+            ("weighted (FFRA-Net)", {"fusion": "weighted"}, 79.50),
+            ("add", {"fusion": "add"}, 77.87),
+            ("concat", {"fusion": "concat"}, 76.69),
+        )),
+        AblationGrid("ffra-net-modules", "ffra-net", "ffra-net.txt Table 2", "SG_RAF-DB (sunglasses)", ablation_rows(
+            ("multi-scale + local attention", {"multi_scale": True, "local_attention": True}, 79.50),
+            ("neither (baseline)", {"multi_scale": False, "local_attention": False}, 77.44),
+            ("multi-scale only", {"multi_scale": True, "local_attention": False}, 78.62),
+            ("local attention only", {"multi_scale": False, "local_attention": True}, 79.37),
+        )),
+        AblationGrid("ffra-net-lambda", "ffra-net", "ffra-net.txt §4.3 (λ = 0.6 used)", "SG_RAF-DB", ablation_rows(
+            ("λ = 0.6 (FFRA-Net)", {"lam": 0.6}, 79.50),
+            ("λ = 0.3", {"lam": 0.3}, None),
+            ("λ = 0.9", {"lam": 0.9}, None),
+        )),
+    ),
+    primary_cam_target="last_stage",
+)
+
 @register_model(
     "ffra-net",
-    paper="FFRA-Net, feature fusion residual attention for occluded FER (ffra-net.txt, §3)",
-    claims={
-        "params_ferlib_7cls": 14_280_135,
-        "params_note": "ffra-net.txt reports no parameter count",
-        "rafdb_acc": 88.66,
-        "ferplus_acc": 88.97,
-        "fm_rafdb_acc": 77.87,
-        "sg_rafdb_acc": 79.50,
-        "rafdb_random_occlusion_acc": 86.43,
-        "table1_sg_rafdb_fusion_acc": {"concat": 76.69, "add": 77.87, "weighted": 79.50},
-        "table2_fm_sg_rafdb_acc": {
-            "neither": [75.98, 77.44], "multi_scale": [76.86, 78.62],
-            "local_attention": [77.74, 79.37], "both": [77.87, 79.50],
-        },
-        "lambda_default": 0.6,
-    },
+    paper="Chen et al., feature fusion residual attention network for occluded FER (ffra-net.txt, §3)",
+    card=FFRA_NET_CARD,
 )
 def ffra_net(num_classes: int = 7, fusion: str = "weighted", lam: float = 0.6, multi_scale: bool = True,
              local_attention: bool = True, split: str = "layer3", n_scales: int = 4,

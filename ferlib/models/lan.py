@@ -1,4 +1,7 @@
-"""LAN: Local Attention Network for pose-invariant FER (lan.txt §III).
+"""LAN: local attention network learned with a guidance map, for pose-robust FER (lan.txt §III).
+
+Cho & Lee, "Learning local attention with guidance map for pose robust facial expression
+recognition", IEEE Access 2022.
 
 Architecture (lan.txt §III-B, Fig. 2):
 
@@ -29,7 +32,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ferlib.models.baselines import cross_entropy_loss, resnet_stages
+from ferlib.models._base import FERModel
+from ferlib.models._card import AblationGrid, Citation, Claims, PaperCard, ReportedResult, ablation_rows
+from ferlib.models.baselines import resnet_stages
+from ferlib.models.blocks import conv_norm_act
+from ferlib.models.losses import cross_entropy
 from ferlib.models.output import ModelOutput
 from ferlib.models.registry import register_model
 
@@ -62,7 +69,7 @@ class LocalAttentionModule(nn.Module):
         layers: list[nn.Module] = []
         cin = in_channels
         for width in widths:
-            layers += [nn.Conv2d(cin, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
+            layers += list(conv_norm_act(cin, width))
             cin = width
         layers += [nn.Conv2d(cin, 1, 3, padding=1, bias=True)]
         self.convs = nn.Sequential(*layers)
@@ -71,12 +78,14 @@ class LocalAttentionModule(nn.Module):
         return torch.sigmoid(self.convs(features))
 
 
-class LAN(nn.Module):
+class LAN(FERModel):
     """ResNet-18 conv5_x features, LAN attention map, global + local feature fusion, FC (§III-B).
 
     ``aux["attention_map"]`` is ``F_m`` (B×7×7, in (0, 1)); ``aux["features"]`` is ``F_o``
     (B×512×7×7), which :func:`ferlib.models.guidance.guidance_maps` can turn into guidance maps.
     """
+
+    card_name = "lan"
 
     def __init__(self, num_classes: int = 7, fusion: str = "add", alpha: float = 0.5,
                  lan_widths: tuple[int, int, int] = (256, 128, 64)):
@@ -115,7 +124,7 @@ class LAN(nn.Module):
         (guidance maps not computed yet, e.g. during a warm-up before
         :func:`ferlib.models.guidance.fit_guidance`), the loss is the cross-entropy alone.
         """
-        ce = cross_entropy_loss(output, batch)
+        ce = cross_entropy(output, batch)
         guidance = batch.get("guidance")
         if guidance is None or self.alpha == 0:
             return ce
@@ -138,19 +147,44 @@ class LAN(nn.Module):
         return {"backbone": self.backbone, "lan_module": self.lan_module, "head": self.fc}
 
 
+LAN_CARD = PaperCard(
+    citation=Citation(
+        ("Sunyoung Cho", "Jwajin Lee"),
+        "Learning local attention with guidance map for pose robust facial expression recognition",
+        "IEEE Access", 2022, "10.1109/ACCESS.2022.3198658", "lan.txt",
+    ),
+    claims=Claims(
+        ferlib_params_7cls=12_729_864,
+        notes=("lan.txt reports no parameter count; ferlib's figure depends on the chosen LAN widths",),
+        facts={"alpha_default": 0.5},
+    ),
+    results=(
+        ReportedResult("RAF-DB", 87.09, "lan.txt Table 2"),
+        ReportedResult("KDEF", 95.39, "lan.txt Table 1"),
+        ReportedResult("FERPlus", 88.45, "lan.txt Table 3"),
+        ReportedResult("AffectNet", 60.88, "lan.txt Table 4 (and Table 6, addition)"),
+    ),
+    recipe="lan",
+    ablations=(
+        AblationGrid("lan-alpha", "lan", "lan.txt §IV (α = 0.5 used)", "—", ablation_rows(
+            ("α = 0.5 (LAN)", {"alpha": 0.5}, None),
+            ("α = 0 (no guidance)", {"alpha": 0.0}, None),
+            ("α = 1", {"alpha": 1.0}, None),
+        )),
+        AblationGrid("lan-fusion", "lan", "lan.txt Table 6", "AffectNet", ablation_rows(
+            ("addition (LAN)", {"fusion": "add"}, 60.88),
+            ("concatenation", {"fusion": "concat"}, 60.20),
+            ("averaging", {"fusion": "average"}, 59.40),
+        )),
+    ),
+    primary_cam_target="backbone",
+)
+
+
 @register_model(
     "lan",
-    paper="Local attention network, pose-invariant FER (lan.txt, §III)",
-    claims={
-        "params_ferlib_7cls": 12_729_864,
-        "params_note": "lan.txt reports no parameter count; ferlib's figure depends on the chosen LAN widths",
-        "kdef_acc": 95.39,
-        "rafdb_acc": 87.09,
-        "ferplus_acc": 88.45,
-        "affectnet_acc": 60.88,
-        "table6_affectnet_fusion_acc": {"concat": 60.20, "average": 59.40, "add": 60.88},
-        "alpha_default": 0.5,
-    },
+    paper="Cho & Lee, local attention network with guidance map, pose-robust FER (lan.txt, §III)",
+    card=LAN_CARD,
 )
 def lan(num_classes: int = 7, fusion: str = "add", alpha: float = 0.5,
         lan_widths: tuple[int, int, int] = (256, 128, 64)) -> LAN:

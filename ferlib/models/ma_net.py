@@ -1,4 +1,4 @@
-"""MA-Net: multi-scale and local attention network (Zhao, Liu & Zhou, IEEE TIP 2021; ``ma-net.txt``).
+"""MA-Net: global multi-scale and local attention network (Zhao, Liu & Wang, IEEE TIP 2021; ``ma-net.txt``).
 
 Layout (paper §III-A, Fig. 1) at 224×224 input:
 
@@ -9,7 +9,8 @@ Layout (paper §III-A, Fig. 1) at 224×224 input:
   (stride 2) → 512×7×7 → GAP → 512 → FC.
 * **Local branch: local attention module** (§III-C) — S split 2×2 into four 14×14 maps
   (:func:`ma_net_regions`), each through its own two stages of attentive blocks
-  (:class:`AttentiveBlock`: ResNet basic block + CBAM, Eq. 4) 128→256 (stride 2) and 256→512
+  (:func:`AttentiveBlock`: the shared :class:`~ferlib.models.blocks.CBAMBasicBlock`, Eq. 4)
+  128→256 (stride 2) and 256→512
   (stride 1) → four 512×7×7 maps, tiled back to 512×14×14 → GAP → 512 → FC.
 * **Decision-level fusion** (§III-D) — two cross-entropy losses (Eq. 5) combined as
   ``L = λ·L_local + (1−λ)·L_global`` with λ = 0.6 (Eq. 6, Fig. 6); at inference the logits are
@@ -44,15 +45,30 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
-from typing import Any
+from typing import Any, Mapping
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import torchvision
-from torchvision.models.resnet import BasicBlock
 
-from ferlib.models.blocks import CBAM
+from ferlib.models._base import FERModel
+from ferlib.models._card import (
+    LANDMARK5_LABELS,
+    AblationGrid,
+    BoxLayer,
+    CheckpointFormat,
+    Citation,
+    Claims,
+    PaperCard,
+    RegionPanel,
+    RegionView,
+    ReportedResult,
+    ablation_rows,
+)
+from ferlib.models.blocks import CBAMBasicBlock, conv_norm_act, downsample
+from ferlib.models.losses import decision_fusion_logits, decision_fusion_loss
 from ferlib.models.output import ModelOutput
 from ferlib.models.registry import register_model
 
@@ -104,22 +120,6 @@ def _region_bounds(grid: int, split: int, overlap: int) -> list[tuple[int, int, 
     return [(x0, y0, x0 + side, y0 + side) for y0 in starts for x0 in starts]
 
 
-def _conv_bn(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
-    """3×3 convolution (no bias) → BatchNorm, one ``P_i`` of Eqs. 1-2."""
-    return nn.Sequential(
-        OrderedDict(
-            conv=nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False),
-            bn=nn.BatchNorm2d(cout),
-        )
-    )
-
-
-def _downsample(cin: int, cout: int, stride: int) -> nn.Sequential | None:
-    if stride == 1 and cin == cout:
-        return None
-    return nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=False), nn.BatchNorm2d(cout))
-
-
 class MultiScaleBlock(nn.Module):
     """Multi-scale block of Fig. 2(b): a 3×3 convolution, then multi-scale 3×3 convolutions on n
     channel subsets, then the residual shortcut.
@@ -149,9 +149,10 @@ class MultiScaleBlock(nn.Module):
         self.relu = nn.ReLU(inplace=False)
         # Res2Net passes X_1 through unchanged, so it has n−1 convolutions.
         n_left = scales if symmetric else scales - 1
-        self.left = nn.ModuleList(_conv_bn(width, width) for _ in range(n_left))
-        self.right = nn.ModuleList(_conv_bn(width, width) for _ in range(scales)) if symmetric else None
-        self.downsample = _downsample(cin, cout, stride)
+        self.left = nn.ModuleList(conv_norm_act(width, width, act=False, named=True) for _ in range(n_left))
+        self.right = (nn.ModuleList(conv_norm_act(width, width, act=False, named=True) for _ in range(scales))
+                      if symmetric else None)
+        self.downsample = downsample(cin, cout, stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         identity = x if self.downsample is None else self.downsample(x)
@@ -175,22 +176,13 @@ class MultiScaleBlock(nn.Module):
         return self.relu(torch.cat(outs, dim=1) + identity)
 
 
-class AttentiveBlock(BasicBlock):
-    """Attentive block of Fig. 2(c): torchvision's ResNet basic block with CBAM (reduction 16)
-    applied to the second convolution's output before the shortcut: ``F_r = M_s(F) ⊗ (M_c(F) ⊗ F)``
-    (Eq. 4). ``attention=False`` gives the plain basic block ("local feature" of Table I)."""
-
-    def __init__(self, cin: int, cout: int, stride: int = 1, attention: bool = True, reduction: int = 16):
-        super().__init__(cin, cout, stride=stride, downsample=_downsample(cin, cout, stride))
-        self.cbam = CBAM(cout, reduction) if attention else None
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        identity = x if self.downsample is None else self.downsample(x)
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        if self.cbam is not None:
-            out = self.cbam(out)
-        return self.relu(out + identity)
+def AttentiveBlock(cin: int, cout: int, stride: int = 1, attention: bool = True,
+                   reduction: int = 16) -> CBAMBasicBlock:
+    """Attentive block of Fig. 2(c): ResNet basic block with CBAM (reduction 16) on the second
+    convolution's output before the shortcut, ``F_r = M_s(F) ⊗ (M_c(F) ⊗ F)`` (Eq. 4): the shared
+    :class:`~ferlib.models.blocks.CBAMBasicBlock`, shortcut built first as the public code does.
+    ``attention=False`` gives the plain basic block ("local feature" of Table I)."""
+    return CBAMBasicBlock(cin, cout, stride, attention=attention, reduction=reduction, shortcut_first=True)
 
 
 def _two_stages(make, cin: int = 128, strides: tuple[int, int] = (2, 2)) -> nn.Sequential:
@@ -274,8 +266,10 @@ _GLOBAL_KINDS = ("symmetric", "res2net", "lts", None)
 _LOCAL_KINDS = ("attention", "feature", "lts", None)
 
 
-class MANet(nn.Module):
+class MANet(FERModel):
     """MA-Net and its ablations (see the module docstring for the variants and their tables)."""
+
+    card_name = "ma-net"
 
     def __init__(
         self,
@@ -351,7 +345,7 @@ class MANet(nn.Module):
             vectors[name] = vec
             if logits is not None:
                 branch_logits[name] = logits
-        if isinstance(getattr(self.local_branch, "features", None), LocalAttentionModule):
+        if self.local_branch is not None and isinstance(self.local_branch.features, LocalAttentionModule):
             local = self.local_branch.features  # type: ignore[union-attr]
             bounds = _region_bounds(int(s.shape[-1]), local.split, local.overlap)
             scale = images.shape[-1] / s.shape[-1]
@@ -360,7 +354,7 @@ class MANet(nn.Module):
         if self.fusion_head is not None:
             logits = self.fusion_head(torch.cat([vectors["local"], vectors["global"]], dim=1))
         elif len(branch_logits) == 2:
-            logits = self.lam * branch_logits["local"] + (1.0 - self.lam) * branch_logits["global"]
+            logits = decision_fusion_logits(branch_logits["local"], branch_logits["global"], self.lam)
         else:
             logits = next(iter(branch_logits.values()))
         return ModelOutput(logits=logits, branch_logits=branch_logits, aux=aux)
@@ -368,16 +362,7 @@ class MANet(nn.Module):
     def loss(self, output: ModelOutput, batch: dict[str, Any]) -> torch.Tensor:
         """Eq. 6: ``λ·CE(z_local, y) + (1−λ)·CE(z_global, y)`` (each CE is Eq. 5); one-branch and
         feature-level-fusion variants have a single classifier and use its cross-entropy."""
-        labels = batch["label"]
-        if not torch.is_tensor(labels):
-            labels = torch.as_tensor(labels)
-        labels = labels.to(output.logits.device, torch.long)
-        bl = output.branch_logits
-        if self.fusion == "decision" and "local" in bl and "global" in bl:
-            return self.lam * F.cross_entropy(bl["local"], labels) + (1.0 - self.lam) * F.cross_entropy(
-                bl["global"], labels
-            )
-        return F.cross_entropy(output.logits, labels)
+        return decision_fusion_loss(output, batch, "local", "global", self.lam)
 
     # -- introspection ------------------------------------------------------------------------
     @property
@@ -454,22 +439,99 @@ def manet_official_key_map(key: str) -> str | None:
     return None
 
 
-# -- registry ---------------------------------------------------------------------------------
-MA_NET_CLAIMS: dict[str, Any] = {
-    "params": {"total": 50_547_214, "pre_extractor": 0.68e6, "local": 42.31e6, "global": 7.55e6},
-    "gmacs": {"total": 3.645, "pre_extractor": 0.99, "local": 2.06, "global": 0.59},
-    "source": "paper §IV-B: 50.54 M parameters, 3.65 G FLOPs (multiply-accumulates); per-part split "
-    "and exact count measured on the public code with 7-class heads",
-}
+# -- region views (the explorer, notebook 02) ------------------------------------------------------
+
+
+def _split_view(split: int, overlap: int) -> RegionView:
+    """A fixed split of the feature map (Table III): the boxes do not depend on the landmarks."""
+    name = f"MA-Net: {split}×{split} split" if not overlap else f"MA-Net: {split}×{split} overlap {overlap}"
+
+    def compute(landmarks5: Any, image_size: int, grid_size: int, patch_size: int) -> dict[str, np.ndarray]:
+        return {"grid_boxes": ma_net_regions(grid_size, split, overlap).numpy()}
+
+    def panels(geo: Mapping[str, Any], landmarks5: Any, image_size: int, grid_size: int) -> tuple[RegionPanel, ...]:
+        return (
+            RegionPanel("face", name, boxes=(BoxLayer(geo["grid_boxes"], None, image_size / grid_size),),
+                        points=((landmarks5, LANDMARK5_LABELS, "#FF2D2D"),)),
+            RegionPanel("grid", f"{grid_size}×{grid_size} grid (landmark-free)",
+                        boxes=(BoxLayer(geo["grid_boxes"], None, 1.0, "filled"),)),
+        )
+
+    return RegionView(name, compute, panels)
+
+
+# -- paper card -------------------------------------------------------------------------------------
+
+_PUBLIC_CODE_NOTE = "public code: the paper's code (github.com/zengqunzhao/MA-Net) keeps the best test-set epoch"
+
+MA_NET_CARD = PaperCard(
+    citation=Citation(
+        ("Zengqun Zhao", "Qingshan Liu", "Shanmin Wang"),
+        "Learning deep global multi-scale and local attention features for facial expression recognition in the wild",
+        "IEEE TIP", 2021, paper_file="ma-net.txt",
+    ),
+    claims=Claims(
+        params={"total": 50.54e6},
+        gmacs={"total": 3.65},
+        reference_params={"pre_extractor": 0.68e6, "local": 42.31e6, "global": 7.55e6},
+        reference_gmacs={"pre_extractor": 0.99, "local": 2.06, "global": 0.59},
+        ferlib_params_7cls=50_547_214,
+        notes=("paper §IV-B: 50.54 M parameters, 3.65 G FLOPs (multiply-accumulates)",
+               "reference figures: per-part split measured on the public code with 7-class heads"),
+    ),
+    results=(
+        ReportedResult("RAF-DB", 88.40, "ma-net.txt abstract (MS-Celeb-1M pre-training)", "MS-Celeb-1M", True,
+                       _PUBLIC_CODE_NOTE),
+        ReportedResult("CAER-S", 88.42, "ma-net.txt abstract", "MS-Celeb-1M", True, _PUBLIC_CODE_NOTE),
+        ReportedResult("AffectNet-7", 64.53, "ma-net.txt abstract", "MS-Celeb-1M", True, _PUBLIC_CODE_NOTE),
+        ReportedResult("AffectNet-8", 60.29, "ma-net.txt abstract", "MS-Celeb-1M", True, _PUBLIC_CODE_NOTE),
+        ReportedResult("SFEW 2.0", 59.40, "ma-net.txt abstract", "MS-Celeb-1M, FER2013", True, _PUBLIC_CODE_NOTE),
+    ),
+    recipe="ma-net",
+    ablations=(
+        AblationGrid("ma-net-multiscale", "ma-net", "ma-net.txt Table I (one branch)", "RAF-DB, no pre-training",
+                     ablation_rows(
+                         ("symmetric multi-scale", {"global_branch": "symmetric", "local_branch": None}, 83.74),
+                         ("baseline (LTS)", {"global_branch": "lts", "local_branch": None}, 82.59),
+                         ("Res2Net multi-scale", {"global_branch": "res2net", "local_branch": None}, 82.89),
+                         ("local feature", {"global_branch": None, "local_branch": "feature"}, 83.87),
+                         ("local feature + attention", {"global_branch": None, "local_branch": "attention"}, 84.65),
+                     )),
+        AblationGrid("ma-net-regions", "ma-net", "ma-net.txt Table III", "RAF-DB, no pre-training", ablation_rows(
+            ("2×2, overlap 0 (MA-Net)", {"split": 2, "overlap": 0}, 86.32),
+            ("1×1", {"split": 1, "overlap": 0}, 84.58),
+            ("2×2, overlap 6", {"split": 2, "overlap": 6}, 85.14),
+            ("3×3, overlap 1", {"split": 3, "overlap": 1}, 85.41),
+            ("3×3, overlap 7", {"split": 3, "overlap": 7}, 85.29),
+        )),
+        AblationGrid("ma-net-fusion", "ma-net", "ma-net.txt Table IV", "RAF-DB, no pre-training", ablation_rows(
+            ("decision-level (MA-Net)", {"fusion": "decision"}, 86.34),
+            ("feature-level", {"fusion": "feature"}, 82.76),
+        )),
+        AblationGrid("ma-net-lambda", "ma-net", "ma-net.txt Fig. 6 (best λ = 0.6; values not printed)", "RAF-DB",
+                     ablation_rows(
+                         ("λ = 0.6 (MA-Net)", {"lam": 0.6}, 86.34),
+                         ("λ = 0.2", {"lam": 0.2}, None),
+                         ("λ = 0.9", {"lam": 0.9}, None),
+                     )),
+    ),
+    primary_cam_target="multi_scale",
+    checkpoint_formats=(
+        CheckpointFormat("manet-official", manet_official_key_map,
+                         "public MA-Net checkpoints (MS-Celeb-1M pre-training with 12,666-way heads, or fine-tuned "
+                         "7-class)"),
+    ),
+    region_views=(_split_view(2, 0), _split_view(3, 7)),
+)
 
 
 @register_model(
     "ma-net",
-    paper="Zhao, Liu & Zhou, 'Learning deep global multi-scale and local attention features for facial "
+    paper="Zhao, Liu & Wang, 'Learning deep global multi-scale and local attention features for facial "
     "expression recognition in the wild', IEEE TIP 2021 (ma-net.txt)",
     description="MA-Net: ResNet-18 pre-extractor, symmetric multi-scale global branch, 2×2 local attention "
     "branch, decision-level fusion λ=0.6",
-    claims=MA_NET_CLAIMS,
+    card=MA_NET_CARD,
 )
 def ma_net(num_classes: int = 7, **variant: Any) -> MANet:
     """MA-Net (ma-net.txt §III); keyword variants as :class:`MANet`."""

@@ -1,5 +1,7 @@
 """Multiple Attention Network: RASnet + ERSnet with the MA block (man.txt §III).
 
+Gan, Chen, Yang & Xu, "Multiple attention network for facial expression recognition", IEEE Access 2020.
+
 **RASnet** (region-aware sub-net, §III-A, Table 1, Eq. 1) regresses N = 8 region masks from the
 image with conv + fc layers:
 
@@ -51,14 +53,35 @@ are missing or NaN, derives them from ``batch["landmarks5"]`` with
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Mapping
 
 import torch
 import torch.nn as nn
 
-from ferlib.models.baselines import VGG16_CONV5_3_RELU, cross_entropy_loss, vgg16_stages
+import numpy as np
+
+from ferlib.models._base import FERModel
+from ferlib.models._card import (
+    AblationGrid,
+    BoxLayer,
+    Citation,
+    Claims,
+    PaperCard,
+    RegionPanel,
+    RegionView,
+    ReportedResult,
+    ablation_rows,
+)
+from ferlib.models.baselines import VGG16_CONV5_3_RELU, vgg16_stages
 from ferlib.models.blocks import SEModule
-from ferlib.models.man_masks import MAN_REGION_NAMES, REGION_SIZES, ground_truth_masks, landmarks5_to_8
+from ferlib.models.losses import cross_entropy
+from ferlib.models.man_masks import (
+    MAN_REGION_NAMES,
+    REGION_SIZES,
+    ground_truth_masks,
+    landmarks5_to_8,
+    region_boxes,
+)
 from ferlib.models.output import ModelOutput
 from ferlib.models.registry import register_model
 
@@ -161,12 +184,14 @@ def _xavier_init(module: nn.Module) -> None:
                 nn.init.zeros_(m.bias)
 
 
-class MultipleAttentionNetwork(nn.Module):
+class MultipleAttentionNetwork(FERModel):
     """RASnet + ERSnet (VGG16 with the MA block between conv blocks 4 and 5), man.txt §III.
 
     ``aux["masks"]`` holds RASnet's masks (B×N×14×14) and ``aux["region_weights"]`` the fusion
     weights q (B×N). ``stage`` picks which sub-net trains and which loss :meth:`loss` computes.
     """
+
+    card_name = "man"
 
     def __init__(self, num_classes: int = 7, num_regions: int = 8, image_size: int = 224,
                  mask_sizes: str = "table2", se_reduction: int = 16, weight_channels: int = 128,
@@ -279,8 +304,8 @@ class MultipleAttentionNetwork(nn.Module):
         if self.stage == "rasnet":
             return self.mask_loss(output, batch)
         if self.stage == "ersnet":
-            return cross_entropy_loss(output, batch)
-        return cross_entropy_loss(output, batch) + self.mask_loss(output, batch)
+            return cross_entropy(output, batch)
+        return cross_entropy(output, batch) + self.mask_loss(output, batch)
 
     # -- explanation and accounting ----------------------------------------------------------------
     def cam_targets(self) -> dict[str, nn.Module]:
@@ -293,20 +318,70 @@ class MultipleAttentionNetwork(nn.Module):
                 "block5": self.block5, "classifier": self.classifier}
 
 
+# -- region view (the explorer, notebook 02) -----------------------------------------------------------
+
+
+def man_region_geometry(landmarks5: Any, image_size: int = 224, grid_size: int = 28,
+                        patch_size: int = 10) -> dict[str, np.ndarray]:
+    """The 8 points l1..l8 derived from the 5 and the Table 2 boxes around them (pixels, xyxy)."""
+    lm = torch.as_tensor(np.asarray(landmarks5, dtype=np.float32))[None]
+    lm8 = landmarks5_to_8(lm)
+    xywh = region_boxes(lm8, (image_size, image_size))[0]
+    xyxy = torch.cat([xywh[:, :2] - xywh[:, 2:] / 2, xywh[:, :2] + xywh[:, 2:] / 2], dim=1)
+    return {"landmarks8": lm8[0].numpy(), "pixel_boxes": xyxy.numpy()}
+
+
+def man_region_panels(geo: Mapping[str, Any], landmarks5: Any, image_size: int,
+                      grid_size: int) -> tuple[RegionPanel, ...]:
+    """The eight points on the face; the Table 2 regions (the whole face, region 1, left out)."""
+    names = tuple(f"l{i}" for i in range(1, 9))
+    return (
+        RegionPanel("face", "8 points derived from the 5", points=((geo["landmarks8"], names, "#FFD400"),)),
+        RegionPanel("face", "Table 2 regions",
+                    boxes=(BoxLayer(geo["pixel_boxes"][1:], tuple(MAN_REGION_NAMES[1:]), 1.0, "thin"),)),
+    )
+
+
+MAN_VIEW = RegionView("MAN: Table 2 regions", man_region_geometry, man_region_panels)
+
+MAN_CARD = PaperCard(
+    citation=Citation(
+        ("Yanling Gan", "Jingying Chen", "Zongkai Yang", "Luhui Xu"),
+        "Multiple attention network for facial expression recognition",
+        "IEEE Access", 2020, "10.1109/ACCESS.2020.2963913", "man.txt",
+    ),
+    claims=Claims(
+        ferlib_params_7cls=141_393_647,
+        notes=("man.txt reports no parameter count",
+               "Table 1 prints 1056 outputs for RASnet's fc8; ferlib uses N·A·B = 8·14·14 = 1568"),
+        facts={"rasnet_fc_input_at_224": 512, "rasnet_table1_fc8_outputs_printed": 1056,
+               "rasnet_fc8_outputs_used": 1568},
+    ),
+    results=(
+        ReportedResult("RAF-DB", 85.69, "man.txt Table 3 (VGG-Face initialisation; 75.59 from scratch)", "VGG-Face"),
+        ReportedResult("RAF-DB (text)", 85.82, "man.txt §IV-C text", "VGG-Face",
+                       note="the text of §IV-C says 85.82 where Table 3 and the abstract say 85.69"),
+        ReportedResult("RAF-DB (from scratch)", 75.59, "man.txt Table 3", "none"),
+        ReportedResult("CK+", 96.28, "man.txt Table 5 (10-fold)", "VGG-Face"),
+    ),
+    recipe="man",
+    ablations=(
+        AblationGrid("man-baselines", "man", "man.txt Table 3 (from scratch)", "RAF-DB, trained from scratch",
+                     ablation_rows(
+                         ("RASnet + ERSnet (MAN)", {}, 75.59),
+                         ("VGG16", {}, 73.63, "vgg16"),
+                         ("VGG16 + SE", {}, 73.27, "vgg16-se"),
+                     )),
+    ),
+    primary_cam_target="conv5_3",
+    region_views=(MAN_VIEW,),
+)
+
+
 @register_model(
     "man",
-    paper="Multiple attention network (RASnet + ERSnet), man.txt §III",
-    claims={
-        "params_ferlib_7cls": 141_393_647,
-        "params_note": "man.txt reports no parameter count",
-        "rafdb_acc_table3": 85.69,
-        "rafdb_acc_text": 85.82,
-        "rafdb_acc_scratch": 75.59,
-        "ckplus_acc_10fold": 96.28,
-        "rasnet_fc_input_at_224": 512,
-        "rasnet_table1_fc8_outputs_printed": 1056,
-        "rasnet_fc8_outputs_used": 1568,
-    },
+    paper="Gan et al., Multiple attention network (RASnet + ERSnet), man.txt §III",
+    card=MAN_CARD,
 )
 def man(num_classes: int = 7, num_regions: int = 8, image_size: int = 224, mask_sizes: str = "table2",
         se_reduction: int = 16, weight_channels: int = 128, stage: str = "joint") -> MultipleAttentionNetwork:

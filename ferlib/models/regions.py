@@ -37,6 +37,9 @@ Missing landmarks (NaN), an extension the paper does not spell out, documented h
 from __future__ import annotations
 
 import math
+from typing import Any, Sequence
+
+import numpy as np
 
 import torch
 import torchvision.ops
@@ -295,7 +298,27 @@ def boxes_to_pixels(boxes: torch.Tensor, stride: float) -> torch.Tensor:
     return boxes * stride
 
 
+def paste_patch_cam(cam: Any, box: Sequence[float], image_size: int = 224) -> np.ndarray:
+    """Put a patch-local CAM (e.g. an AP branch's, computed over the whole input frame) back into
+    its pixel ``box`` ``(x0, y0, x1, y1)`` of an ``image_size`` face; zeros elsewhere. NaN boxes
+    give all zeros."""
+    from PIL import Image
+
+    out = np.zeros((image_size, image_size), dtype=np.float32)
+    if not np.all(np.isfinite(box)):
+        return out
+    x0, y0, x1, y1 = (int(round(float(v))) for v in box)
+    x0, y0 = max(x0, 0), max(y0, 0)
+    x1, y1 = min(x1, image_size), min(y1, image_size)
+    if x1 <= x0 or y1 <= y0:
+        return out
+    small = Image.fromarray(np.asarray(cam, dtype=np.float32), mode="F").resize((x1 - x0, y1 - y0), Image.BILINEAR)
+    out[y0:y1, x0:x1] = np.asarray(small)
+    return out
+
+
 __all__ = [
+    "paste_patch_cam",
     "AP_PATCH_NAMES",
     "LP_REGION_NAMES",
     "LP_SCHEMES",

@@ -1,6 +1,6 @@
 """Parameter and multiply-accumulate counts per model part, beside the papers' claims.
 
-``profile_model(name, **variant)`` builds a registered model, runs one 224×224 image through it
+``model_complexity(name, **variant)`` builds a registered model, runs one 224×224 image through it
 under :class:`torch.utils.flop_counter.FlopCounterMode` and reports, in total and for every part
 named by ``model.parts()``:
 
@@ -11,12 +11,14 @@ named by ``model.parts()``:
   FER papers report "FLOPs".
 
 Whatever the parts do not cover (a fusion classifier, a helper) is reported as ``"other"``. The
-registry entry's free-form ``claims`` are copied alongside; claims written as
-``{"params": {"total": ..., <part>: ...}, "gmacs": {"total": ..., <part>: ...}}`` are lined up
-part by part by ``ferlib models``.
+paper card's :class:`~ferlib.models._card.Claims` come alongside (``"claims"``: the paper's
+figures per part, and reference figures such as the public code's), which ``ferlib models`` lines
+up part by part.
 
 Landmark inputs are synthesised (:func:`synthetic_landmarks5`, :func:`synthetic_landmarks8`) when
 the registry entry's ``inputs`` ask for them: a frontal face template with a little jitter.
+
+(This module counts model complexity; "profile" in ferlib means a training budget.)
 """
 
 from __future__ import annotations
@@ -27,12 +29,14 @@ import torch
 import torch.nn as nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from ferlib.models._card import Claims
 from ferlib.models.registry import create_model, model_entry
 
 __all__ = [
     "count_parameters",
     "example_inputs",
-    "profile_model",
+    "claims_dict",
+    "model_complexity",
     "synthetic_landmarks5",
     "synthetic_landmarks8",
 ]
@@ -97,7 +101,7 @@ def _module_names(model: nn.Module) -> dict[int, str]:
     return {id(m): name for name, m in model.named_modules()}
 
 
-def profile_model(name: str, num_classes: int = 7, image_size: int = 224, **variant: Any) -> dict[str, Any]:
+def model_complexity(name: str, num_classes: int = 7, image_size: int = 224, **variant: Any) -> dict[str, Any]:
     """Parameters and GMACs of model ``name`` (variant keywords as for ``create_model``), in total
     and per part, at one ``image_size``² image, plus the registry entry's paper and claims.
 
@@ -106,7 +110,7 @@ def profile_model(name: str, num_classes: int = 7, image_size: int = 224, **vari
     """
     entry = model_entry(name)
     model = create_model(name, num_classes=num_classes, **variant).eval()
-    parts = model.parts() if hasattr(model, "parts") else {}
+    parts = model.parts()
     names = _module_names(model)
     root = type(model).__name__
 
@@ -155,5 +159,18 @@ def profile_model(name: str, num_classes: int = 7, image_size: int = 224, **vari
         "params": params,
         "gmacs": {k: round(v, 4) for k, v in gmacs.items()},
         "paper": entry.paper,
-        "claims": entry.claims,
+        "claims": claims_dict(entry.card.claims if entry.card is not None else Claims()),
+    }
+
+
+def claims_dict(claims: Claims) -> dict[str, Any]:
+    """A card's claims as plain JSON-able data (``ferlib models --json``)."""
+    return {
+        "params": dict(claims.params),
+        "gmacs": dict(claims.gmacs),
+        "reference_params": dict(claims.reference_params),
+        "reference_gmacs": dict(claims.reference_gmacs),
+        "ferlib_params_7cls": claims.ferlib_params_7cls,
+        "notes": list(claims.notes),
+        "facts": dict(claims.facts),
     }
