@@ -30,19 +30,18 @@ for _p in (ROOT, ROOT / "benchmarks"):
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
 
-from ferlib.models import create_model, list_models, model_entry  # noqa: E402
+from ferlib.models import create_model, list_models, model_inputs, recipe_name  # noqa: E402
 from ferlib.data.protocols import EpochSampler  # noqa: E402
+from ferlib.data.transforms import normalize_images  # noqa: E402
 from ferlib.train.batches import (  # noqa: E402
     autocast_factory,
     build_augment,
     compute_loss,
-    model_inputs,
-    normalize,
     to_device,
 )
 from ferlib.train.data import make_loader  # noqa: E402
 from ferlib.train.optim import make_optimizer, optimizer_step  # noqa: E402
-from ferlib.train.recipes import default_recipe_for, load_recipe  # noqa: E402
+from ferlib.train.recipes import load_recipe  # noqa: E402
 
 from _report import header, publish  # noqa: E402
 
@@ -55,20 +54,20 @@ def _sync(device: torch.device) -> None:
 
 
 def _prepare(name: str, device: torch.device, channels_last: bool):
-    recipe = load_recipe(default_recipe_for(name))
+    recipe = load_recipe(recipe_name(name))
     torch.manual_seed(0)
     model = create_model(name, num_classes=7).to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    if recipe.stages and hasattr(model, "set_stage"):
+    if recipe.stages:
         model.set_stage(recipe.stages[-1].name)  # the expensive stage (MAN: ERSnet)
     model.train()
     return recipe, model, make_optimizer(recipe, model.parameters())
 
 
-def _step(model, optimizer, batch, needs, autocast, scaler):
+def _step(model, optimizer, batch, autocast, scaler):
     with autocast():
-        out = model(batch["image"], **model_inputs(batch, needs))
+        out = model(batch["image"], **model_inputs(model, batch))
         loss = compute_loss(model, out, batch)
     optimizer_step(loss, optimizer, scaler)
 
@@ -87,7 +86,6 @@ class ModelOnly:
         from ferlib.data.schema import collate_samples
 
         self.recipe, self.model, self.optimizer = _prepare(name, device, channels_last)
-        self.needs = tuple(model_entry(name).inputs)
         self.autocast, dtype = autocast_factory(device, amp)
         self.scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
         # Real landmarks (MAN's masks and AMP-Net's regions depend on them), fixed on the device.
@@ -100,7 +98,7 @@ class ModelOnly:
                       "landmarks8": real["landmarks8"], **_guidance_stub(name, batch_size, device)}
 
     def __call__(self) -> None:
-        _step(self.model, self.optimizer, self.batch, self.needs, self.autocast, self.scaler)
+        _step(self.model, self.optimizer, self.batch, self.autocast, self.scaler)
 
 
 class EndToEnd:
@@ -110,7 +108,6 @@ class EndToEnd:
                  cache, workers: int):
         self.name, self.device, self.channels_last = name, device, channels_last
         self.recipe, self.model, self.optimizer = _prepare(name, device, channels_last)
-        self.needs = tuple(model_entry(name).inputs)
         self.autocast, dtype = autocast_factory(device, amp)
         self.scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
         self.augment = build_augment(self.recipe, True)
@@ -130,7 +127,7 @@ class EndToEnd:
         batch = to_device(raw, self.device)
         if self.augment is not None:
             batch = self.augment(batch)
-        images = normalize(batch["image"])
+        images = normalize_images(batch["image"])
         if self.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
         batch["image"] = images
@@ -138,7 +135,7 @@ class EndToEnd:
         return batch
 
     def __call__(self) -> None:
-        _step(self.model, self.optimizer, self.pipeline(), self.needs, self.autocast, self.scaler)
+        _step(self.model, self.optimizer, self.pipeline(), self.autocast, self.scaler)
 
 
 def measure(name: str, device: torch.device, batch_size: int, steps: int, warmup: int, channels_last: bool,

@@ -15,11 +15,6 @@ from ferlib.data.transforms import LandmarkAugment, normalize_images
 from ferlib.train.recipes import Recipe
 
 
-def normalize(images: torch.Tensor) -> torch.Tensor:
-    """uint8 B×3×H×W → ImageNet-normalised float32 (:func:`ferlib.data.transforms.normalize_images`)."""
-    return normalize_images(images)
-
-
 def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
     """Every tensor of ``batch`` on ``device`` (non-blocking on CUDA, from pinned memory)."""
     non_blocking = device.type == "cuda"
@@ -29,7 +24,7 @@ def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
 
 def prepare_images(batch: dict[str, Any], channels_last: bool) -> torch.Tensor:
     """Normalise ``batch["image"]`` in place (channels-last when asked) and return it."""
-    images = normalize(batch["image"])
+    images = normalize_images(batch["image"])
     if channels_last:
         images = images.contiguous(memory_format=torch.channels_last)
     batch["image"] = images
@@ -51,16 +46,10 @@ def build_augment(recipe: Recipe, enabled: bool) -> Callable | None:
                            color_jitter=jitter if any(jitter) else None, seed=0)
 
 
-def model_inputs(batch: dict[str, Any], needs: Sequence[str]) -> dict[str, Any]:
-    """The keyword inputs a model's registry entry asks for (landmarks, masks...), where present."""
-    return {k: batch[k] for k in needs if k in batch}
-
-
 def compute_loss(core: nn.Module, output, batch: dict[str, Any]) -> torch.Tensor:
-    """The model's own ``loss(output, batch)`` when it has one, else cross-entropy on ``batch["label"]``."""
-    if hasattr(core, "loss"):
-        return core.loss(output, batch)
-    return F.cross_entropy(output.logits, batch["label"])
+    """The model's ``loss(output, batch)`` (:class:`ferlib.models.FERModel`'s default is
+    :func:`ferlib.models.losses.cross_entropy`)."""
+    return core.loss(output, batch)
 
 
 def autocast_factory(device: torch.device, amp: str) -> tuple[Callable, torch.dtype | None]:

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from ferlib.config import from_dict
-from ferlib.train.recipes import Profile, Recipe, apply_profile, default_recipe_for, load_profile, load_recipe, rebudget
+from ferlib.models import recipe_name
+from ferlib.train.recipes import Profile, Recipe, apply_profile, load_profile, load_recipe, rebudget
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,7 @@ def resolve_recipe(cfg: TrainConfig) -> tuple[Recipe, Profile]:
     ``iterations``, rescaling the paper's schedule) → profile (its budget where none was given,
     batch and learning-rate caps, ``max_decays``) → explicit ``batch_size``/``lr``."""
     profile = load_profile(cfg.profile)
-    recipe = load_recipe(cfg.recipe or default_recipe_for(cfg.model), dataset=cfg.dataset)
+    recipe = load_recipe(cfg.recipe or recipe_name(cfg.model), dataset=cfg.dataset)
     budget_profile = profile
     if cfg.epochs is not None or cfg.iterations is not None:
         # An explicit budget replaces the profile's: rescale the paper's schedule to it directly,

@@ -31,7 +31,8 @@ from tqdm.auto import tqdm
 import ferlib.train.distributed as dist_utils
 from ferlib.data.protocols import IndexedDataset
 from ferlib.runs import resolve_device
-from ferlib.train.batches import compute_loss, model_inputs, prepare_images, to_device
+from ferlib.models import create_model, model_inputs
+from ferlib.train.batches import compute_loss, prepare_images, to_device
 from ferlib.train.checkpoint import load_model_state, read_checkpoint
 from ferlib.train.data import make_loader
 from ferlib.train.distributed import DistContext
@@ -41,7 +42,7 @@ from ferlib.train.metrics import classification_metrics
 
 
 @torch.no_grad()
-def predict(core: nn.Module, loader: DataLoader, device: torch.device, needs: Sequence[str], *,
+def predict(core: nn.Module, loader: DataLoader, device: torch.device, *,
             guidance_fn: Callable | None = None, autocast: Callable = nullcontext,
             channels_last: bool = False, progress: bool = False, desc: str = "eval") -> dict[str, Any]:
     """Labels, predictions and mean loss of ``core`` over ``loader`` (no augmentation)."""
@@ -54,7 +55,7 @@ def predict(core: nn.Module, loader: DataLoader, device: torch.device, needs: Se
         with autocast():
             if guidance_fn is not None:
                 batch["guidance"] = guidance_fn(images)
-            out = core(images, **model_inputs(batch, needs))
+            out = core(images, **model_inputs(core, batch))
             loss = compute_loss(core, out, batch)
         loss_sum += float(loss) * len(batch["label"])
         n += len(batch["label"])
@@ -76,11 +77,11 @@ def gather_predictions(pred: dict[str, Any], ctx: DistContext) -> dict[str, Any]
             "loss_sum": sum(p["loss_sum"] for p in parts), "n": sum(p["n"] for p in parts)}
 
 
-def evaluate_split(core, ds, batch_size, device, needs, ctx, class_names, **kw) -> dict[str, Any]:
+def evaluate_split(core, ds, batch_size, device, ctx, class_names, **kw) -> dict[str, Any]:
     """Metrics of ``core`` on all of ``ds``; under DDP each rank predicts a shard."""
     idx = np.arange(len(ds))[ctx.rank::ctx.world_size]
     loader = make_loader(IndexedDataset(ds, idx) if ctx.world_size > 1 else ds, batch_size)
-    pred = gather_predictions(predict(core, loader, device, needs, **kw), ctx)
+    pred = gather_predictions(predict(core, loader, device, **kw), ctx)
     metrics = classification_metrics(pred["y_true"], pred["y_pred"], class_names=class_names)
     metrics["loss"] = pred["loss_sum"] / max(pred["n"], 1)
     return metrics
@@ -149,8 +150,6 @@ def evaluate_checkpoint(checkpoint: str | Path, dataset: str, root: str | None =
                         split: str = "test", device: str = "auto", batch_size: int = 32, n: int | None = None,
                         progress: bool = True, dataset_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
     """Metrics of ``checkpoint`` on ``dataset`` (``split`` or ``subset``); see the module docstring."""
-    from ferlib.models import create_model, model_entry
-
     state = read_checkpoint(checkpoint)
     try:
         model = create_model(state["model_name"], num_classes=int(state["num_classes"]), **dict(state["model_kwargs"]))
@@ -170,8 +169,7 @@ def evaluate_checkpoint(checkpoint: str | Path, dataset: str, root: str | None =
         g.restore(model, state["guidance"], dev)
         guidance_fn = g.fn
     class_names = list(state.get("class_names") or getattr(ds, "class_names", None) or [])
-    metrics = evaluate_split(model, ds, batch_size, dev, tuple(model_entry(state["model_name"]).inputs),
-                             DistContext(device=dev), class_names or None, guidance_fn=guidance_fn,
+    metrics = evaluate_split(model, ds, batch_size, dev, DistContext(device=dev), class_names or None, guidance_fn=guidance_fn,
                              progress=progress, desc="evaluate")
     return {"checkpoint": str(checkpoint), "model": state["model_name"], "trained_epochs": int(state.get("epoch", 0)),
             "dataset": dataset, "subset": subset, "split": split if subset is None else None,

@@ -55,7 +55,7 @@ import torch.nn as nn
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from ferlib.train.batches import normalize
+from ferlib.data.transforms import normalize_images
 from ferlib.train.data import make_loader
 
 #: Above this many training samples :func:`fit_guidance` streams with MiniBatchKMeans
@@ -158,7 +158,7 @@ def _batch_images(batch: Any, prepare: Callable[[Any], torch.Tensor] | None) -> 
         return prepare(batch)
     images = batch["image"] if isinstance(batch, dict) else batch[0] if isinstance(batch, (list, tuple)) else batch
     if not torch.is_floating_point(images):
-        images = normalize(images)
+        images = normalize_images(images)
     return images
 
 

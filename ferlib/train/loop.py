@@ -55,13 +55,12 @@ import ferlib.train.distributed as dist_utils
 from ferlib.config import to_dict
 from ferlib.data.protocols import EpochSampler, IndexedDataset, dataset_labels, derive_seed, stratified_split
 from ferlib.fileio import atomic_torch_save, atomic_write_json
-from ferlib.models import create_model, model_entry
+from ferlib.models import create_model, model_inputs
 from ferlib.runs import RunFolder, resolve_device, seed_everything
 from ferlib.train.batches import (
     autocast_factory,
     build_augment,
     compute_loss,
-    model_inputs,
     prepare_images,
     to_device,
 )
@@ -105,7 +104,6 @@ class _Run:
     train_loader: DataLoader | None = None
     steps_per_epoch: int = 0
     eval_bs: int = 0
-    needs: tuple[str, ...] = ()
     core: nn.Module | None = None
     channels_last: bool = False
     autocast: Callable | None = None
@@ -240,7 +238,6 @@ def _make_train_loader(run: _Run) -> None:
 def _build_model(run: _Run) -> None:
     """The model (same initial weights on every rank and every resume), precision and augmentation."""
     cfg, device = run.cfg, run.device
-    run.needs = tuple(model_entry(cfg.model).inputs)
     torch.manual_seed(cfg.seed)
     core = create_model(cfg.model, num_classes=cfg.num_classes, **model_kwargs(cfg, run.recipe))
     if cfg.init and run.resume_state is None:
@@ -342,7 +339,7 @@ def _train_one_epoch(run: _Run, epoch: int) -> tuple[torch.Tensor, float, float]
         with run.autocast():
             if run.guidance.fn is not None:
                 batch["guidance"] = run.guidance.maps(images)
-            out = model(images, **model_inputs(batch, run.needs))
+            out = model(images, **model_inputs(run.core, batch))
             loss = compute_loss(core, out, batch)
         optimizer_step(loss, optimizer, run.scaler)
         bsz = len(batch["label"])
@@ -363,7 +360,7 @@ def _validate_epoch(run: _Run, epoch: int, totals: torch.Tensor, lr: float,
                     train_time: float) -> tuple[dict[str, Any], bool]:
     """Validation metrics, the history row of ``epoch`` and whether it is the best epoch so far."""
     si, stage_name, n_steps = run.plan[epoch]
-    val = evaluate_split(run.core, run.val_part, run.eval_bs, run.device, run.needs, run.ctx, run.class_names,
+    val = evaluate_split(run.core, run.val_part, run.eval_bs, run.device, run.ctx, run.class_names,
                          guidance_fn=run.guidance.fn, autocast=run.autocast, channels_last=run.channels_last,
                          progress=run.progress, desc="validation")
     row = {
@@ -420,7 +417,7 @@ def _final_test(run: _Run) -> dict[str, Any]:
     cfg, ctx, best = run.cfg, run.ctx, run.best
     ev = dict(guidance_fn=run.guidance.fn, autocast=run.autocast, channels_last=run.channels_last,
               progress=run.progress)
-    args = (run.test_dataset, run.eval_bs, run.device, run.needs, ctx, run.class_names)
+    args = (run.test_dataset, run.eval_bs, run.device, ctx, run.class_names)
     test_final = evaluate_split(run.core, *args, desc="test", **ev)
     best_path = run.ckpt_dir / "best.pt"
     if best["epoch"] == len(run.plan):

@@ -31,17 +31,6 @@ import yaml
 
 from ferlib.config import from_dict, to_dict
 
-#: Recipe names shipped in ``ferlib/recipes`` keyed by the model they train by default.
-MODEL_RECIPES: dict[str, str] = {
-    "amp-net": "amp-net",
-    "amp-net-r18": "amp-net",  # the paper's AMP-Net* (ResNet-18 pre-extractor), same recipe
-    "ma-net": "ma-net",
-    "lan": "lan",
-    "ffra-net": "ffra-net",
-    "man": "man",
-}
-
-
 @dataclass(frozen=True)
 class Schedule:
     """Step learning-rate schedule: ``lr = base_lr * gamma ** (t // step_size)``.
@@ -221,11 +210,6 @@ def load_recipe(name_or_path: str, dataset: str | None = None) -> Recipe:
             if _dataset_key(ds_name) == key:
                 data = _merge(data, over)
     return recipe_from_dict(data, str(path))
-
-
-def default_recipe_for(model: str) -> str:
-    """The recipe a model trains with when ``--recipe`` is not given (baselines use MA-Net's)."""
-    return MODEL_RECIPES.get(model, "baseline")
 
 
 def load_profile(name: str) -> Profile:
