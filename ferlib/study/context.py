@@ -94,7 +94,7 @@ def read_run_metrics(run_dir: str | Path) -> dict[str, Any]:
 
 @dataclass
 class NotebookContext:
-    """What one study notebook needs: profile sizes, shared run folder, device and seed."""
+    """What one study notebook needs: its profile, the shared run folder, device and seed."""
 
     notebook: str
     profile: StudyProfile
@@ -128,29 +128,44 @@ class NotebookContext:
         return self.dataset.lower() == "synthfer"
 
     @property
+    def train_profile(self) -> Any:
+        """The engine profile (``ferlib.train.recipes.Profile``) notebook 03 trains with."""
+        from ferlib.train import load_profile
+
+        return load_profile(self.profile.train_profile)
+
+    @property
+    def synthfer_preset(self) -> str:
+        """The SynthFER preset of this study (the training engine profile's; ``standard`` if it names none)."""
+        return self.train_profile.synthfer_preset or "standard"
+
+    @property
     def dataset_label(self) -> str:
         """How results are labelled everywhere: dataset, profile and seeds (SynthFER says synthetic)."""
-        name = (f"SynthFER (synthetic, {self.profile.synthfer_config} preset)" if self.synthetic
-                else self.dataset)
+        name = f"SynthFER (synthetic, {self.synthfer_preset} preset)" if self.synthetic else self.dataset
         seeds = ",".join(str(s) for s in self.profile.seeds)
         return f"{name}, profile {self.profile.name}, seed(s) {seeds}"
 
-    @property
-    def dataset_kwargs(self) -> dict:
-        """Extra ``build_dataset`` keywords for ``TrainConfig(dataset_kwargs=...)``: the profile's
-        SynthFER preset when the dataset is SynthFER, nothing for a real dataset."""
-        return {"config": self.profile.synthfer_config} if self.synthetic else {}
+    def train_config(self, model: str, seed: int | None = None, **overrides: Any) -> Any:
+        """The ``ferlib.train.TrainConfig`` notebook 03 trains ``model`` with, ``seed`` (None = the
+        notebook's) into ``<run>/train/<model>/seed-<seed>``.
 
-    def learning_rate(self, model: str) -> float | None:
-        """The learning rate to pass to ``TrainConfig(lr=...)``: None (the recipe's own) unless the
-        recipe's rate exceeds the profile's ``max_lr``, which then replaces it."""
-        if self.profile.max_lr is None:
-            return None
-        from ferlib.train import load_recipe
-        from ferlib.train.recipes import default_recipe_for
+        Sizes and budgets (epochs, batch, data sizes, learning-rate cap, SynthFER preset) are left to
+        the engine profile the study profile names (``train_profile``); ``overrides`` replace any
+        ``TrainConfig`` field, e.g. ``profile=ctx.profile.ablation_profile, model_kwargs={...}``
+        for notebook 04's ablation runs, or ``epochs=3``.
+        """
+        from ferlib.train import TrainConfig
 
-        recipe_lr = load_recipe(default_recipe_for(model), self.dataset).lr
-        return self.profile.max_lr if recipe_lr > self.profile.max_lr else None
+        seed = self.seed if seed is None else int(seed)
+        fields: dict[str, Any] = dict(
+            model=model, dataset=self.dataset, root=self.data_root, profile=self.profile.train_profile,
+            seed=seed, device=str(self.device), num_workers=self.profile.num_workers,
+            progress=self.profile.progress, tensorboard=False,
+            run_dir=str(self.path(f"train/{model}/seed-{seed}")),
+        )
+        fields.update(overrides)
+        return TrainConfig(**fields)
 
     def describe(self) -> str:
         """A short, path-free summary to print in the notebook's setup cell."""
@@ -247,8 +262,9 @@ def prepare_notebook(
     """Build the :class:`NotebookContext` from a notebook's parameters (call it in the 2nd cell).
 
     ``profile=None`` reads ``$FERLIB_PROFILE`` (else ``default``); ``models=None`` takes the
-    profile's models; keyword ``profile_overrides`` that are not None replace profile fields
-    (``epochs=3``). Seeds Python/NumPy/torch with ``seed``.
+    profile's models; keyword ``profile_overrides`` that are not None replace study-profile fields
+    (``ablation_points=3``; training sizes are the engine profile's, see
+    :meth:`NotebookContext.train_config`). Seeds Python/NumPy/torch with ``seed``.
     """
     from ferlib.runs import resolve_device, seed_everything
 
