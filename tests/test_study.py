@@ -206,6 +206,14 @@ def test_cli_runs_checks_and_reports_exit_codes(study_dir, tmp_path, capsys):
     assert main(["study", "--check-run", str(run_dir), "--baseline", str(bad)]) == 1
     out = capsys.readouterr().out
     assert "regression check passed" in out and "regression check FAILED" in out
+    # --check runs, then writes the check into study.json and the report (check_study)
+    checked = tmp_path / "cli-checked"
+    assert main(["study", "--profile", "smoke", "--notebook-dir", str(study_dir), "--notebooks", "01",
+                 "-p", "factor=3", "--run-dir", str(checked), "--check", "--baseline", str(bad)]) == 1
+    study = json.loads((checked / "study.json").read_text())
+    assert study["ok"] is False and study["check"]["rows"][0]["actual"] == 63 and study["check"]["ok"] is False
+    assert "## Regression check" in (checked / "report.md").read_text()
+    capsys.readouterr()
     # a failing notebook gives exit code 1 and names the cell
     rc = main(["study", "--notebook-dir", str(study_dir), "--notebooks", "02",
                "--run-dir", str(tmp_path / "fail")])

@@ -36,7 +36,7 @@ from ferlib.study.context import (
 from ferlib.study.export import absolute_paths_in, clean_notebook, export_notebooks, summarize
 from ferlib.study.report import write_report
 from ferlib.study.results import NotebookResult, StudyConfig, StudyResult
-from ferlib.study.runner import notebook_parameters, parse_parameter, run_notebook, run_study
+from ferlib.study.runner import check_study, notebook_parameters, parse_parameter, run_notebook, run_study
 from ferlib.study.sweep import load_sweep, run_sweep, write_sweep_report
 
 __all__ = [
@@ -58,6 +58,7 @@ __all__ = [
     "baseline_path",
     "check_metrics",
     "check_run",
+    "check_study",
     "clean_notebook",
     "default_notebook_dir",
     "default_run_dir",

@@ -15,11 +15,15 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from ferlib.fileio import atomic_write_json
 from ferlib.profiles import StudyProfile, get_profile
 from ferlib.runs import RunFolder
+
+if TYPE_CHECKING:  # the training engine imports torch; notebooks load it when they train
+    from ferlib.train import TrainConfig
+    from ferlib.train.recipes import Profile
 
 #: The study notebooks, in the order they run (later ones read earlier ones' outputs).
 NOTEBOOKS: tuple[str, ...] = (
@@ -128,7 +132,7 @@ class NotebookContext:
         return self.dataset.lower() == "synthfer"
 
     @property
-    def train_profile(self) -> Any:
+    def train_profile(self) -> Profile:
         """The engine profile (``ferlib.train.recipes.Profile``) notebook 03 trains with."""
         from ferlib.train import load_profile
 
@@ -136,7 +140,8 @@ class NotebookContext:
 
     @property
     def synthfer_preset(self) -> str:
-        """The SynthFER preset of this study (the training engine profile's; ``standard`` if it names none)."""
+        """The SynthFER preset the study generates faces from (the training engine profile's;
+        ``standard`` when it names none)."""
         return self.train_profile.synthfer_preset or "standard"
 
     @property
@@ -146,7 +151,7 @@ class NotebookContext:
         seeds = ",".join(str(s) for s in self.profile.seeds)
         return f"{name}, profile {self.profile.name}, seed(s) {seeds}"
 
-    def train_config(self, model: str, seed: int | None = None, **overrides: Any) -> Any:
+    def train_config(self, model: str, seed: int | None = None, **overrides: Any) -> TrainConfig:
         """The ``ferlib.train.TrainConfig`` notebook 03 trains ``model`` with, ``seed`` (None = the
         notebook's) into ``<run>/train/<model>/seed-<seed>``.
 

@@ -15,6 +15,7 @@ from typing import Any, Mapping
 
 from ferlib.fileio import atomic_write_json
 from ferlib.runs import RunFolder
+from ferlib.study.check import CheckResult, check_run
 from ferlib.study.context import (
     HEADLINE_KEY,
     KERNEL_NAME,
@@ -230,6 +231,14 @@ def run_study(
     study = StudyResult(run_path, config, results, time.perf_counter() - start)
     _write_outputs(study)
     return study
+
+
+def check_study(study: StudyResult, baseline_file: str | os.PathLike) -> CheckResult:
+    """Check a finished run's metrics against ``baseline_file`` (:func:`~ferlib.study.check_run`),
+    attach the result to ``study`` and rewrite its ``study.json`` and report with it."""
+    study.check = check_run(study.run_dir, baseline_file)
+    _write_outputs(study)
+    return study.check
 
 
 def _write_outputs(study: StudyResult) -> None:
