@@ -330,3 +330,23 @@ def test_prepare_notebook_context_trains_with_the_engine_profile_and_writes_figu
     assert ctx.metrics_of("03_training") == {"a": {"b": 1.5}, "headline": ["a.b"], "c": 2}
     with pytest.raises(KeyError, match="headline metric"):
         ctx.record(headline=["nope"])
+
+
+def test_study_modules_import_one_way():
+    """Each module of ferlib.study imports only modules listed before it (no cycles, no pairs)."""
+    import ast
+
+    import ferlib.study
+
+    order = ["_papers", "context", "check", "results", "report", "runner", "sweep", "export"]
+    pkg = Path(ferlib.study.__file__).parent
+    assert sorted(p.stem for p in pkg.glob("*.py") if p.stem != "__init__") == sorted(order)
+    for i, name in enumerate(order):
+        tree = ast.parse((pkg / f"{name}.py").read_text())
+        imported = {
+            node.module.split(".")[2]
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("ferlib.study.")
+        }
+        assert imported <= set(order[:i]), f"ferlib/study/{name}.py imports {imported - set(order[:i])}"
+        assert len((pkg / f"{name}.py").read_text().splitlines()) < 600
