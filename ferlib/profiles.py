@@ -1,16 +1,21 @@
-"""Study profiles: how big each notebook's work is, from a CI smoke run to the paper recipes.
+"""Study profiles: what each notebook does, from a CI smoke run to the paper recipes.
 
-The five study notebooks (``notebooks/01_landmarks.ipynb`` … ``05_gradcam.ipynb``) read every
-size they depend on from one :class:`StudyProfile`, so that the same notebook is a 1-minute CI
-check, a 15-minute laptop study on SynthFER or a GPU reproduction on a real dataset:
+The five study notebooks (``notebooks/01_landmarks.ipynb`` … ``05_gradcam.ipynb``) read their knobs
+(models, seeds, ablation grids, CAM methods, how many faces to evaluate or explain) from one
+:class:`StudyProfile`. Every training size and budget (epochs, batch, data sizes, learning-rate
+cap, SynthFER preset) belongs to an *engine* profile in ``ferlib/recipes/profiles.yaml``, which a
+study profile names: ``train_profile`` for notebook 03, ``ablation_profile`` for notebook 04.
 
-``smoke``    CI. All five notebooks together within about 5 minutes on 2 CPU cores; the numbers it
-             produces only prove that the pipeline runs (tiny data, a handful of optimiser steps).
-``default``  ``make study``. All five notebooks within about 15 minutes on 2 CPU cores; results on
-             SynthFER (a *synthetic* dataset) are meaningful as comparisons between models, not as
-             reproductions of any paper.
-``full``     The paper recipes (epochs, batch sizes, learning-rate schedules from ``ferlib.train``'s
-             recipes); for a GPU and a real dataset such as RAF-DB.
+============  =====================  ======================  =========================================
+study         notebook 03 trains     notebook 04 trains      for
+============  =====================  ======================  =========================================
+``smoke``     ``study-smoke``        ``ablation-smoke``      CI: five notebooks in about 5 minutes on
+                                                             2 CPU cores; numbers only prove it runs
+``default``   ``study-default``      ``ablation-default``    ``make study``: about 15 minutes on 2 CPU
+                                                             cores; SynthFER comparisons, not papers
+``full``      ``study-full``         ``study-full``          the paper recipes; a GPU and a real
+                                                             dataset such as RAF-DB
+============  =====================  ======================  =========================================
 
 The profile is chosen by a notebook's ``profile`` parameter, else the ``FERLIB_PROFILE``
 environment variable (how nbval and the browser test pick ``smoke``), else ``default``.
@@ -31,43 +36,30 @@ FALLBACK_PROFILE = "default"
 
 @dataclass(frozen=True)
 class StudyProfile:
-    """Sizes and switches the notebooks read. Every field is a plain value (saved with a run)."""
+    """Notebook knobs, and the engine profiles the notebooks train with (saved with a run)."""
 
     name: str
     description: str
-    #: Training-engine profile passed to ``ferlib.train`` (``smoke`` | ``default`` | ``full``).
+    #: Engine profile (``ferlib/recipes/profiles.yaml``) notebook 03 trains with; it also sets the
+    #: SynthFER preset every notebook generates faces from.
     train_profile: str
-    # -- data (SynthFER sizes; a real dataset uses its own split sizes unless ``max_*`` caps them)
-    n_train: int
-    n_test: int
-    image_size: int = 224
-    #: SynthFER preset (``ferlib.data.synthfer.SYNTHFER_PRESETS``) used when the dataset is SynthFER.
-    synthfer_config: str = "standard"
-    #: Caps applied to a real dataset's splits (None = use the whole split).
-    max_train: int | None = None
-    max_test: int | None = None
+    #: Engine profile of notebook 04's ablation runs.
+    ablation_profile: str
     # -- 01 landmarks
     #: SynthFER faces on which MTCNN's error against the exact landmarks (NME) is measured.
     n_landmark_eval: int = 16
+    # -- 02 sub-regions
+    #: SynthFER faces LAN's guidance-map centres are fitted on in the demonstration.
+    n_guidance_faces: int = 48
     # -- 03 training
     #: Models trained by notebook 03 (and explained by 05) unless the ``models`` parameter says otherwise.
     models: tuple[str, ...] = ("resnet18", "ma-net")
-    #: Epochs per model (None = the recipe's own number, the ``full`` profile).
-    epochs: int | None = 1
-    batch_size: int | None = 16
-    #: Upper bound on a recipe's learning rate (None = the paper's). The papers' rates of 0.1
-    #: assume batches of 64-350; with CPU batches of 8-16 from scratch they diverge (LAN: NaN loss).
-    max_lr: float | None = 0.01
     seeds: tuple[int, ...] = (0,)
     # -- 04 ablations
     #: Ablation grids notebook 04 runs (names from ``ferlib.study.ABLATION_GRIDS``).
     ablations: tuple[str, ...] = ()
     #: Points per grid: the first ``ablation_points`` rows of each grid (None = all rows).
     ablation_points: int | None = 2
-    ablation_epochs: int | None = 1
-    #: SynthFER sizes of each ablation run (None = ``n_train``/``n_test``).
-    ablation_n_train: int | None = None
-    ablation_n_test: int | None = None
     # -- 05 Grad-CAM
     #: pytorch-grad-cam methods (class names); the slow ones (ScoreCAM, AblationCAM) only in ``full``.
     cam_methods: tuple[str, ...] = ("GradCAM",)
@@ -101,21 +93,14 @@ PROFILES: dict[str, StudyProfile] = {
         name="smoke",
         description="CI check: all five notebooks in about 5 minutes on 2 CPU cores; "
         "numbers only prove the pipeline runs",
-        train_profile="smoke",
-        n_train=32,
-        n_test=14,
-        max_train=32,
-        max_test=14,
+        train_profile="study-smoke",
+        ablation_profile="ablation-smoke",
         n_landmark_eval=8,
+        n_guidance_faces=16,
         models=("resnet18", "ma-net"),
-        epochs=1,
-        batch_size=8,
         seeds=(0,),
         ablations=("ffra-net-fusion",),
         ablation_points=2,
-        ablation_epochs=1,
-        ablation_n_train=24,
-        ablation_n_test=14,
         cam_methods=("GradCAM",),
         cam_per_class=1,
         cam_images=2,
@@ -126,27 +111,15 @@ PROFILES: dict[str, StudyProfile] = {
         description="make study: all five notebooks in about 15 minutes on 2 CPU cores; "
         "comparisons on synthetic SynthFER data (near-frontal 'frontal' preset), not paper "
         "reproductions",
-        train_profile="default",
-        # About 55 SGD steps of batch 32 per model: on the 'frontal' preset this already lifts a
-        # ResNet-18 from chance (14 %) to roughly 35-45 % test accuracy on 2 CPU cores, whereas the
-        # 'standard' preset (poses, occluders, degradations) stays near chance at this budget.
-        n_train=960,
-        n_test=210,
-        synthfer_config="frontal",
-        max_train=2000,
-        max_test=700,
+        train_profile="study-default",
+        ablation_profile="ablation-default",
         n_landmark_eval=32,
         # The four models that fit the 15-minute budget; LAN (guidance warm-up) and MAN (VGG16,
         # 141 M parameters) are trained by `-p models=[...]` or the `full` profile.
         models=("resnet18", "ma-net", "amp-net-r18", "ffra-net"),
-        epochs=2,
-        batch_size=32,
         seeds=(0,),
         ablations=("ma-net-regions", "ffra-net-fusion", "amp-net-region-size"),
         ablation_points=2,
-        ablation_epochs=1,
-        ablation_n_train=320,
-        ablation_n_test=140,
         cam_methods=("GradCAM", "HiResCAM"),
         cam_per_class=2,
         cam_images=4,
@@ -155,15 +128,10 @@ PROFILES: dict[str, StudyProfile] = {
     "full": StudyProfile(
         name="full",
         description="the paper recipes (epochs, batch sizes, schedules); for a GPU and a real dataset",
-        train_profile="full",
-        n_train=12_271,
-        n_test=3_068,
-        max_train=None,
-        max_test=None,
+        train_profile="study-full",
+        ablation_profile="study-full",
         n_landmark_eval=500,
         models=("resnet18", "ma-net", "amp-net", "lan", "ffra-net", "man"),
-        epochs=None,
-        batch_size=None,
         seeds=(0, 1, 2),
         ablations=(
             "amp-net-modules",
@@ -182,8 +150,6 @@ PROFILES: dict[str, StudyProfile] = {
             "man-baselines",
         ),
         ablation_points=None,
-        ablation_epochs=None,
-        max_lr=None,
         cam_methods=("GradCAM", "HiResCAM", "GradCAMPlusPlus", "ScoreCAM", "AblationCAM"),
         cam_per_class=6,
         cam_images=8,
@@ -210,7 +176,8 @@ def get_profile(profile: str | None = None, **overrides: Any) -> StudyProfile:
     """The :class:`StudyProfile` named by ``profile`` (see :func:`profile_name`), with overrides.
 
     ``overrides`` whose value is None are ignored, so a notebook can pass its parameters straight
-    through (``get_profile(profile, epochs=epochs)`` with ``epochs=None`` keeps the profile's value).
+    through (``get_profile(profile, ablation_points=points)`` with ``points=None`` keeps the profile's
+    value).
     """
     base = PROFILES[profile_name(profile)]
     changes = {k: v for k, v in overrides.items() if v is not None}

@@ -206,6 +206,14 @@ def test_cli_runs_checks_and_reports_exit_codes(study_dir, tmp_path, capsys):
     assert main(["study", "--check-run", str(run_dir), "--baseline", str(bad)]) == 1
     out = capsys.readouterr().out
     assert "regression check passed" in out and "regression check FAILED" in out
+    # --check runs, then writes the check into study.json and the report (check_study)
+    checked = tmp_path / "cli-checked"
+    assert main(["study", "--profile", "smoke", "--notebook-dir", str(study_dir), "--notebooks", "01",
+                 "-p", "factor=3", "--run-dir", str(checked), "--check", "--baseline", str(bad)]) == 1
+    study = json.loads((checked / "study.json").read_text())
+    assert study["ok"] is False and study["check"]["rows"][0]["actual"] == 63 and study["check"]["ok"] is False
+    assert "## Regression check" in (checked / "report.md").read_text()
+    capsys.readouterr()
     # a failing notebook gives exit code 1 and names the cell
     rc = main(["study", "--notebook-dir", str(study_dir), "--notebooks", "02",
                "--run-dir", str(tmp_path / "fail")])
@@ -221,12 +229,14 @@ def test_profiles_env_default_overrides_and_errors(monkeypatch):
     assert get_profile("full").name == "full"  # the argument wins over the environment
     monkeypatch.delenv(PROFILE_ENV)
     assert profile_name(None) == "default"
-    p = get_profile("smoke", epochs=3, models="lan", batch_size=None)
-    assert p.epochs == 3 and p.models == ("lan",) and p.batch_size == get_profile("smoke").batch_size
+    p = get_profile("smoke", ablation_points=3, models="lan", cam_images=None)
+    assert p.ablation_points == 3 and p.models == ("lan",) and p.cam_images == get_profile("smoke").cam_images
     with pytest.raises(ValueError, match="unknown study profile 'fast'"):
         get_profile("fast")
     with pytest.raises(TypeError, match="unknown profile field"):
         get_profile("smoke", epoch=3)
+    with pytest.raises(TypeError, match="unknown profile field"):
+        get_profile("smoke", epochs=3)  # a training budget: the engine profile's, not the study's
     # the slow CAM methods stay out of the fast profiles
     for name in ("smoke", "default"):
         assert not {"ScoreCAM", "AblationCAM"} & set(get_profile(name).cam_methods)
@@ -287,7 +297,7 @@ def test_export_notebooks_cleans_and_refuses_absolute_paths(study_dir, tmp_path)
         export_notebooks(tmp_path / "run3", target)
 
 
-def test_prepare_notebook_context_caps_learning_rates_and_writes_figures(tmp_path, monkeypatch):
+def test_prepare_notebook_context_trains_with_the_engine_profile_and_writes_figures(tmp_path, monkeypatch):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -296,13 +306,21 @@ def test_prepare_notebook_context_caps_learning_rates_and_writes_figures(tmp_pat
     from ferlib.study import prepare_notebook
 
     monkeypatch.setenv("FERLIB_RUNS", str(tmp_path))
-    ctx = prepare_notebook("03_training.ipynb", profile="default", models="lan", epochs=5)
+    ctx = prepare_notebook("03_training.ipynb", profile="default", models="lan", ablation_points=3)
     assert ctx.run_dir == tmp_path / "notebooks-default"  # run_dir=None: shared per-profile folder
-    assert ctx.models == ("lan",) and ctx.profile.epochs == 5
-    assert "synthetic" in ctx.dataset_label and "default" in ctx.dataset_label
-    assert ctx.learning_rate("lan") == 0.01  # LAN's recipe says 0.1: capped for small CPU batches
-    assert ctx.learning_rate("ma-net") is None  # 0.01 already
-    assert prepare_notebook("03_training.ipynb", profile="full", run_dir=tmp_path / "f").learning_rate("lan") is None
+    assert ctx.models == ("lan",) and ctx.profile.ablation_points == 3
+    assert ctx.dataset_label == "SynthFER (synthetic, frontal preset), profile default, seed(s) 0"
+    assert ctx.train_profile.name == "study-default" and ctx.synthfer_preset == "frontal"
+    cfg = ctx.train_config("lan", 2, epochs=5)
+    assert (cfg.model, cfg.seed, cfg.epochs, cfg.profile) == ("lan", 2, 5, "study-default")
+    assert cfg.run_dir == str(ctx.run_dir / "train" / "lan" / "seed-2") and not cfg.tensorboard
+    assert cfg.lr is None and cfg.batch_size is None  # the engine profile caps them (max_lr 0.01)
+    ablation = ctx.train_config("lan", profile=ctx.profile.ablation_profile, model_kwargs={"alpha": 0.5})
+    assert (ablation.seed, ablation.profile, ablation.model_kwargs) == (0, "ablation-default", {"alpha": 0.5})
+    full = prepare_notebook("03_training.ipynb", profile="full", dataset="rafdb", data_root="/data/raf",
+                            run_dir=tmp_path / "f")
+    assert full.dataset_label == "rafdb, profile full, seed(s) 0,1,2"
+    assert full.train_config("lan", 1).root == "/data/raf" and full.train_config("lan", 1).profile == "study-full"
     fig, ax = plt.subplots()
     ax.plot([0, 1])
     path = ctx.save_figure(fig, "curves")
@@ -312,3 +330,23 @@ def test_prepare_notebook_context_caps_learning_rates_and_writes_figures(tmp_pat
     assert ctx.metrics_of("03_training") == {"a": {"b": 1.5}, "headline": ["a.b"], "c": 2}
     with pytest.raises(KeyError, match="headline metric"):
         ctx.record(headline=["nope"])
+
+
+def test_study_modules_import_one_way():
+    """Each module of ferlib.study imports only modules listed before it (no cycles, no pairs)."""
+    import ast
+
+    import ferlib.study
+
+    order = ["_papers", "context", "check", "results", "report", "runner", "sweep", "export"]
+    pkg = Path(ferlib.study.__file__).parent
+    assert sorted(p.stem for p in pkg.glob("*.py") if p.stem != "__init__") == sorted(order)
+    for i, name in enumerate(order):
+        tree = ast.parse((pkg / f"{name}.py").read_text())
+        imported = {
+            node.module.split(".")[2]
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("ferlib.study.")
+        }
+        assert imported <= set(order[:i]), f"ferlib/study/{name}.py imports {imported - set(order[:i])}"
+        assert len((pkg / f"{name}.py").read_text().splitlines()) < 600

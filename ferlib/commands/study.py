@@ -17,6 +17,8 @@ import json
 import sys
 from pathlib import Path
 
+from ferlib.profiles import PROFILES
+
 
 def _notebook_names(text: str) -> tuple[str, ...]:
     from ferlib.study import NOTEBOOKS
@@ -41,7 +43,7 @@ def register(subparsers) -> None:
         "python3, cwd notebooks/) into runs/<stamp>-study/: executed notebooks, PNG figures, "
         "metrics.json and report.md/report.html. Stops at the first failing notebook.",
     )
-    p.add_argument("--profile", default=None, choices=("smoke", "default", "full"),
+    p.add_argument("--profile", default=None, choices=tuple(PROFILES),
                    help="study profile (default: $FERLIB_PROFILE or 'default')")
     p.add_argument("--dataset", default="synthfer", help="dataset manifest name (default synthfer)")
     p.add_argument("--root", default=None, help="folder holding the dataset (real datasets)")
@@ -76,11 +78,11 @@ def run(args: argparse.Namespace) -> int:
         StudyConfig,
         baseline_path,
         check_run,
+        check_study,
         export_notebooks,
         parse_parameter,
         run_study,
         run_sweep,
-        write_report,
     )
 
     try:
@@ -148,14 +150,10 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.check and study.failed is None:
         try:
-            study.check = check_run(study.run_dir, baseline)
+            check_study(study, baseline)
         except (FileNotFoundError, ValueError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-        write_report(study)
-        from ferlib.fileio import atomic_write_json
-
-        atomic_write_json(study.run_dir / "study.json", study.to_dict())
     if args.update_notebooks and study.failed is None:
         written = export_notebooks(study.run_dir, args.notebook_dir)
         if not args.json:

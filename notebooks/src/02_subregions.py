@@ -186,7 +186,7 @@ from ferlib.data.transforms import normalize_images
 from ferlib.models.guidance import fit_guidance, guidance_maps
 
 lan_model = create_model("lan").eval()
-guide_set = SynthFERDataset(16 if ctx.profile.name == "smoke" else 48, seed=seed, split="train")
+guide_set = SynthFERDataset(ctx.profile.n_guidance_faces, seed=seed, split="train")
 loader = DataLoader(guide_set, batch_size=16, collate_fn=collate_samples)
 centres = fit_guidance(lan_model, loader, "cpu", prepare=lambda b: normalize_images(b["image"]))
 batch = collate_samples([guide_set[i] for i in range(7)])

@@ -28,7 +28,7 @@ models = None  # None → the profile's models, e.g. ["resnet18", "ma-net", "amp
 device = "auto"
 seed = 0
 run_dir = None
-epochs = None  # None → the profile's
+epochs = None  # None → the engine profile's (ctx.profile.train_profile)
 
 # %%
 import dataclasses
@@ -41,12 +41,12 @@ from IPython.display import display
 from ferlib.data.labels import class_names
 from ferlib.models import create_model
 from ferlib.study import PAPER_RESULTS, prepare_notebook
-from ferlib.train import TrainConfig, apply_profile, load_profile, load_recipe, train
+from ferlib.train import apply_profile, load_recipe, train
 from ferlib.train.plots import plot_confusion
 from ferlib.train.recipes import default_recipe_for
 
 ctx = prepare_notebook("03_training.ipynb", profile=profile, dataset=dataset, data_root=data_root,
-                       models=models, device=device, seed=seed, run_dir=run_dir, epochs=epochs)
+                       models=models, device=device, seed=seed, run_dir=run_dir)
 print(ctx.describe())
 print("models:", ", ".join(ctx.models))
 
@@ -62,19 +62,19 @@ for name in ("resnet18", "ma-net"):
 # Epoch budgets shrink and the learning-rate milestones scale with them; batches shrink to fit a
 # CPU. Learning rates above the profile's `max_lr` are capped: the papers' rates of 0.1 assume
 # batches of 64–350 (and often pre-trained weights), and diverge with small batches from scratch.
+# Every size and budget is the engine profile's (`ferlib/recipes/profiles.yaml`) that this study
+# profile names.
 
 # %%
-train_profile = load_profile(ctx.profile.train_profile)
 rows = []
 for name in ctx.models:
     paper = load_recipe(default_recipe_for(name), ctx.dataset)
-    shrunk = apply_profile(paper, train_profile)
+    shrunk = apply_profile(paper, ctx.train_profile)
     rows.append({
         "model": name, "recipe": paper.name, "optimiser": paper.optimizer, "lr": paper.lr,
         "paper batch": paper.batch_size, "paper budget": paper.epochs or f"{paper.iterations} it",
-        "this run: batch": ctx.profile.batch_size or shrunk.batch_size,
-        "this run: lr": ctx.learning_rate(name) or paper.lr,
-        "this run: epochs": ctx.profile.epochs or shrunk.epochs or f"{shrunk.iterations} it",
+        "this run: batch": shrunk.batch_size, "this run: lr": shrunk.lr,
+        "this run: epochs": epochs or shrunk.epochs or f"{shrunk.iterations} it",
     })
 display(pd.DataFrame(rows).set_index("model"))
 
@@ -87,17 +87,7 @@ display(pd.DataFrame(rows).set_index("model"))
 results = {}
 for name in ctx.models:
     for s in ctx.profile.seeds:
-        cfg = TrainConfig(
-            model=name, dataset=ctx.dataset, root=ctx.data_root, profile=ctx.profile.train_profile,
-            seed=s, epochs=ctx.profile.epochs, batch_size=ctx.profile.batch_size, lr=ctx.learning_rate(name),
-            n_train=ctx.profile.n_train, n_test=ctx.profile.n_test,
-            max_train=ctx.profile.max_train, max_test=ctx.profile.max_test,
-            dataset_kwargs=ctx.dataset_kwargs,
-            device=str(ctx.device), num_workers=ctx.profile.num_workers,
-            progress=ctx.profile.progress, tensorboard=False,
-            run_dir=str(ctx.path(f"train/{name}/seed-{s}")),
-        )
-        res = train(cfg)
+        res = train(ctx.train_config(name, s, epochs=epochs))  # into <run>/train/<name>/seed-<s>
         results[(name, s)] = res
         sel = res.metrics["test_selected"]
         print(f"{name:<12} seed {s}: test accuracy {sel['accuracy']:.3f}, macro-F1 {sel['macro_f1']:.3f} "

@@ -39,7 +39,7 @@ import pandas as pd
 from IPython.display import display
 
 from ferlib.study import ABLATION_GRIDS, prepare_notebook
-from ferlib.train import TrainConfig, train
+from ferlib.train import train
 
 ctx = prepare_notebook("04_ablations.ipynb", profile=profile, dataset=dataset, data_root=data_root,
                        models=models, device=device, seed=seed, run_dir=run_dir,
@@ -67,18 +67,8 @@ for name in ctx.profile.ablations:
     grid = ABLATION_GRIDS[name]
     for i, row in enumerate(grid.select(ctx.profile.ablation_points)):
         model = row.model or grid.model
-        cfg = TrainConfig(
-            model=model, dataset=ctx.dataset, root=ctx.data_root, profile=ctx.profile.train_profile,
-            seed=ctx.seed, epochs=ctx.profile.ablation_epochs, batch_size=ctx.profile.batch_size,
-            lr=ctx.learning_rate(model),
-            n_train=ctx.profile.ablation_n_train or ctx.profile.n_train,
-            n_test=ctx.profile.ablation_n_test or ctx.profile.n_test,
-            max_train=ctx.profile.max_train, max_test=ctx.profile.max_test,
-            dataset_kwargs=ctx.dataset_kwargs,
-            model_kwargs=dict(row.variant), device=str(ctx.device), num_workers=ctx.profile.num_workers,
-            progress=ctx.profile.progress, tensorboard=False,
-            run_dir=str(ctx.path(f"ablations/{name}/{i:02d}")),
-        )
+        cfg = ctx.train_config(model, ctx.seed, profile=ctx.profile.ablation_profile, model_kwargs=dict(row.variant),
+                               run_dir=str(ctx.path(f"ablations/{name}/{i:02d}")))
         res = train(cfg)
         acc = res.metrics["test_selected"]["accuracy"]
         rows.append({"grid": name, "setting": row.label, "paper %": row.paper,

@@ -85,7 +85,7 @@ for name, text in status.items():
 
 if ctx.synthetic:
     # the training preset's faces, half of them occluded, with the occluder's pixel mask
-    cfg = resolve_config({"preset": ctx.profile.synthfer_config, "return_occluder_mask": True,
+    cfg = resolve_config({"preset": ctx.synthfer_preset, "return_occluder_mask": True,
                           "occlusion_probs": {"none": 0.5, "mask": 0.15, "sunglasses": 0.15, "hand": 0.1, "random": 0.1}})
     pool = SynthFERDataset(7 * max(2, ctx.profile.cam_per_class) * 2, seed=seed + 1000, split="test", config=cfg)
 else:

@@ -1,0 +1,246 @@
+"""Running the study: execute the notebooks in order with papermill into one run folder.
+
+:func:`run_study` executes ``notebooks/01_landmarks.ipynb`` … ``05_gradcam.ipynb`` in order with
+``papermill.execute_notebook`` (kernel ``python3``, working directory ``notebooks/``), into
+``runs/<stamp>-study/``: the executed notebooks, the figures, ``metrics.json``, ``study.json`` and
+the report. It stops at the first failing notebook and names the failing cell.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+from ferlib.fileio import atomic_write_json
+from ferlib.runs import RunFolder
+from ferlib.study.check import CheckResult, check_run
+from ferlib.study.context import (
+    HEADLINE_KEY,
+    KERNEL_NAME,
+    NOTEBOOKS,
+    default_notebook_dir,
+    flatten_section,
+    notebook_key,
+    read_run_metrics,
+)
+from ferlib.study.report import write_report
+from ferlib.study.results import NotebookResult, StudyConfig, StudyResult
+
+
+def parse_parameter(text: str) -> tuple[str, Any]:
+    """``"epochs=3"`` → ``("epochs", 3)``; values are YAML (``models=[lan,ma-net]``, ``x=null``)."""
+    import yaml
+
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key.isidentifier():
+        raise ValueError(
+            f"notebook parameter {text!r} is not key=value with a Python identifier as key "
+            "(example: -p epochs=3)"
+        )
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as exc:
+        raise ValueError(f"cannot parse the value of -p {text!r} as YAML: {exc}") from None
+    return key, value
+
+
+def _notebook_dir(config: StudyConfig) -> Path:
+    nb_dir = Path(config.notebook_dir) if config.notebook_dir else default_notebook_dir()
+    if not nb_dir.is_dir():
+        raise FileNotFoundError(
+            f"notebook folder {nb_dir} not found; run from a ferlib checkout or pass --notebook-dir"
+        )
+    return nb_dir
+
+
+def _declared_parameters(path: Path) -> set[str]:
+    import papermill
+
+    return set(papermill.inspect_notebook(str(path)))
+
+
+def notebook_parameters(config: StudyConfig, run_dir: Path) -> dict[str, Any]:
+    """The parameters the study offers every notebook (each gets those it declares)."""
+    params: dict[str, Any] = {
+        "profile": config.profile,
+        "dataset": config.dataset,
+        "data_root": config.data_root,
+        "device": config.device,
+        "seed": config.seed,
+        "run_dir": str(run_dir.resolve()),
+    }
+    if config.models is not None:
+        params["models"] = list(config.models)
+    params.update(config.parameters)
+    return params
+
+
+def _plan(config: StudyConfig, run_dir: Path) -> list[tuple[str, Path, dict[str, Any]]]:
+    """Check every notebook exists and every extra parameter is declared somewhere, before running."""
+    nb_dir = _notebook_dir(config)
+    offered = notebook_parameters(config, run_dir)
+    plan, used = [], set()
+    for name in config.notebooks:
+        path = nb_dir / name
+        if not path.exists():
+            raise FileNotFoundError(
+                f"notebook {path} not found; known study notebooks: {', '.join(NOTEBOOKS)}"
+            )
+        declared = _declared_parameters(path)
+        if not declared:
+            raise ValueError(
+                f"{path} has no cell tagged 'parameters'; papermill cannot inject the study's "
+                "parameters (tag the first code cell 'parameters')"
+            )
+        params = {k: v for k, v in offered.items() if k in declared}
+        used |= set(params)
+        plan.append((name, path, params))
+    unused = sorted(set(config.parameters) - used)
+    if unused:
+        raise ValueError(
+            f"parameter(s) {unused} are declared by none of the notebooks "
+            f"{', '.join(config.notebooks)}; check the spelling against their 'parameters' cells"
+        )
+    return plan
+
+
+def _headline(run_dir: Path, notebook: str) -> dict[str, Any]:
+    section = read_run_metrics(run_dir).get(notebook_key(notebook)) or {}
+    keys = section.get(HEADLINE_KEY) or []
+    flat = flatten_section({k: v for k, v in section.items() if k != HEADLINE_KEY})
+    return {k: flat[k] for k in keys if k in flat}
+
+
+def _failure_details(output: Path, exc: Exception) -> tuple[int | None, str | None, str]:
+    """(cell index in the source notebook, first source line, error text) of a papermill failure."""
+    cell_index = getattr(exc, "cell_index", None)
+    ename, evalue = getattr(exc, "ename", None), getattr(exc, "evalue", None)
+    error = f"{ename}: {evalue}" if ename else f"{type(exc).__name__}: {exc}"
+    raw = getattr(exc, "source", None)
+    lines = [ln for ln in (raw or "").splitlines() if ln.strip()]
+    source = lines[0][:80] if lines else None
+    if cell_index is not None and output.exists():
+        import nbformat
+
+        nb = nbformat.read(str(output), as_version=4)
+        # papermill's index ignores the red error-banner cells it adds to the output notebook
+        cells = [
+            c for c in nb.cells
+            if "papermill-error-cell-tag" not in c.get("metadata", {}).get("tags", [])
+        ]
+        injected = sum(
+            1
+            for c in cells[:cell_index]
+            if "injected-parameters" in c.get("metadata", {}).get("tags", [])
+        )
+        cell_index -= injected  # number it as in the notebook the user edits
+    return cell_index, source, error
+
+
+def run_notebook(
+    path: Path,
+    output: Path,
+    parameters: Mapping[str, Any],
+    *,
+    cwd: Path,
+    kernel: str = KERNEL_NAME,
+    cell_timeout: int | None = None,
+) -> NotebookResult:
+    """Execute one notebook with papermill; never raises for a failing cell (see the result)."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    start = time.perf_counter()
+    result = NotebookResult(notebook=path.name, status="ok", output=str(output))
+    kwargs: dict[str, Any] = {}
+    if cell_timeout is not None:
+        kwargs["execution_timeout"] = cell_timeout
+    try:
+        papermill.execute_notebook(
+            str(path),
+            str(output),
+            parameters=dict(parameters),
+            kernel_name=kernel,
+            cwd=str(cwd),
+            progress_bar=False,
+            log_output=False,
+            **kwargs,
+        )
+    except PapermillExecutionError as exc:
+        result.status = "failed"
+        result.failed_cell, result.failed_source, result.error = _failure_details(output, exc)
+    except Exception as exc:  # kernel died, timeout, missing kernel spec...
+        result.status = "failed"
+        result.error = f"{type(exc).__name__}: {exc}"
+    result.duration_s = time.perf_counter() - start
+    return result
+
+
+def run_study(
+    config: StudyConfig,
+    run_dir: str | os.PathLike | None = None,
+    *,
+    runs_root: str | os.PathLike | None = None,
+    name: str = "study",
+    echo: Any = None,
+) -> StudyResult:
+    """Run the notebooks of ``config`` in order into a run folder; stop at the first failure.
+
+    ``run_dir`` None creates ``<runs_root|$FERLIB_RUNS|runs>/<stamp>-<name>/``. ``echo`` (e.g.
+    ``print``) receives one line per notebook as it finishes. Writes ``config.json``,
+    ``versions.json``, ``study.json`` and ``report.md``/``report.html``.
+    """
+    folder = RunFolder.at(run_dir) if run_dir is not None else RunFolder.create(name, runs_root)
+    run_path = folder.path
+    plan = _plan(config, run_path)
+    folder.write_config(config)
+    folder.write_versions()
+    (run_path / "notebooks").mkdir(exist_ok=True)
+    nb_dir = _notebook_dir(config)
+
+    results: list[NotebookResult] = []
+    start = time.perf_counter()
+    failed = False
+    for nb_name, path, params in plan:
+        if failed:
+            results.append(NotebookResult(notebook=nb_name, status="not run"))
+            continue
+        res = run_notebook(
+            path,
+            run_path / "notebooks" / nb_name,
+            params,
+            cwd=nb_dir,
+            kernel=config.kernel,
+            cell_timeout=config.cell_timeout,
+        )
+        res.output = str(Path("notebooks") / nb_name)
+        if res.status == "ok":
+            res.headline = _headline(run_path, nb_name)
+        results.append(res)
+        if echo is not None:
+            echo(
+                f"{nb_name:<24} {res.status:<6} {res.duration_s:7.1f} s"
+                + ("" if res.status == "ok" else f"  {res.error}")
+            )
+        failed = res.status != "ok"
+        _write_outputs(StudyResult(run_path, config, results, time.perf_counter() - start))
+
+    study = StudyResult(run_path, config, results, time.perf_counter() - start)
+    _write_outputs(study)
+    return study
+
+
+def check_study(study: StudyResult, baseline_file: str | os.PathLike) -> CheckResult:
+    """Check a finished run's metrics against ``baseline_file`` (:func:`~ferlib.study.check_run`),
+    attach the result to ``study`` and rewrite its ``study.json`` and report with it."""
+    study.check = check_run(study.run_dir, baseline_file)
+    _write_outputs(study)
+    return study.check
+
+
+def _write_outputs(study: StudyResult) -> None:
+    atomic_write_json(study.run_dir / "study.json", study.to_dict())
+    write_report(study)
