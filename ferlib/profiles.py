@@ -56,7 +56,7 @@ class StudyProfile:
     models: tuple[str, ...] = ("resnet18", "ma-net")
     seeds: tuple[int, ...] = (0,)
     # -- 04 ablations
-    #: Ablation grids notebook 04 runs (names from ``ferlib.study.ABLATION_GRIDS``).
+    #: Ablation grids notebook 04 runs (names from ``ferlib.models.ablation_grids()``, the paper cards).
     ablations: tuple[str, ...] = ()
     #: Points per grid: the first ``ablation_points`` rows of each grid (None = all rows).
     ablation_points: int | None = 2

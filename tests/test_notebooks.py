@@ -25,8 +25,8 @@ import numpy as np
 import pytest
 import torch
 
+from ferlib.models import ablation_grids
 from ferlib.study import (
-    ABLATION_GRIDS,
     NOTEBOOKS,
     STANDARD_PARAMETERS,
     absolute_paths_in,
@@ -234,7 +234,7 @@ def test_ablation_grids_name_real_model_keywords():
     constructors = {"amp-net": AMPNet, "amp-net-r18": AMPNet, "ma-net": MANet, "lan": lan, "ffra-net": FFRANet,
                     "man": man}
     seen: dict[str, set] = {}
-    for grid in ABLATION_GRIDS.values():
+    for grid in ablation_grids().values():
         for row in grid.rows:
             seen.setdefault(row.model or grid.model, set()).update(row.variant)
     for model, keys in seen.items():
@@ -244,11 +244,11 @@ def test_ablation_grids_name_real_model_keywords():
         assert keys <= params, f"{model}: {keys - params} are not constructor arguments"
     for prof in PROFILES.values():
         for name in prof.ablations:
-            grid = ABLATION_GRIDS[name]
+            grid = ablation_grids()[name]
             rows = grid.select(prof.ablation_points)
             assert max((r.paper or -1) for r in grid.rows) in [r.paper or -1 for r in rows]
     # the grids the fast profiles run really build
     for name in set(PROFILES["smoke"].ablations) | set(PROFILES["default"].ablations):
-        grid = ABLATION_GRIDS[name]
+        grid = ablation_grids()[name]
         for row in grid.select(PROFILES["default"].ablation_points):
             create_model(row.model or grid.model, **row.variant)

@@ -338,7 +338,7 @@ def test_study_modules_import_one_way():
 
     import ferlib.study
 
-    order = ["_papers", "context", "check", "results", "report", "runner", "sweep", "export"]
+    order = ["context", "check", "results", "report", "runner", "sweep", "export"]
     pkg = Path(ferlib.study.__file__).parent
     assert sorted(p.stem for p in pkg.glob("*.py") if p.stem != "__init__") == sorted(order)
     for i, name in enumerate(order):

@@ -15,9 +15,10 @@ import pytest
 
 from ferlib.config import to_dict
 from ferlib.profiles import PROFILES, StudyProfile
-from ferlib.study import ABLATION_GRIDS, prepare_notebook
+from ferlib.models import ablation_grids
+from ferlib.study import prepare_notebook
 from ferlib.train import TrainConfig, load_profile
-from ferlib.train.loop import resolve_recipe
+from ferlib.train import resolve_recipe
 
 #: What notebook 03's hand-built ``TrainConfig`` held for each study profile (sizes and budgets).
 OLD_03 = {
@@ -72,7 +73,7 @@ def test_train_config_trains_exactly_what_the_hand_built_cell_did(study, model, 
 def test_ablation_runs_train_exactly_what_the_hand_built_cell_did(study, tmp_path):
     ctx = prepare_notebook("04_ablations.ipynb", profile=study, run_dir=tmp_path, device="cpu")
     for name in ctx.profile.ablations:
-        grid = ABLATION_GRIDS[name]
+        grid = ablation_grids()[name]
         for i, row in enumerate(grid.select(ctx.profile.ablation_points)):
             model = row.model or grid.model
             run_dir = str(tmp_path / "ablations" / name / f"{i:02d}")

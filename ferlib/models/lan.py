@@ -21,7 +21,7 @@ Fig. 2's caption says "concatenation", but Eq. 2, §IV-F-2 and Table 6 all make 
 
 Loss (Eqs. 5–6): ``L = L_CE + α · BCE(F'_m, F_m)`` with α = 0.5 ("ratio of the two losses … 2:1",
 §IV-B), where ``F_m`` is the attention guidance map of §III-C (``batch["guidance"]``, B×7×7 of 0/1)
-and ``F'_m`` the predicted map. Guidance maps are made by :mod:`ferlib.models.guidance`.
+and ``F'_m`` the predicted map. Guidance maps are made by :mod:`ferlib.train.guidance`.
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ class LAN(FERModel):
     """ResNet-18 conv5_x features, LAN attention map, global + local feature fusion, FC (§III-B).
 
     ``aux["attention_map"]`` is ``F_m`` (B×7×7, in (0, 1)); ``aux["features"]`` is ``F_o``
-    (B×512×7×7), which :func:`ferlib.models.guidance.guidance_maps` can turn into guidance maps.
+    (B×512×7×7), which :func:`ferlib.train.guidance.guidance_maps` can turn into guidance maps.
     """
 
     card_name = "lan"
@@ -122,7 +122,7 @@ class LAN(FERModel):
 
         The BCE (Eq. 6) is the mean over the B×7×7 positions. When ``batch`` has no ``"guidance"``
         (guidance maps not computed yet, e.g. during a warm-up before
-        :func:`ferlib.models.guidance.fit_guidance`), the loss is the cross-entropy alone.
+        :func:`ferlib.train.guidance.fit_guidance`), the loss is the cross-entropy alone.
         """
         ce = cross_entropy(output, batch)
         guidance = batch.get("guidance")
@@ -134,7 +134,7 @@ class LAN(FERModel):
             raise ValueError(
                 f"LAN.loss (ferlib/models/lan.py): batch['guidance'] has shape {tuple(guidance.shape)}, "
                 f"expected {tuple(attention.shape)} like the attention map; make it with "
-                "ferlib.models.guidance.guidance_maps on this backbone's 7×7 features"
+                "ferlib.train.guidance.guidance_maps on this backbone's 7×7 features"
             )
         return ce + self.alpha * binary_cross_entropy_map(attention, guidance)
 

@@ -10,14 +10,13 @@ The package, read in the order its modules import each other (each imports only 
 ``runner``    :func:`run_study`: papermill runs of ``notebooks/0*.ipynb`` into ``runs/<stamp>-study/``
 ``sweep``     :func:`run_sweep`: the study once per parameter set of a YAML file
 ``export``    :func:`export_notebooks`: executed notebooks, cleaned, back over the committed ones
-``_papers``   the papers' ablation grids and reported results (to be looked up on the paper cards)
 
 Study profiles (notebook knobs, and the engine profile each notebook trains with) are in
 :mod:`ferlib.profiles`. SynthFER numbers are synthetic; every report says which dataset and profile
-produced them.
+produced them. The papers' ablation grids and reported results live on the model families' paper
+cards (:func:`ferlib.models.ablation_grids`, :func:`ferlib.models.paper_results`).
 """
 
-from ferlib.study._papers import ABLATION_GRIDS, PAPER_RESULTS, AblationGrid, AblationRow
 from ferlib.study.check import CheckResult, CheckRow, baseline_path, check_metrics, check_run
 from ferlib.study.context import (
     HEADLINE_KEY,
@@ -40,9 +39,6 @@ from ferlib.study.runner import check_study, notebook_parameters, parse_paramete
 from ferlib.study.sweep import load_sweep, run_sweep, write_sweep_report
 
 __all__ = [
-    "ABLATION_GRIDS",
-    "AblationGrid",
-    "AblationRow",
     "CheckResult",
     "CheckRow",
     "HEADLINE_KEY",
@@ -50,7 +46,6 @@ __all__ = [
     "NOTEBOOKS",
     "NotebookContext",
     "NotebookResult",
-    "PAPER_RESULTS",
     "STANDARD_PARAMETERS",
     "StudyConfig",
     "StudyResult",

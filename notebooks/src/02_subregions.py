@@ -183,7 +183,7 @@ from torch.utils.data import DataLoader
 from ferlib.data.synthfer import SynthFERDataset
 from ferlib.data.schema import collate_samples
 from ferlib.data.transforms import normalize_images
-from ferlib.models.guidance import fit_guidance, guidance_maps
+from ferlib.train.guidance import fit_guidance, guidance_maps
 
 lan_model = create_model("lan").eval()
 guide_set = SynthFERDataset(ctx.profile.n_guidance_faces, seed=seed, split="train")

@@ -39,11 +39,10 @@ import pandas as pd
 from IPython.display import display
 
 from ferlib.data.labels import class_names
-from ferlib.models import create_model
-from ferlib.study import PAPER_RESULTS, prepare_notebook
+from ferlib.models import create_model, paper_results, recipe_name
+from ferlib.study import prepare_notebook
 from ferlib.train import apply_profile, load_recipe, train
 from ferlib.train.plots import plot_confusion
-from ferlib.train.recipes import default_recipe_for
 
 ctx = prepare_notebook("03_training.ipynb", profile=profile, dataset=dataset, data_root=data_root,
                        models=models, device=device, seed=seed, run_dir=run_dir)
@@ -68,7 +67,7 @@ for name in ("resnet18", "ma-net"):
 # %%
 rows = []
 for name in ctx.models:
-    paper = load_recipe(default_recipe_for(name), ctx.dataset)
+    paper = load_recipe(recipe_name(name), ctx.dataset)
     shrunk = apply_profile(paper, ctx.train_profile)
     rows.append({
         "model": name, "recipe": paper.name, "optimiser": paper.optimizer, "lr": paper.lr,
@@ -132,7 +131,7 @@ for name in ctx.models:
     runs = [results[(name, s)] for s in ctx.profile.seeds]
     acc = pd.Series([r.metrics["test_selected"]["accuracy"] for r in runs])
     f1 = pd.Series([r.metrics["test_selected"]["macro_f1"] for r in runs])
-    paper = PAPER_RESULTS.get(name, {})
+    paper = paper_results().get(name, {})
     table.append({
         "model": name,
         "parameters (M)": round(sum(p.numel() for p in create_model(name).parameters()) / 1e6, 2),

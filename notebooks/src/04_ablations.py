@@ -14,7 +14,7 @@
 # region strategies (Table III), fusion (Table IV) and λ (Fig. 6); LAN's fusion (Table 6) and α;
 # FFRA-Net's fusion (Table 1), modules (Table 2) and λ; the Multiple Attention Network against its
 # VGG16 baselines (Table 3). In ferlib every row of those tables is a set of keyword arguments of
-# `create_model` (`ferlib.study.ABLATION_GRIDS`), so a table is a loop over training runs.
+# `create_model` (on each model's paper card: `ferlib.models.ablation_grids()`), so a table is a loop over training runs.
 #
 # **Read the two columns separately.** The paper's numbers were measured on the paper's dataset with
 # the full recipe; this notebook's numbers come from the dataset, profile and seeds printed beside
@@ -38,7 +38,8 @@ import numpy as np
 import pandas as pd
 from IPython.display import display
 
-from ferlib.study import ABLATION_GRIDS, prepare_notebook
+from ferlib.models import ablation_grids
+from ferlib.study import prepare_notebook
 from ferlib.train import train
 
 ctx = prepare_notebook("04_ablations.ipynb", profile=profile, dataset=dataset, data_root=data_root,
@@ -50,7 +51,7 @@ print("grids:", ", ".join(ctx.profile.ablations))
 # %%
 # NBVAL_CHECK_OUTPUT
 for name in ("ma-net-regions", "amp-net-lp-scheme", "lan-fusion"):
-    grid = ABLATION_GRIDS[name]
+    grid = ablation_grids()[name]
     print(f"{name} — {grid.source}, paper numbers on {grid.paper_dataset}:")
     for row in grid.rows:
         print(f"    {row.label:<32} {dict(row.variant)}  paper {row.paper}")
@@ -64,7 +65,7 @@ if trained:
     print("notebook 03 trained:", ", ".join(f"{m} ({v['accuracy']:.3f})" for m, v in trained["models"].items()))
 rows = []
 for name in ctx.profile.ablations:
-    grid = ABLATION_GRIDS[name]
+    grid = ablation_grids()[name]
     for i, row in enumerate(grid.select(ctx.profile.ablation_points)):
         model = row.model or grid.model
         cfg = ctx.train_config(model, ctx.seed, profile=ctx.profile.ablation_profile, model_kwargs=dict(row.variant),
@@ -89,13 +90,13 @@ for name, part in results.groupby("grid", sort=False):
     y = np.arange(len(part))
     a.barh(y, part["paper %"].fillna(0), color="#0072B2")
     a.set_yticks(y, part["setting"])
-    a.set_title(f"paper ({ABLATION_GRIDS[name].paper_dataset})", fontsize=9)
+    a.set_title(f"paper ({ablation_grids()[name].paper_dataset})", fontsize=9)
     a.set_xlabel("accuracy % (missing = not printed)")
     b.barh(y, part["this run %"], color="#E69F00")
     b.set_title(f"this run ({ctx.dataset_label})", fontsize=9)
     b.set_xlabel("accuracy %")
     b.axvline(100 / 7, color="grey", ls=":", lw=1)
-    fig.suptitle(f"{name}: {ABLATION_GRIDS[name].source}", fontsize=10)
+    fig.suptitle(f"{name}: {ablation_grids()[name].source}", fontsize=10)
     fig.tight_layout()
     ctx.show(fig, f"ablation_{name}")
 
