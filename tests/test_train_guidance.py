@@ -118,7 +118,7 @@ def test_uint8_batches_are_normalised_like_the_trainer_does():
     torch.manual_seed(6)
     resnet = create_model("resnet18")
     images = torch.randint(0, 256, (4, 3, 64, 64), dtype=torch.uint8)
-    from ferlib.train.batches import normalize
+    from ferlib.data.transforms import normalize_images as normalize
 
     a = fit_guidance(resnet, _Loader([{"image": images}], 4), "cpu", method="kmeans")
     b = fit_guidance(resnet, _Loader([{"image": normalize(images)}], 4), "cpu", method="kmeans")
