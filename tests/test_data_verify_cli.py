@@ -138,8 +138,8 @@ def test_cli_occlude(tmp_path, capsys):
 
     fakes.make_synthfer_folder(tmp_path / "sf", n=3, size=48)
     out = tmp_path / "occ"
-    assert main(["data", "occlude", "synthfer", "--root", str(tmp_path / "sf"), "--split", "train", "--kind", "sunglasses",
-                 "--out", str(out), "--image-size", "48", "--num-classes", "8", "--json"]) == 0
+    assert main(["data", "occlude", "synthfer", "--root", str(tmp_path / "sf"), "--split", "train",
+                 "--kind", "sunglasses", "--out", str(out), "--image-size", "48", "--num-classes", "8", "--json"]) == 0
     occluded = build_dataset("synthfer", "train", out, image_size=48, num_classes=8)
     assert len(occluded) == 3
     assert occluded[0]["meta"]["occlusion"] == "sunglasses"
