@@ -5,20 +5,22 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.ferlib-installed
+# Exact versions for this machine; pyproject.toml declares ranges (see constraints.txt).
+PIP_INSTALL := $(PY) -m pip install -q -c constraints.txt
 PROFILE ?= default
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: study test lab venv clean-venv chromium notebooks
+.PHONY: study test lint lab venv clean-venv chromium notebooks
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
-	$(PY) -m pip install -q -e '.[notebooks,test]'
-	@# facenet-pytorch 2.5.3 ships MTCNN weights; --no-deps keeps its metadata from changing torch.
-	$(PY) -m pip install -q --no-deps facenet-pytorch==2.5.3
+	$(PIP_INSTALL) torch torchvision
+	$(PIP_INSTALL) -e '.[notebooks,test]'
+	@# facenet-pytorch (pinned in constraints.txt) ships MTCNN weights; --no-deps keeps its metadata from changing torch.
+	$(PIP_INSTALL) --no-deps facenet-pytorch
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	@touch $(STAMP)
 
@@ -32,9 +34,14 @@ chromium:
 	  elif command -v sudo >/dev/null 2>&1; then sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium missing and no root: the browser test will be skipped"; fi; }
 
-# pytest covers the library, nbval over the five notebooks (tests/test_notebooks.py) and the
-# JupyterLab browser test; then the smoke study is checked against notebooks/baselines/.
-test: $(STAMP) chromium
+# ruff (version pinned in constraints.txt, rules in pyproject.toml [tool.ruff]): lint, then layout.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+# lint first; pytest covers the library, nbval over the five notebooks (tests/test_notebooks.py) and
+# the JupyterLab browser test; then the smoke study is checked against notebooks/baselines/.
+test: $(STAMP) chromium lint
 	FERLIB_PROFILE=smoke $(PY) -m pytest -q -p no:cacheprovider tests
 	FERLIB_PROFILE=smoke $(PY) -m ferlib study --profile smoke --check
 

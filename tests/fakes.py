@@ -158,7 +158,7 @@ def _fer_rows(per_split: int) -> list[tuple[int, str, np.ndarray]]:
     rows = []
     k = 0
     for _, usage in USAGES:
-        for i in range(per_split):
+        for _ in range(per_split):
             pixels = (np.arange(48 * 48) * (k + 1) % 256).astype(np.uint8)
             rows.append(((k % 7), usage, pixels))
             k += 1

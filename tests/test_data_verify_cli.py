@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 import fakes
 from ferlib.cli import main
 from ferlib.data.verify import verify_dataset
@@ -41,13 +39,54 @@ def test_verify_layout_problem_names_file_and_fix(tmp_path):
 
 
 def test_verify_every_family_on_fakes(tmp_path):
-    fakes.make_kdef(tmp_path / "kdef")
-    fakes.make_ckplus(tmp_path / "ck")
-    fakes.make_fer2013(tmp_path / "fer")
-    fakes.make_class_folders(tmp_path / "sfew", {"train": "Train", "val": "Val"}, ["Angry", "Happy"])
-    for name, root in (("kdef", "kdef"), ("ckplus", "ck"), ("fer2013", "fer"), ("sfew2", "sfew")):
-        report = verify_dataset(name, tmp_path / root, progress=False, max_images=3)
-        assert report.ok, report.summary()
+    """Per loader family: a clean fake copy verifies OK, and one with a missing file or a broken label row
+    fails with a problem that names that file (or list row) and says how to fix it."""
+    from ferlib.data.manifests import LOADERS
+
+    def folders(root, bad):
+        fakes.make_class_folders(root, {"train": "Train", "val": "Val"}, ["Angry", "Happy"],
+                                 extra_folder="Bogus" if bad else None)  # a class folder that is no expression
+
+    def ran(root, bad):
+        fakes.make_rafdb(root)
+        stems, natives = [f"test_{i:04d}" for i in range(1, 6)], [(i - 1) % 7 + 1 for i in range(1, 6)]
+        lists = fakes.make_ran_lists(root, stems, natives)
+        if bad:  # row 7 (after 5 rows and a repeated one): a label that is not a number
+            with open(lists["occlusion"], "ab") as f:
+                f.write(b"test_0003_aligned seven 2\r\n")
+
+    def synthfer(root, bad):
+        fakes.make_synthfer_folder(root)
+        if bad:
+            (root / "images/train/train_000002.png").unlink()
+
+    # family: (manifest, writes the clean (bad=False) or broken (bad=True) copy, what the problem must name)
+    cases = {
+        "rafdb": ("rafdb", lambda r, bad: fakes.make_rafdb(r, missing=bad), "Image/aligned/train_09999_aligned.jpg"),
+        "affectnet": ("affectnet7", lambda r, bad: fakes.make_affectnet(r, missing=bad),
+                      "Manually_Annotated_Images/999/missing.jpg"),
+        "fer2013": ("fer2013", lambda r, bad: fakes.make_fer2013(r, corrupt=bad), "fer2013.csv:14"),  # 1 + 12 rows + 1
+        "ferplus": ("ferplus", lambda r, bad: fakes.make_ferplus(r, missing=bad), "FER2013Train/fer0000001.png"),
+        "folders": ("sfew2", folders, "Train/Bogus"),
+        "kdef": ("kdef", lambda r, bad: fakes.make_kdef(r, bad_name=bad), "KDEF/AF01/AF01SUX.JPG"),
+        "ckplus": ("ckplus", lambda r, bad: fakes.make_ckplus(r, bad_emotion=bad),
+                   "Emotion/S998/001/S998_001_00000009_emotion.txt"),
+        "ran": ("ran_rafdb", ran, "RAN/rafdb_occlusion_list.txt:7"),
+        "synthfer": ("synthfer", synthfer, "images/train/train_000002.png"),
+    }
+    assert set(cases) == set(LOADERS), "every loader family needs a clean and a broken case here"
+    for family, (name, write, culprit) in cases.items():
+        splits = ["occlusion"] if family == "ran" else None
+        clean, broken = tmp_path / family / "clean", tmp_path / family / "broken"
+        write(clean, False)
+        write(broken, True)
+        report = verify_dataset(name, clean, progress=False, max_images=3, splits=splits)
+        assert report.ok, f"{family}: {report.summary()}"
+        report = verify_dataset(name, broken, progress=False, max_images=3, splits=splits)
+        assert not report.ok, f"{family}: the broken copy verified OK"
+        named = [p for p in report.problems if culprit in p.file or culprit in p.expectation]
+        assert named, f"{family}: no problem names {culprit}: {report.summary()}"
+        assert all(p.fix for p in named) and "result: FAILED" in report.summary()
 
 
 def test_cli_verify_exit_codes_and_json(tmp_path, capsys):
@@ -72,7 +111,6 @@ def test_cli_list(capsys):
 
 
 def test_cli_synth_then_load_and_cache(tmp_path, capsys):
-    pytest.importorskip("ferlib.data.synthfer")
     out = tmp_path / "synth"
     assert main(["data", "synth", "--out", str(out), "--n", "8", "--seed", "2", "--image-size", "32", "--json"]) == 0
     from ferlib.data.datasets import build_dataset
@@ -89,16 +127,35 @@ def test_cli_synth_then_load_and_cache(tmp_path, capsys):
 
 
 def test_cli_occlude(tmp_path, capsys):
-    pytest.importorskip("ferlib.occlusion")
+    """The occluded copy differs from its source inside each occluder's mask and equals it everywhere else."""
+    import csv
+
+    import numpy as np
+    from PIL import Image
+
+    from ferlib.data.datasets import build_dataset
+    from ferlib.occlusion import occlude
+
     fakes.make_synthfer_folder(tmp_path / "sf", n=3, size=48)
     out = tmp_path / "occ"
-    assert main(["data", "occlude", "synthfer", "--root", str(tmp_path / "sf"), "--split", "train", "--kind", "sunglasses",
-                 "--out", str(out), "--image-size", "48", "--num-classes", "8", "--json"]) == 0
-    from ferlib.data.datasets import build_dataset
-
+    assert main(["data", "occlude", "synthfer", "--root", str(tmp_path / "sf"), "--split", "train",
+                 "--kind", "sunglasses", "--out", str(out), "--image-size", "48", "--num-classes", "8", "--json"]) == 0
     occluded = build_dataset("synthfer", "train", out, image_size=48, num_classes=8)
     assert len(occluded) == 3
     assert occluded[0]["meta"]["occlusion"] == "sunglasses"
+    source = build_dataset("synthfer", "train", tmp_path / "sf", image_size=48, num_classes=8)
+    rows = {row["id"]: row for row in csv.DictReader((out / "manifest.csv").open())}
+    for i in range(len(source)):
+        sample = source[i]
+        before = sample["image"].permute(1, 2, 0).numpy()
+        row = rows[sample["meta"]["id"]]
+        after = np.asarray(Image.open(out / row["path"]).convert("RGB"))
+        # the mask the command drew: sample i is occluded with seed (0, i) on the sample's own landmarks
+        _, mask = occlude(before.copy(), sample["landmarks5"].numpy(), "sunglasses", np.random.default_rng([0, i]))
+        assert mask.any() and not mask.all() and row["occluder_area"] == f"{mask.mean():.5f}"
+        assert np.array_equal(after[~mask], before[~mask]), f"sample {i} changed outside the occluder"
+        changed = (after[mask] != before[mask]).any(axis=-1).mean()
+        assert changed > 0.9, f"sample {i}: only {changed:.0%} of the occluder's pixels differ from the source"
     assert main(["data", "occlude", "rafdb", "--kind", "mask", "--out", str(out)]) == 1
     assert "needs root=PATH" in capsys.readouterr().err
 

@@ -38,9 +38,39 @@ def test_environment_yml_extras_exist_in_pyproject():
     assert extras_named <= extras, f"extras {extras_named - extras} not defined in pyproject.toml"
 
 
-def test_torch_pins_are_exact():
+def _constraints() -> dict[str, str]:
+    pins = {}
+    for line in (REPO / "constraints.txt").read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            name, _, version = line.partition("==")
+            assert version, f"constraints.txt line {line!r} is not an exact pin NAME==VERSION"
+            pins[name.lower()] = version
+    return pins
+
+
+def _requirement_name(req: str) -> str:
+    return re.split(r"[<>=!~;\[ ]", req, maxsplit=1)[0].lower()
+
+
+def test_torch_is_a_range_in_pyproject_and_exact_in_constraints():
     deps = _pyproject()["project"]["dependencies"]
-    assert "torch==2.14.1" in deps and "torchvision==0.29.1" in deps
+    assert "torch>=2.3" in deps and "torchvision>=0.18" in deps, "keep ranges: a GPU machine may carry torch 2.11"
+    assert not any(d.startswith(("torch==", "torchvision==")) for d in deps)
+    pins = _constraints()
+    assert pins["torch"] == "2.14.1" and pins["torchvision"] == "0.29.1"
+
+
+def test_every_extra_is_pinned_in_constraints_and_used_by_the_makefile():
+    pins = _constraints()
+    extras = _pyproject()["project"]["optional-dependencies"]
+    unpinned = [r for reqs in extras.values() for r in reqs if _requirement_name(r) not in pins]
+    assert not unpinned, f"add exact pins for {unpinned} to constraints.txt"
+    assert "ruff==0.17.6" in extras["test"] and pins["ruff"] == "0.17.6"
+    makefile = (REPO / "Makefile").read_text()
+    assert "-c constraints.txt" in makefile
+    assert re.search(r"^test:.*\blint\b", makefile, re.M), "make test must run the lint target"
+    assert "ruff check" in makefile and "ruff format --check" in makefile
 
 
 def test_ci_runs_the_readme_test_command():

@@ -2,11 +2,18 @@
 
 The engine's behaviour (resume, splits, DDP, metrics) does not depend on which network it trains,
 so these tests use a 2-layer CNN on 32-px images: seconds instead of minutes on 2 CPU cores.
+
+The two test models (:data:`TINY`, :data:`TINY_BN`) are never registered at import: a test that builds
+them by name asks for the ``tiny_models`` fixture (``tests/conftest.py``), which registers them for that
+test and removes them again, so the registry-wide tests never see them, whatever the file order. A
+script run in a subprocess (DDP, resume) calls :func:`register_test_models` once at its top.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -40,10 +47,43 @@ class TinyCNN(nn.Module):
         return F.cross_entropy(output.logits, batch["label"])
 
 
-if TINY not in _REGISTRY:
-    register_model(TINY, paper="test helper")(lambda num_classes=7, **kw: TinyCNN(num_classes, **kw))
-    register_model(TINY_BN, paper="test helper")(
-        lambda num_classes=7, **kw: TinyCNN(num_classes, batchnorm=True, **kw))
+def _tiny(num_classes: int = 7, **kw) -> TinyCNN:
+    """Test helper: conv-conv-GAP-FC network without BatchNorm."""
+    return TinyCNN(num_classes, **kw)
+
+
+def _tiny_bn(num_classes: int = 7, **kw) -> TinyCNN:
+    """Test helper: conv-BN-conv-GAP-FC network."""
+    return TinyCNN(num_classes, batchnorm=True, **kw)
+
+
+#: Test-only model names and their factories.
+TEST_MODELS = {TINY: _tiny, TINY_BN: _tiny_bn}
+
+
+def register_test_models() -> None:
+    """Register the test models for the rest of this process (scripts run in a subprocess)."""
+    import ferlib.models  # noqa: F401  (the real families register first, as in any process)
+
+    for name, factory in TEST_MODELS.items():
+        if name not in _REGISTRY:
+            register_model(name, paper="test helper")(factory)
+
+
+@contextmanager
+def registered_test_models() -> Iterator[None]:
+    """The test models are in the registry inside the ``with`` block and gone after it."""
+    import ferlib.models  # noqa: F401  (so that no real family registers inside the block)
+
+    present = [name for name in TEST_MODELS if name in _REGISTRY]
+    assert not present, f"test models {present} are already registered: something leaked them"
+    try:
+        for name, factory in TEST_MODELS.items():
+            register_model(name, paper="test helper")(factory)
+        yield
+    finally:
+        for name in TEST_MODELS:
+            _REGISTRY.pop(name, None)
 
 
 class ColourDataset(torch.utils.data.Dataset):
@@ -67,6 +107,16 @@ class ColourDataset(torch.utils.data.Dataset):
             time.sleep(self.delay)  # makes an epoch long enough to be killed in the middle
         return {"image": torch.from_numpy(self.images[i]), "label": int(self.labels[i]),
                 "landmarks5": torch.from_numpy(self.landmarks5[i]), "meta": {"id": f"item{i}"}}
+
+
+def test_test_models_are_registered_only_inside_the_block():
+    from ferlib.models import create_model, list_models
+
+    assert not set(TEST_MODELS) & set(list_models())
+    with registered_test_models():
+        assert set(TEST_MODELS) <= set(list_models())
+        assert isinstance(create_model(TINY_BN, num_classes=3).bn, nn.BatchNorm2d)
+    assert not set(TEST_MODELS) & set(list_models())
 
 
 def test_colour_dataset_follows_the_sample_schema():

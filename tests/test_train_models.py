@@ -27,8 +27,7 @@ def _tiny_smoke(model: str, tmp_path, **kw) -> TrainConfig:
 @pytest.mark.slow
 @pytest.mark.parametrize("model", [m for m in PAPER_MODELS if m != "man"])  # MAN: the test below
 def test_each_paper_model_trains_with_its_recipe_under_smoke(model, tmp_path):
-    if model not in list_models():
-        pytest.skip(f"model {model!r} is not registered yet (ferlib/models/)")
+    assert model in list_models(), f"model {model!r} is not registered (ferlib/models/__init__.py)"
     torch.set_num_threads(2)
     result = train(_tiny_smoke(model, tmp_path))
     recipe = json.loads((result.run_dir / "recipe.json").read_text())
@@ -45,8 +44,7 @@ def test_each_paper_model_trains_with_its_recipe_under_smoke(model, tmp_path):
 
 @pytest.mark.slow
 def test_man_trains_in_two_stages_that_freeze_the_other_subnet(tmp_path):
-    if "man" not in list_models():
-        pytest.skip("model 'man' is not registered yet (ferlib/models/man.py)")
+    assert "man" in list_models(), "model 'man' is not registered (ferlib/models/__init__.py)"
     torch.set_num_threads(2)
     cfg = _tiny_smoke("man", tmp_path, save_every_epoch=True, lr=0.01)
     torch.manual_seed(cfg.seed)  # the engine builds the model right after seeding with cfg.seed

@@ -1,12 +1,14 @@
 """Dataset manifests: what a local copy of each dataset must look like.
 
-One YAML file per dataset in ``data_manifests/<name>.yaml`` (repository root) describes the
-expected folder layout, split sizes, the native-label → canonical map, the landmark annotations
-the dataset ships, its citation, licence and where to request it. :func:`load_manifest` reads one
-into a frozen :class:`Manifest`; the loaders (:mod:`ferlib.data.datasets`) and
-``ferlib data verify`` use it.
+One YAML file per dataset in ``data_manifests/<name>.yaml`` describes the expected folder layout,
+split sizes, the native-label → canonical map, the landmark annotations the dataset ships, its
+citation, licence and where to request it. :func:`load_manifest` reads one into a frozen
+:class:`Manifest`; the loaders (:mod:`ferlib.data.datasets`) and ``ferlib data verify`` use it.
 
-The folder is found at ``$FERLIB_MANIFESTS`` when set, else at ``<repo>/data_manifests``.
+The YAML files are package data (``ferlib/data_manifests/``, shipped inside the wheel); the
+repository's top-level ``data_manifests`` is a symlink to that folder, so readers find them where
+they always were. The folder is ``$FERLIB_MANIFESTS`` when set, else the package's own copy, found
+through :mod:`importlib.resources` (never through the location of this file).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -26,11 +29,16 @@ LOADERS = ("rafdb", "affectnet", "fer2013", "ferplus", "folders", "kdef", "ckplu
 
 
 def manifests_dir() -> Path:
-    """Folder holding the ``<name>.yaml`` manifests."""
+    """Folder holding the ``<name>.yaml`` manifests: ``$FERLIB_MANIFESTS``, else ``ferlib/data_manifests``."""
     env = os.environ.get("FERLIB_MANIFESTS")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[2] / "data_manifests"
+    folder = resources.files("ferlib") / "data_manifests"
+    if not isinstance(folder, Path):
+        # A zip import would hand back a zipfile.Path; pip installs wheels unpacked, so this is a broken install.
+        raise FileNotFoundError(f"ferlib's manifests at {folder} are not on the file system; "
+                                "install ferlib with pip (unpacked) or set FERLIB_MANIFESTS")
+    return folder
 
 
 @dataclass(frozen=True)
@@ -124,8 +132,8 @@ def list_manifests() -> list[str]:
     folder = manifests_dir()
     if not folder.is_dir():
         raise FileNotFoundError(
-            f"manifest folder {folder} not found; expected data_manifests/ at the repository root "
-            "(or set FERLIB_MANIFESTS to its path)"
+            f"manifest folder {folder} not found; expected the package data ferlib/data_manifests/ "
+            "(reinstall ferlib, or set FERLIB_MANIFESTS to a folder of <name>.yaml files)"
         )
     return sorted(p.stem for p in folder.glob("*.yaml"))
 
