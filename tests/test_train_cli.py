@@ -9,6 +9,8 @@ import pytest
 from test_train_helpers import TINY
 from ferlib.cli import main
 
+pytestmark = pytest.mark.usefixtures("tiny_models")
+
 
 def test_train_two_seeds_then_evaluate_a_subset(tmp_path, capsys):
     run = tmp_path / "multi"

@@ -17,7 +17,8 @@ SCRIPT = f"""
 import sys
 sys.path.insert(0, {str(TESTS)!r})
 import torch
-from test_train_helpers import TINY, ColourDataset
+from test_train_helpers import TINY, ColourDataset, register_test_models
+register_test_models()
 from ferlib.train import TrainConfig, train
 from ferlib.train import distributed
 # No dropout and no augmentation: those draw per-rank random numbers by design.

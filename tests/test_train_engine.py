@@ -16,6 +16,8 @@ from ferlib.train.checkpoint import load_model_state
 from ferlib.train.optim import epoch_plan, lr_at
 from ferlib.train.recipes import load_recipe, rebudget
 
+pytestmark = pytest.mark.usefixtures("tiny_models")
+
 
 def _cfg(tmp_path, **kw):
     base = dict(model=TINY, recipe="ma-net", profile="smoke", epochs=3, batch_size=16, lr=0.05,

@@ -26,6 +26,8 @@ import torch
 from test_train_helpers import TINY_BN, ColourDataset
 from ferlib.train import TrainConfig, read_checkpoint, train
 
+pytestmark = pytest.mark.usefixtures("tiny_models")
+
 GOLDEN = Path(__file__).resolve().parent / "golden" / "train_golden.json"
 
 

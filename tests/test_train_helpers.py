@@ -20,6 +20,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ferlib.models import FERModel
 from ferlib.models.output import ModelOutput
 from ferlib.models.registry import _REGISTRY, register_model
 
@@ -27,7 +28,7 @@ TINY = "test-tiny-cnn"
 TINY_BN = "test-tiny-cnn-bn"
 
 
-class TinyCNN(nn.Module):
+class TinyCNN(FERModel):
     """conv → ReLU → conv → ReLU → GAP → dropout → FC. Optional BatchNorm (left out for the DDP test)."""
 
     def __init__(self, num_classes: int = 7, width: int = 8, batchnorm: bool = False, dropout: float = 0.2):
@@ -43,8 +44,8 @@ class TinyCNN(nn.Module):
         x = F.relu(self.conv2(x)).mean(dim=(2, 3))
         return ModelOutput(logits=self.fc(self.drop(x)))
 
-    def loss(self, output, batch):
-        return F.cross_entropy(output.logits, batch["label"])
+    def cam_targets(self):
+        return {"conv2": self.conv2}
 
 
 def _tiny(num_classes: int = 7, **kw) -> TinyCNN:

@@ -25,7 +25,8 @@ import sys
 sys.path.insert(0, {str(TESTS)!r})
 import torch
 torch.set_num_threads(1)
-from test_train_helpers import TINY_BN, ColourDataset
+from test_train_helpers import TINY_BN, ColourDataset, register_test_models
+register_test_models()
 from ferlib.train import TrainConfig, train
 run_dir, resume, delay = sys.argv[1], sys.argv[2] == "1", float(sys.argv[3])
 cfg = TrainConfig(model=TINY_BN, recipe="ma-net", profile="smoke", epochs={EPOCHS}, batch_size=16, lr=0.05,

@@ -285,11 +285,11 @@ def _enter_stage(run: _Run, epoch: int) -> None:
     si, stage_name, _ = run.plan[epoch]
     core, cfg = run.core, run.cfg
     run.stage_index = si
-    if stage_name and hasattr(core, "set_stage"):
+    if stage_name:
+        if stage_name not in core.stages():
+            raise ValueError(f"recipe {run.recipe.name!r} has stage {stage_name!r} but model {cfg.model!r} "
+                             f"trains in stages {core.stages()}; use this recipe with its own model")
         core.set_stage(stage_name)
-    elif stage_name:
-        raise ValueError(f"recipe {run.recipe.name!r} has stage {stage_name!r} but model "
-                         f"{cfg.model!r} has no set_stage(); use this recipe with its own model")
     run.optimizer = make_optimizer(run.recipe, core.parameters())
     run.model = dist_utils.wrap_ddp(core, run.ctx)
     if cfg.compile:
