@@ -32,8 +32,10 @@ def versions_line() -> str:
 
     import ferlib
 
-    return (f"Python {platform.python_version()}, torch {torch.__version__}, torchvision {torchvision.__version__}, "
-            f"numpy {numpy.__version__}, ferlib {ferlib.__version__}")
+    return (
+        f"Python {platform.python_version()}, torch {torch.__version__}, torchvision {torchvision.__version__}, "
+        f"numpy {numpy.__version__}, ferlib {ferlib.__version__}"
+    )
 
 
 def write_section(path: Path, tag: str, device_type: str, text: str) -> None:

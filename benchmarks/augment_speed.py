@@ -28,11 +28,11 @@ for _p in (ROOT, ROOT / "benchmarks"):
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
 
+from _report import header, publish  # noqa: E402
+
 from ferlib.data.transforms import LandmarkAugment  # noqa: E402
 from ferlib.train.batches import build_augment  # noqa: E402
 from ferlib.train.recipes import load_recipe  # noqa: E402
-
-from _report import header, publish  # noqa: E402
 
 #: Recipes whose augmentation differs: AMP-Net (flip, shift, colour), MA-Net (flip, shift, zoom),
 #: LAN/FFRA-Net (flip only).
@@ -61,12 +61,21 @@ def measure(recipe_name: str, device: torch.device, batch_size: int, repeats: in
     base = build_augment(load_recipe(recipe_name), True)
     assert base is not None, f"recipe {recipe_name} has no augmentation"
     g = torch.Generator().manual_seed(0)
-    batch = {"image": torch.randint(0, 256, (batch_size, 3, 224, 224), dtype=torch.uint8, generator=g).to(device),
-             "landmarks5": (torch.rand(batch_size, 5, 2, generator=g) * 200 + 12).to(device)}
+    batch = {
+        "image": torch.randint(0, 256, (batch_size, 3, 224, 224), dtype=torch.uint8, generator=g).to(device),
+        "landmarks5": (torch.rand(batch_size, 5, 2, generator=g) * 200 + 12).to(device),
+    }
     row = {"recipe": recipe_name, "augment": repr(base).removeprefix("LandmarkAugment"), "batch": batch_size}
     for label, batched in (("per_image", False), ("batched", True)):
-        aug = LandmarkAugment(flip=base.flip, translate=base.translate, rotate=base.rotate, scale=base.scale,
-                              color_jitter=base.color_jitter, seed=0, batched=batched)
+        aug = LandmarkAugment(
+            flip=base.flip,
+            translate=base.translate,
+            rotate=base.rotate,
+            scale=base.scale,
+            color_jitter=base.color_jitter,
+            seed=0,
+            batched=batched,
+        )
         row[label] = time_path(aug, batch, repeats)
     row["default"] = "batched" if device.type != "cpu" else "per-image"
     return row
@@ -74,11 +83,16 @@ def measure(recipe_name: str, device: torch.device, batch_size: int, repeats: in
 
 def render(device: torch.device, rows: list[dict], command: str, note: str) -> str:
     lines = header(device, command, "uint8 224×224 batches on the device, median of the timed calls", note)
-    lines += ["", "| recipe | augmentation | batch | per-image ms/batch | batched ms/batch | batched speed-up | "
-              "ferlib uses |", "|---|---|---:|---:|---:|---:|---|"]
+    lines += [
+        "",
+        "| recipe | augmentation | batch | per-image ms/batch | batched ms/batch | batched speed-up | ferlib uses |",
+        "|---|---|---:|---:|---:|---:|---|",
+    ]
     for r in rows:
-        lines.append(f"| {r['recipe']} | `{r['augment']}` | {r['batch']} | {r['per_image']:.1f} | {r['batched']:.1f} | "
-                     f"{r['per_image'] / r['batched']:.2f}× | {r['default']} |")
+        lines.append(
+            f"| {r['recipe']} | `{r['augment']}` | {r['batch']} | {r['per_image']:.1f} | {r['batched']:.1f} | "
+            f"{r['per_image'] / r['batched']:.2f}× | {r['default']} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -106,8 +120,11 @@ def main(argv: list[str] | None = None) -> int:
             for bs in (int(b) for b in sizes.split(",")):
                 r = measure(name, device, bs, args.repeats)
                 rows.append(r)
-                print(f"{device.type:4} {name:9} batch {bs:4}: per-image {r['per_image']:8.1f} ms, batched "
-                      f"{r['batched']:8.1f} ms", flush=True)
+                print(
+                    f"{device.type:4} {name:9} batch {bs:4}: per-image {r['per_image']:8.1f} ms, batched "
+                    f"{r['batched']:8.1f} ms",
+                    flush=True,
+                )
         publish(render(device, rows, command, args.note), args.write, "augment-speed", device.type)
     return 0
 

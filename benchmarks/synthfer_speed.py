@@ -44,12 +44,18 @@ def main() -> None:
     for i in range(10, args.cpu_n + 10):
         cpu_ds[i]
     cpu_per_image = (time.process_time() - c0) / args.cpu_n
-    print(f"SynthFER {args.size}px: {cpu_per_image * 1000:.2f} ms CPU time per image in one process "
-          f"→ {1 / cpu_per_image:.0f} images/s per core, {2 / cpu_per_image:.0f} images/s on 2 idle cores")
+    print(
+        f"SynthFER {args.size}px: {cpu_per_image * 1000:.2f} ms CPU time per image in one process "
+        f"→ {1 / cpu_per_image:.0f} images/s per core, {2 / cpu_per_image:.0f} images/s on 2 idle cores"
+    )
     ds = SynthFERDataset(args.n + args.batch_size, seed=args.seed, image_size=args.size)
     loader = DataLoader(
-        ds, batch_size=args.batch_size, num_workers=args.workers, collate_fn=collate_samples,
-        worker_init_fn=worker_init_fn, persistent_workers=False,
+        ds,
+        batch_size=args.batch_size,
+        num_workers=args.workers,
+        collate_fn=collate_samples,
+        worker_init_fn=worker_init_fn,
+        persistent_workers=False,
     )
     it = iter(loader)
     next(it)  # warm-up: worker start-up and imports are not counted
@@ -59,8 +65,10 @@ def main() -> None:
         count += batch["image"].shape[0]
     elapsed = time.perf_counter() - start
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"SynthFER {args.size}px: {count / elapsed:.0f} images/s with {args.workers} worker(s) "
-          f"({count} images in {elapsed:.1f} s; cpu count {os.cpu_count()}, load avg {load:.2f})")
+    print(
+        f"SynthFER {args.size}px: {count / elapsed:.0f} images/s with {args.workers} worker(s) "
+        f"({count} images in {elapsed:.1f} s; cpu count {os.cpu_count()}, load avg {load:.2f})"
+    )
 
 
 if __name__ == "__main__":

@@ -30,9 +30,11 @@ for _p in (ROOT, ROOT / "benchmarks"):
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
 
-from ferlib.models import create_model, list_models, model_inputs, recipe_name  # noqa: E402
+from _report import header, publish  # noqa: E402
+
 from ferlib.data.protocols import EpochSampler  # noqa: E402
 from ferlib.data.transforms import normalize_images  # noqa: E402
+from ferlib.models import create_model, list_models, model_inputs, recipe_name  # noqa: E402
 from ferlib.train.batches import (  # noqa: E402
     autocast_factory,
     build_augment,
@@ -42,8 +44,6 @@ from ferlib.train.batches import (  # noqa: E402
 from ferlib.train.data import make_loader  # noqa: E402
 from ferlib.train.optim import make_optimizer, optimizer_step  # noqa: E402
 from ferlib.train.recipes import load_recipe  # noqa: E402
-
-from _report import header, publish  # noqa: E402
 
 PAPER_MODELS = ("amp-net", "ma-net", "lan", "ffra-net", "man")
 
@@ -94,8 +94,13 @@ class ModelOnly:
         images = torch.randn(batch_size, 3, 224, 224, device=device)
         if channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
-        self.batch = {"image": images, "label": real["label"], "landmarks5": real["landmarks5"],
-                      "landmarks8": real["landmarks8"], **_guidance_stub(name, batch_size, device)}
+        self.batch = {
+            "image": images,
+            "label": real["label"],
+            "landmarks5": real["landmarks5"],
+            "landmarks8": real["landmarks8"],
+            **_guidance_stub(name, batch_size, device),
+        }
 
     def __call__(self) -> None:
         _step(self.model, self.optimizer, self.batch, self.autocast, self.scaler)
@@ -104,16 +109,23 @@ class ModelOnly:
 class EndToEnd:
     """The trainer's pipeline from the decoded cache; one call = load, transfer, augment, step."""
 
-    def __init__(self, name: str, device: torch.device, batch_size: int, channels_last: bool, amp: str,
-                 cache, workers: int):
+    def __init__(
+        self, name: str, device: torch.device, batch_size: int, channels_last: bool, amp: str, cache, workers: int
+    ):
         self.name, self.device, self.channels_last = name, device, channels_last
         self.recipe, self.model, self.optimizer = _prepare(name, device, channels_last)
         self.autocast, dtype = autocast_factory(device, amp)
         self.scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
         self.augment = build_augment(self.recipe, True)
         self.sampler = EpochSampler(cache.labels, seed=0)
-        self.loader = make_loader(cache, batch_size, sampler=self.sampler, num_workers=workers,
-                                  pin_memory=device.type == "cuda", drop_last=True)
+        self.loader = make_loader(
+            cache,
+            batch_size,
+            sampler=self.sampler,
+            num_workers=workers,
+            pin_memory=device.type == "cuda",
+            drop_last=True,
+        )
         self.it = iter(self.loader)
 
     def pipeline(self) -> dict:
@@ -138,12 +150,24 @@ class EndToEnd:
         _step(self.model, self.optimizer, self.pipeline(), self.autocast, self.scaler)
 
 
-def measure(name: str, device: torch.device, batch_size: int, steps: int, warmup: int, channels_last: bool,
-            amp: str, cache, workers: int, pipeline_repeats: int = 20) -> dict:
+def measure(
+    name: str,
+    device: torch.device,
+    batch_size: int,
+    steps: int,
+    warmup: int,
+    channels_last: bool,
+    amp: str,
+    cache,
+    workers: int,
+    pipeline_repeats: int = 20,
+) -> dict:
     """Interleave model-only and end-to-end steps so both see the same machine load; report the
     fastest step of each (``min``, as ``timeit`` does: interference only ever adds time) and the median."""
-    runners = {"model_only": ModelOnly(name, device, batch_size, channels_last, amp),
-               "end_to_end": EndToEnd(name, device, batch_size, channels_last, amp, cache, workers)}
+    runners = {
+        "model_only": ModelOnly(name, device, batch_size, channels_last, amp),
+        "end_to_end": EndToEnd(name, device, batch_size, channels_last, amp, cache, workers),
+    }
     times: dict[str, list[float]] = {k: [] for k in runners}
     for i in range(warmup + steps):
         for key, run in runners.items():
@@ -176,16 +200,26 @@ def measure(name: str, device: torch.device, batch_size: int, steps: int, warmup
 
 
 def render(device: torch.device, rows: list[dict], command: str, batch_size: int, note: str) -> str:
-    lines = header(device, command, f"batch {batch_size}, 224×224, images per second of training (forward + loss + "
-                   "backward + step); model-only and end-to-end steps interleaved; figures from the fastest step "
-                   "of each (median in brackets)", note)
-    lines += ["", "| model | model-only img/s | end-to-end img/s | end-to-end / model-only | data pipeline ms/batch "
-              "(median of 20) | ratio implied by the pipeline time |",
-              "|---|---:|---:|---:|---:|---:|"]
+    lines = header(
+        device,
+        command,
+        f"batch {batch_size}, 224×224, images per second of training (forward + loss + "
+        "backward + step); model-only and end-to-end steps interleaved; figures from the fastest step "
+        "of each (median in brackets)",
+        note,
+    )
+    lines += [
+        "",
+        "| model | model-only img/s | end-to-end img/s | end-to-end / model-only | data pipeline ms/batch "
+        "(median of 20) | ratio implied by the pipeline time |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     for r in rows:
-        lines.append(f"| {r['model']} | {r['model_only']:.2f} ({r['model_only_median']:.2f}) | "
-                     f"{r['end_to_end']:.2f} ({r['end_to_end_median']:.2f}) | {100 * r['ratio']:.0f} % | "
-                     f"{r['pipeline_ms']:.1f} | {100 * r['implied_ratio']:.1f} % |")
+        lines.append(
+            f"| {r['model']} | {r['model_only']:.2f} ({r['model_only_median']:.2f}) | "
+            f"{r['end_to_end']:.2f} ({r['end_to_end_median']:.2f}) | {100 * r['ratio']:.0f} % | "
+            f"{r['pipeline_ms']:.1f} | {100 * r['implied_ratio']:.1f} % |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -230,13 +264,17 @@ def main(argv: list[str] | None = None) -> int:
             torch.backends.cudnn.benchmark = True
         rows = []
         for name in models:
-            r = measure(name, device, args.batch_size, args.steps, args.warmup, channels_last, args.amp,
-                        cache, args.workers)
+            r = measure(
+                name, device, args.batch_size, args.steps, args.warmup, channels_last, args.amp, cache, args.workers
+            )
             rows.append(r)
-            print(f"{device.type:4} {name:10} model-only {r['model_only']:8.2f} img/s  end-to-end "
-                  f"{r['end_to_end']:8.2f} img/s  ({100 * r['ratio']:.0f} %)  medians {r['model_only_median']:.2f} / "
-                  f"{r['end_to_end_median']:.2f}; pipeline {r['pipeline_ms']:.1f} ms/batch "
-                  f"(implied {100 * r['implied_ratio']:.1f} %)", flush=True)
+            print(
+                f"{device.type:4} {name:10} model-only {r['model_only']:8.2f} img/s  end-to-end "
+                f"{r['end_to_end']:8.2f} img/s  ({100 * r['ratio']:.0f} %)  medians {r['model_only_median']:.2f} / "
+                f"{r['end_to_end_median']:.2f}; pipeline {r['pipeline_ms']:.1f} ms/batch "
+                f"(implied {100 * r['implied_ratio']:.1f} %)",
+                flush=True,
+            )
         publish(render(device, rows, command, args.batch_size, args.note), args.write, "train-throughput", device.type)
     return 0
 

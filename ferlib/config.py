@@ -39,9 +39,7 @@ def from_dict(cls: type[T], data: dict) -> T:
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)
     if unknown:
-        raise ValueError(
-            f"unknown field(s) {unknown} for {cls.__name__}; accepted: {sorted(names)}"
-        )
+        raise ValueError(f"unknown field(s) {unknown} for {cls.__name__}; accepted: {sorted(names)}")
     kwargs = {}
     for key, value in data.items():
         hint = hints.get(key)

@@ -22,7 +22,8 @@ argues attention should move *away* from occluders).
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -59,8 +60,13 @@ class LogitsOnly(nn.Module):
     for one image (1×5×2 / 1×8×2) are repeated to any batch size the CAM method uses.
     """
 
-    def __init__(self, model: nn.Module, landmarks5: torch.Tensor | None = None,
-                 landmarks8: torch.Tensor | None = None, output: str = "logits"):
+    def __init__(
+        self,
+        model: nn.Module,
+        landmarks5: torch.Tensor | None = None,
+        landmarks8: torch.Tensor | None = None,
+        output: str = "logits",
+    ):
         super().__init__()
         self.model = model
         self.landmarks5 = landmarks5
@@ -95,8 +101,7 @@ class LogitsOnly(nn.Module):
             return out.logits
         if self.output not in out.branch_logits:
             raise KeyError(
-                f"model has no branch logits {self.output!r}; available: "
-                f"{sorted(out.branch_logits)} (or 'logits')"
+                f"model has no branch logits {self.output!r}; available: {sorted(out.branch_logits)} (or 'logits')"
             )
         return out.branch_logits[self.output]
 
@@ -119,15 +124,24 @@ def branch_targets(model: nn.Module, branches: Sequence[str] | None = None) -> d
         return dict(targets)
     missing = [b for b in branches if b not in targets]
     if missing:
-        raise KeyError(f"{getattr(model, 'ferlib_name', type(model).__name__)} has no CAM target(s) "
-                       f"{missing}; cam_targets() names {sorted(targets)}")
+        raise KeyError(
+            f"{getattr(model, 'ferlib_name', type(model).__name__)} has no CAM target(s) "
+            f"{missing}; cam_targets() names {sorted(targets)}"
+        )
     return {b: targets[b] for b in branches}
 
 
-def compute_cams(model: nn.Module, images: torch.Tensor, target_layer: nn.Module, *,
-                 classes: Sequence[int] | None = None, method: str = "GradCAM",
-                 landmarks5: torch.Tensor | None = None, landmarks8: torch.Tensor | None = None,
-                 output: str = "logits") -> np.ndarray:
+def compute_cams(
+    model: nn.Module,
+    images: torch.Tensor,
+    target_layer: nn.Module,
+    *,
+    classes: Sequence[int] | None = None,
+    method: str = "GradCAM",
+    landmarks5: torch.Tensor | None = None,
+    landmarks8: torch.Tensor | None = None,
+    output: str = "logits",
+) -> np.ndarray:
     """CAMs (B×H×W float in [0, 1]) of ``target_layer`` for a batch of normalised images.
 
     ``classes``: the class to explain per image (None = the predicted class). One pytorch-grad-cam
@@ -150,9 +164,15 @@ def compute_cams(model: nn.Module, images: torch.Tensor, target_layer: nn.Module
     return np.stack(cams).astype(np.float32)
 
 
-def guided_gradcam(model: nn.Module, images: torch.Tensor, target_layer: nn.Module, *,
-                   classes: Sequence[int] | None = None, landmarks5: torch.Tensor | None = None,
-                   landmarks8: torch.Tensor | None = None) -> list[np.ndarray]:
+def guided_gradcam(
+    model: nn.Module,
+    images: torch.Tensor,
+    target_layer: nn.Module,
+    *,
+    classes: Sequence[int] | None = None,
+    landmarks5: torch.Tensor | None = None,
+    landmarks8: torch.Tensor | None = None,
+) -> list[np.ndarray]:
     """Guided Grad-CAM (Grad-CAM × guided backpropagation), as uint8 H×W×3 images.
 
     Uses pytorch-grad-cam's ``GuidedBackpropReLUModel`` and ``deprocess_image``; used for the
@@ -161,13 +181,15 @@ def guided_gradcam(model: nn.Module, images: torch.Tensor, target_layer: nn.Modu
     from pytorch_grad_cam import GuidedBackpropReLUModel
     from pytorch_grad_cam.utils.image import deprocess_image
 
-    cams = compute_cams(model, images, target_layer, classes=classes, landmarks5=landmarks5,
-                        landmarks8=landmarks8)
+    cams = compute_cams(model, images, target_layer, classes=classes, landmarks5=landmarks5, landmarks8=landmarks8)
     out = []
     device = images.device
     for i in range(images.shape[0]):
-        wrapped = LogitsOnly(model, None if landmarks5 is None else landmarks5[i : i + 1],
-                             None if landmarks8 is None else landmarks8[i : i + 1])
+        wrapped = LogitsOnly(
+            model,
+            None if landmarks5 is None else landmarks5[i : i + 1],
+            None if landmarks8 is None else landmarks8[i : i + 1],
+        )
         gb_model = GuidedBackpropReLUModel(model=wrapped, device=device)
         target = None if classes is None else int(classes[i])
         gb = gb_model(images[i : i + 1], target_category=target)  # H×W×3
@@ -214,9 +236,15 @@ def primary_target(model: nn.Module) -> str:
     return next(iter(model.cam_targets()))
 
 
-def branch_cams(model: nn.Module, images: torch.Tensor, batch: Mapping[str, Any], *,
-                classes: Sequence[int] | None = None, method: str = "GradCAM",
-                branches: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+def branch_cams(
+    model: nn.Module,
+    images: torch.Tensor,
+    batch: Mapping[str, Any],
+    *,
+    classes: Sequence[int] | None = None,
+    method: str = "GradCAM",
+    branches: Sequence[str] | None = None,
+) -> dict[str, np.ndarray]:
     """One CAM stack (B×H×W) per target of ``model.cam_targets()`` (or ``branches``).
 
     Landmarks the model needs come from ``batch``. Maps that are not in image layout are put there

@@ -12,7 +12,8 @@ are ``(x0, y0, x1, y1)`` in cells with exclusive ends, pixel boxes likewise in p
 from __future__ import annotations
 
 import io
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -49,21 +50,38 @@ def as_points(points: Any) -> np.ndarray:
     return np.asarray(points, dtype=np.float64).reshape(-1, 2)
 
 
-def draw_landmarks(ax, points: Any, *, names: Sequence[str] | None = LANDMARK5_SHORT, color: str = "#FF2D2D",
-                   size: float = 18, fontsize: float = 7) -> None:
+def draw_landmarks(
+    ax,
+    points: Any,
+    *,
+    names: Sequence[str] | None = LANDMARK5_SHORT,
+    color: str = "#FF2D2D",
+    size: float = 18,
+    fontsize: float = 7,
+) -> None:
     """Scatter landmarks on ``ax`` (pixel xy), labelled with ``names`` when given."""
     pts = as_points(points)
     ax.scatter(pts[:, 0], pts[:, 1], s=size, c=color, edgecolors="white", linewidths=0.6, zorder=5)
     if names is not None and len(names) == len(pts):
         for (x, y), name in zip(pts, names):
             if np.isfinite(x) and np.isfinite(y):
-                ax.annotate(name, (x, y), xytext=(3, -3), textcoords="offset points", color=color,
-                            fontsize=fontsize, zorder=6)
+                ax.annotate(
+                    name, (x, y), xytext=(3, -3), textcoords="offset points", color=color, fontsize=fontsize, zorder=6
+                )
 
 
-def draw_boxes(ax, boxes: Any, *, names: Sequence[str] | None = None, colors: Sequence[str] = PALETTE,
-               scale: float = 1.0, linewidth: float = 1.6, linestyle: str = "-", fill_alpha: float = 0.0,
-               fontsize: float = 7) -> None:
+def draw_boxes(
+    ax,
+    boxes: Any,
+    *,
+    names: Sequence[str] | None = None,
+    colors: Sequence[str] = PALETTE,
+    scale: float = 1.0,
+    linewidth: float = 1.6,
+    linestyle: str = "-",
+    fill_alpha: float = 0.0,
+    fontsize: float = 7,
+) -> None:
     """Draw ``(x0, y0, x1, y1)`` boxes (times ``scale``) on ``ax``; NaN boxes are skipped.
 
     For a pixel image and grid boxes, ``scale`` is the stride (224 / 28 = 8). Boxes are drawn on cell
@@ -76,15 +94,30 @@ def draw_boxes(ax, boxes: Any, *, names: Sequence[str] | None = None, colors: Se
         if not np.all(np.isfinite([x0, y0, x1, y1])):
             continue
         color = colors[k % len(colors)]
-        rect = Rectangle((x0 * scale - 0.5, y0 * scale - 0.5), (x1 - x0) * scale, (y1 - y0) * scale,
-                         fill=fill_alpha > 0, facecolor=color, alpha=None, edgecolor=color,
-                         linewidth=linewidth, linestyle=linestyle)
+        rect = Rectangle(
+            (x0 * scale - 0.5, y0 * scale - 0.5),
+            (x1 - x0) * scale,
+            (y1 - y0) * scale,
+            fill=fill_alpha > 0,
+            facecolor=color,
+            alpha=None,
+            edgecolor=color,
+            linewidth=linewidth,
+            linestyle=linestyle,
+        )
         if fill_alpha > 0:
             rect.set_facecolor((*_rgb(color), fill_alpha))
         ax.add_patch(rect)
         if names is not None and k < len(names):
-            ax.text(x0 * scale, y0 * scale, names[k], color="white", fontsize=fontsize, va="top",
-                    bbox=dict(facecolor=color, edgecolor="none", pad=0.8, alpha=0.85))
+            ax.text(
+                x0 * scale,
+                y0 * scale,
+                names[k],
+                color="white",
+                fontsize=fontsize,
+                va="top",
+                bbox=dict(facecolor=color, edgecolor="none", pad=0.8, alpha=0.85),
+            )
 
 
 def _rgb(color: str) -> tuple[float, float, float]:
@@ -128,8 +161,12 @@ def show_grid(ax, grid_size: int, *, title: str | None = None, background: Any =
 # Region views (geometry and panels from the paper cards)
 # ---------------------------------------------------------------------------------------------
 
-_BOX_STYLES = {"solid": {}, "thin": {"linewidth": 1.2}, "dashed": {"linestyle": "--", "linewidth": 1.0},
-               "filled": {"fill_alpha": 0.18}}
+_BOX_STYLES = {
+    "solid": {},
+    "thin": {"linewidth": 1.2},
+    "dashed": {"linestyle": "--", "linewidth": 1.0},
+    "filled": {"fill_alpha": 0.18},
+}
 
 
 def plot_region_panels(image: Any, panels: Sequence[Any], *, grid_size: int = 28, title: str = "", axes=None):
@@ -139,8 +176,9 @@ def plot_region_panels(image: Any, panels: Sequence[Any], *, grid_size: int = 28
     plt = _plt()
     fig = None
     if axes is None:
-        fig, axes = plt.subplots(1, len(panels), figsize=(3.7 * len(panels), 3.8),
-                                 gridspec_kw={"width_ratios": [p.width for p in panels]})
+        fig, axes = plt.subplots(
+            1, len(panels), figsize=(3.7 * len(panels), 3.8), gridspec_kw={"width_ratios": [p.width for p in panels]}
+        )
     for ax, panel in zip(np.atleast_1d(axes), panels):
         if panel.kind == "face":
             show_face(ax, image, panel.title)
@@ -152,9 +190,8 @@ def plot_region_panels(image: Any, panels: Sequence[Any], *, grid_size: int = 28
             ax.set_xticks([])
             ax.set_yticks([])
         for layer in panel.boxes:
-            colors = PALETTE[layer.colour_offset:] + PALETTE[:layer.colour_offset]
-            draw_boxes(ax, layer.boxes, names=layer.names, scale=layer.scale, colors=colors,
-                       **_BOX_STYLES[layer.style])
+            colors = PALETTE[layer.colour_offset :] + PALETTE[: layer.colour_offset]
+            draw_boxes(ax, layer.boxes, names=layer.names, scale=layer.scale, colors=colors, **_BOX_STYLES[layer.style])
         for (x0, y0), (x1, y1) in panel.lines:
             ax.plot([x0, x1], [y0, y1], color="k", lw=0.8, ls=":")
         for points, names, color in panel.points:
@@ -166,35 +203,62 @@ def plot_region_panels(image: Any, panels: Sequence[Any], *, grid_size: int = 28
     return fig
 
 
-def plot_region_view(image: Any, landmarks5: Any, view: Any, *, image_size: int = 224, grid_size: int = 28,
-                     patch_size: int = 10, title: str = "", axes=None):
+def plot_region_view(
+    image: Any,
+    landmarks5: Any,
+    view: Any,
+    *,
+    image_size: int = 224,
+    grid_size: int = 28,
+    patch_size: int = 10,
+    title: str = "",
+    axes=None,
+):
     """Compute a card's region ``view`` (:class:`ferlib.models._card.RegionView`) for one face and draw it."""
     geometry = view.regions(as_points(landmarks5), image_size, grid_size, patch_size)
     panels = view.panels(geometry, as_points(landmarks5), image_size, grid_size)
     return plot_region_panels(image, panels, grid_size=grid_size, title=title, axes=axes)
 
 
-def amp_net_boxes(landmarks5: Any, image_size: int = 224, grid_size: int = 28, *, scheme: str = "proposed",
-                  patch_size: int = 10) -> dict[str, np.ndarray]:
-    """Kept for notebook 02: :func:`ferlib.models.amp_net.amp_net_geometry` (the geometry lives with AMP-Net)."""
-    from ferlib.models.amp_net import amp_net_geometry
+def amp_net_boxes(
+    landmarks5: Any, image_size: int = 224, grid_size: int = 28, *, scheme: str = "proposed", patch_size: int = 10
+) -> dict[str, np.ndarray]:
+    """Kept for notebook 02: :func:`ferlib.models._amp_net_view.amp_net_geometry` (the geometry lives with AMP-Net)."""
+    from ferlib.models._amp_net_view import amp_net_geometry
 
     return amp_net_geometry(landmarks5, image_size, grid_size, scheme=scheme, patch_size=patch_size)
 
 
-def plot_amp_net_regions(image: Any, landmarks5: Any, *, image_size: int = 224, grid_size: int = 28,
-                         patch_size: int = 10, title: str = "", axes=None):
+def plot_amp_net_regions(
+    image: Any,
+    landmarks5: Any,
+    *,
+    image_size: int = 224,
+    grid_size: int = 28,
+    patch_size: int = 10,
+    title: str = "",
+    axes=None,
+):
     """Kept for notebook 02: :func:`plot_region_view` with AMP-Net's card view (face with LP and AP
     boxes, pose-based division on the grid, location-based padding, amp-net.txt Fig. 4)."""
     from ferlib.models import get_card
 
     view = get_card("amp-net").region_views[0]
-    return plot_region_view(image, landmarks5, view, image_size=image_size, grid_size=grid_size,
-                            patch_size=patch_size, title=title, axes=axes)
+    return plot_region_view(
+        image,
+        landmarks5,
+        view,
+        image_size=image_size,
+        grid_size=grid_size,
+        patch_size=patch_size,
+        title=title,
+        axes=axes,
+    )
 
 
-def plot_grid_boxes(boxes: Any, grid_size: int = 28, *, names: Sequence[str] | None = None, title: str = "",
-                    image: Any = None, ax=None):
+def plot_grid_boxes(
+    boxes: Any, grid_size: int = 28, *, names: Sequence[str] | None = None, title: str = "", image: Any = None, ax=None
+):
     """Boxes on a feature grid (optionally over the face shrunk to the grid)."""
     plt = _plt()
     fig = None
@@ -223,8 +287,15 @@ def plot_masks(masks: Any, names: Sequence[str], *, image: Any = None, title: st
         if image is not None:
             face = as_hwc(image)
             ax.imshow(face)
-            ax.imshow(m[k], cmap="magma", alpha=0.55, vmin=0, vmax=max(1.0, float(m[k].max())),
-                      extent=(-0.5, face.shape[1] - 0.5, face.shape[0] - 0.5, -0.5), interpolation="nearest")
+            ax.imshow(
+                m[k],
+                cmap="magma",
+                alpha=0.55,
+                vmin=0,
+                vmax=max(1.0, float(m[k].max())),
+                extent=(-0.5, face.shape[1] - 0.5, face.shape[0] - 0.5, -0.5),
+                interpolation="nearest",
+            )
         else:
             ax.imshow(m[k], cmap="magma", vmin=0, vmax=1)
         ax.set_title(names[k], fontsize=8)
@@ -234,17 +305,26 @@ def plot_masks(masks: Any, names: Sequence[str], *, image: Any = None, title: st
     return fig
 
 
-def class_grid(images: Sequence[Any], labels: Sequence[int], class_names: Sequence[str], *, per_class: int = 3,
-               captions: Sequence[str] | None = None, overlays: Sequence[Any] | None = None,
-               title: str = "", cell: float = 1.6):
+def class_grid(
+    images: Sequence[Any],
+    labels: Sequence[int],
+    class_names: Sequence[str],
+    *,
+    per_class: int = 3,
+    captions: Sequence[str] | None = None,
+    overlays: Sequence[Any] | None = None,
+    title: str = "",
+    cell: float = 1.6,
+):
     """A grid with one column per class and ``per_class`` rows (the papers' per-class figures).
 
     ``overlays`` (optional, same length as ``images``): H×W heat maps drawn over the faces.
     """
     plt = _plt()
     columns = list(range(len(class_names)))
-    fig, axes = plt.subplots(per_class, len(columns), figsize=(cell * len(columns), cell * per_class + 0.4),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        per_class, len(columns), figsize=(cell * len(columns), cell * per_class + 0.4), squeeze=False
+    )
     counts = {c: 0 for c in columns}
     for idx, lab in enumerate(labels):
         lab = int(lab)

@@ -72,14 +72,12 @@ class StudyProfile:
     progress: bool = False
     num_workers: int = 0
 
-    def replace(self, **changes: Any) -> "StudyProfile":
+    def replace(self, **changes: Any) -> StudyProfile:
         """A copy with ``changes`` (unknown names raise ``TypeError`` naming the field)."""
         names = {f.name for f in dataclasses.fields(self)}
         unknown = sorted(set(changes) - names)
         if unknown:
-            raise TypeError(
-                f"unknown profile field(s) {unknown}; StudyProfile fields are {sorted(names)}"
-            )
+            raise TypeError(f"unknown profile field(s) {unknown}; StudyProfile fields are {sorted(names)}")
         return dataclasses.replace(self, **changes)
 
     @property
@@ -165,10 +163,7 @@ def profile_name(profile: str | None = None) -> str:
     name = str(name).strip().lower()
     if name not in PROFILES:
         source = "argument" if profile else f"${PROFILE_ENV}"
-        raise ValueError(
-            f"unknown study profile {name!r} (from the {source}); choose one of "
-            f"{', '.join(PROFILES)}"
-        )
+        raise ValueError(f"unknown study profile {name!r} (from the {source}); choose one of {', '.join(PROFILES)}")
     return name
 
 

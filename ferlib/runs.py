@@ -53,7 +53,7 @@ def worker_init_fn(worker_id: int) -> None:
     np.random.seed(seed)
 
 
-def resolve_device(device: str = "auto") -> "torch.device":  # noqa: F821
+def resolve_device(device: str = "auto") -> torch.device:  # noqa: F821
     """``auto`` → cuda, then mps, then cpu; anything else is passed to ``torch.device``.
 
     Asking for ``cuda`` on a machine without it raises a clear error instead of failing later.
@@ -70,8 +70,7 @@ def resolve_device(device: str = "auto") -> "torch.device":  # noqa: F821
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError(
-            f"device {device!r} requested but torch.cuda.is_available() is False; "
-            "use --device cpu or --device auto"
+            f"device {device!r} requested but torch.cuda.is_available() is False; use --device cpu or --device auto"
         )
     return dev
 
@@ -127,11 +126,11 @@ class RunFolder:
     path: Path
 
     @classmethod
-    def create(cls, name: str, root: str | Path | None = None) -> "RunFolder":
+    def create(cls, name: str, root: str | Path | None = None) -> RunFolder:
         return cls(new_run_dir(name, root))
 
     @classmethod
-    def at(cls, path: str | Path) -> "RunFolder":
+    def at(cls, path: str | Path) -> RunFolder:
         p = Path(path)
         p.mkdir(parents=True, exist_ok=True)
         return cls(p)

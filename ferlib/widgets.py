@@ -16,7 +16,8 @@ CSS class ``ferlib-region-explorer`` / ``ferlib-cam-explorer`` (the browser test
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -55,8 +56,9 @@ class RegionExplorer:
     called on each change, so the regions always come from the landmarks of the face being shown.
     """
 
-    def __init__(self, faces: Mapping[str, Any] | None = None, *, grid_size: int = 28, patch_size: int = 10,
-                 dpi: int = 80):
+    def __init__(
+        self, faces: Mapping[str, Any] | None = None, *, grid_size: int = 28, patch_size: int = 10, dpi: int = 80
+    ):
         self.faces = dict(faces) if faces is not None else demo_faces()
         if not self.faces:
             raise ValueError("RegionExplorer needs at least one face")
@@ -80,8 +82,15 @@ class RegionExplorer:
             self._cache[key] = (image, info["landmarks5"].astype(np.float32))
         return self._cache[key]
 
-    def state(self, name: str, yaw: float | None = None, point: int = 0, dx: float = 0.0, dy: float = 0.0,
-              view: str = REGION_VIEWS[0]) -> dict[str, Any]:
+    def state(
+        self,
+        name: str,
+        yaw: float | None = None,
+        point: int = 0,
+        dx: float = 0.0,
+        dy: float = 0.0,
+        view: str = REGION_VIEWS[0],
+    ) -> dict[str, Any]:
         """Everything one frame shows: image, (moved) landmarks and the geometry of ``view`` (the
         card's :class:`~ferlib.models._card.RegionView`, e.g. ``"lp"``/``"ap"`` boxes for AMP-Net)."""
         views = region_views()
@@ -117,12 +126,18 @@ class RegionExplorer:
 
         names = list(self.faces)
         face = w.Dropdown(options=names, value=names[0], description="face")
-        view = w.Dropdown(options=list(REGION_VIEWS), value=REGION_VIEWS[0], description="regions",
-                          layout=w.Layout(width="320px"))
-        yaw = w.FloatSlider(value=float(self.faces[names[0]].yaw), min=-45, max=45, step=5,
-                            description="yaw (°)", continuous_update=False)
-        point = w.Dropdown(options=[(n, i) for i, n in enumerate(LANDMARK5_SHORT)], value=0,
-                           description="move point")
+        view = w.Dropdown(
+            options=list(REGION_VIEWS), value=REGION_VIEWS[0], description="regions", layout=w.Layout(width="320px")
+        )
+        yaw = w.FloatSlider(
+            value=float(self.faces[names[0]].yaw),
+            min=-45,
+            max=45,
+            step=5,
+            description="yaw (°)",
+            continuous_update=False,
+        )
+        point = w.Dropdown(options=[(n, i) for i, n in enumerate(LANDMARK5_SHORT)], value=0, description="move point")
         dx = w.IntSlider(value=0, min=-40, max=40, step=2, description="Δx (px)", continuous_update=False)
         dy = w.IntSlider(value=0, min=-40, max=40, step=2, description="Δy (px)", continuous_update=False)
         image = w.Image(format="png", layout=w.Layout(max_width="900px"))
@@ -144,8 +159,16 @@ class RegionExplorer:
         refresh()
         box = w.VBox([w.HBox([face, view]), w.HBox([yaw, point]), w.HBox([dx, dy]), image, info])
         box.add_class("ferlib-region-explorer")
-        self.controls = {"face": face, "view": view, "yaw": yaw, "point": point, "dx": dx, "dy": dy,
-                         "image": image, "info": info}
+        self.controls = {
+            "face": face,
+            "view": view,
+            "yaw": yaw,
+            "point": point,
+            "dx": dx,
+            "dy": dy,
+            "image": image,
+            "info": info,
+        }
         return box
 
 
@@ -156,8 +179,15 @@ class CamExplorer:
     as uint8; ``batch``: the collated batch (labels, landmarks); ``class_names``.
     """
 
-    def __init__(self, models: Mapping[str, Any], images, faces, batch: Mapping[str, Any],
-                 class_names: Sequence[str], methods: Sequence[str] = ("GradCAM",)):
+    def __init__(
+        self,
+        models: Mapping[str, Any],
+        images,
+        faces,
+        batch: Mapping[str, Any],
+        class_names: Sequence[str],
+        methods: Sequence[str] = ("GradCAM",),
+    ):
         if not models:
             raise ValueError("CamExplorer needs at least one model")
         self.models = dict(models)
@@ -189,8 +219,9 @@ class CamExplorer:
         model = w.Dropdown(options=names, value=names[0], description="model")
         target = w.Dropdown(options=list(self.models[names[0]].cam_targets()), description="layer")
         method = w.Dropdown(options=self.methods, value=self.methods[0], description="method")
-        index = w.IntSlider(value=0, min=0, max=int(self.images.shape[0]) - 1, description="image",
-                            continuous_update=False)
+        index = w.IntSlider(
+            value=0, min=0, max=int(self.images.shape[0]) - 1, description="image", continuous_update=False
+        )
         image = w.Image(format="png")
         caption = w.HTML()
 

@@ -20,8 +20,12 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 
 
 def pytest_addoption(parser):
-    parser.addoption("--reverse-files", action="store_true", default=False,
-                     help="run the test files in reverse order (checks that no file depends on another's leftovers)")
+    parser.addoption(
+        "--reverse-files",
+        action="store_true",
+        default=False,
+        help="run the test files in reverse order (checks that no file depends on another's leftovers)",
+    )
 
 
 def pytest_collection_modifyitems(config, items):

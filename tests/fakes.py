@@ -30,8 +30,13 @@ class FakeTree:
     extra: dict = field(default_factory=dict)
 
 
-def write_image(path: Path, size: tuple[int, int] = (24, 20), seed: int = 0, fmt: str | None = None,
-                dots: list[tuple[int, int]] | None = None) -> Path:
+def write_image(
+    path: Path,
+    size: tuple[int, int] = (24, 20),
+    seed: int = 0,
+    fmt: str | None = None,
+    dots: list[tuple[int, int]] | None = None,
+) -> Path:
     """A small random RGB image (W×H = size); ``dots`` are made pure white 1-pixel points."""
     rng = np.random.default_rng(seed)
     arr = (rng.random((size[1], size[0], 3)) * 120).astype(np.uint8)
@@ -60,8 +65,16 @@ def write_lines(path: Path, lines: list[str], crlf: bool = True) -> Path:
 RAF_NATIVE_TO_CANON = {1: 3, 2: 4, 3: 5, 4: 1, 5: 2, 6: 6, 7: 0}
 
 
-def make_rafdb(root: Path, n_train: int = 7, n_test: int = 5, *, duplicate: bool = False, missing: bool = False,
-               corrupt: bool = False, conflict: bool = False) -> FakeTree:
+def make_rafdb(
+    root: Path,
+    n_train: int = 7,
+    n_test: int = 5,
+    *,
+    duplicate: bool = False,
+    missing: bool = False,
+    corrupt: bool = False,
+    conflict: bool = False,
+) -> FakeTree:
     """RAF-DB basic: EmoLabel/list_patition_label.txt (CRLF), Image/aligned, Image/original and
     Annotation/manual landmarks (5 "x y" lines then attribute lines)."""
     tree = FakeTree(root)
@@ -109,8 +122,16 @@ def _lm68(box: tuple[int, int, int, int], rng: np.random.Generator) -> np.ndarra
     return pts
 
 
-def make_affectnet(root: Path, n_train: int = 10, n_val: int = 9, *, duplicate: bool = False, missing: bool = False,
-                   corrupt: bool = False, header: bool = True) -> FakeTree:
+def make_affectnet(
+    root: Path,
+    n_train: int = 10,
+    n_val: int = 9,
+    *,
+    duplicate: bool = False,
+    missing: bool = False,
+    corrupt: bool = False,
+    header: bool = True,
+) -> FakeTree:
     """AffectNet: Manually_Annotated_file_lists/{training,validation}.csv (CRLF) and
     Manually_Annotated_Images/<dir>/<hash>.jpg; expressions cycle through 0-10 (8-10 are dropped)."""
     tree = FakeTree(root)
@@ -137,7 +158,7 @@ def make_affectnet(root: Path, n_train: int = 10, n_val: int = 9, *, duplicate: 
             rows.insert(2, rows[1])
             tree.duplicated.append(rows[1].split(",")[0])
         if missing and split == "train":
-            rows.append(f"999/missing.jpg,0,0,10,10,,1,0,0")
+            rows.append("999/missing.jpg,0,0,10,10,,1,0,0")
             tree.missing.append(root / "Manually_Annotated_Images" / "999" / "missing.jpg")
         if corrupt and split == "train":
             bad = root / "Manually_Annotated_Images" / f"{101}/train001abcdef01.jpg"
@@ -197,8 +218,15 @@ FERPLUS_VOTES = [
 ]
 
 
-def make_ferplus(root: Path, per_split: int = 8, *, folders: bool = True, duplicate: bool = False,
-                 missing: bool = False, corrupt: bool = False) -> FakeTree:
+def make_ferplus(
+    root: Path,
+    per_split: int = 8,
+    *,
+    folders: bool = True,
+    duplicate: bool = False,
+    missing: bool = False,
+    corrupt: bool = False,
+) -> FakeTree:
     """FERPlus: fer2013new.csv (CRLF) plus FER2013Train/Valid/Test PNG folders (``folders=True``)
     or fer2013.csv pixels beside it (``folders=False``). One empty "Image name" row per split."""
     tree = FakeTree(root)
@@ -247,8 +275,17 @@ def _mk(path: Path) -> Path:
     return path
 
 
-def make_class_folders(root: Path, split_dirs: dict[str, str], classes: list[str], per_class: int = 2, *,
-                       ext: str = ".png", missing: bool = False, corrupt: bool = False, extra_folder: str | None = None) -> FakeTree:
+def make_class_folders(
+    root: Path,
+    split_dirs: dict[str, str],
+    classes: list[str],
+    per_class: int = 2,
+    *,
+    ext: str = ".png",
+    missing: bool = False,
+    corrupt: bool = False,
+    extra_folder: str | None = None,
+) -> FakeTree:
     """ImageFolder-style copies (SFEW 2.0 Train/Val, CAER-S train/test, FED-RO): <dir>/<Class>/*."""
     from ferlib.data.native_labels import folder_label
 
@@ -275,8 +312,15 @@ def make_class_folders(root: Path, split_dirs: dict[str, str], classes: list[str
 KDEF_EXPR = {"AF": 4, "AN": 6, "DI": 5, "HA": 1, "NE": 0, "SA": 2, "SU": 3}
 
 
-def make_kdef(root: Path, n_per_gender: int = 6, angles: tuple[str, ...] = ("S", "HL"), sessions: tuple[str, ...] = ("A",),
-              *, bad_name: bool = False, nested: bool = True) -> FakeTree:
+def make_kdef(
+    root: Path,
+    n_per_gender: int = 6,
+    angles: tuple[str, ...] = ("S", "HL"),
+    sessions: tuple[str, ...] = ("A",),
+    *,
+    bad_name: bool = False,
+    nested: bool = True,
+) -> FakeTree:
     """KDEF: KDEF/<session><gender><id>/<session><gender><id><expr><angle>.JPG."""
     tree = FakeTree(root)
     base = root / "KDEF" if nested else root
@@ -301,8 +345,15 @@ def make_kdef(root: Path, n_per_gender: int = 6, angles: tuple[str, ...] = ("S",
 CK_NATIVE_TO_CANON = {0: 0, 1: 6, 2: 7, 3: 5, 4: 4, 5: 1, 6: 2, 7: 3}
 
 
-def make_ckplus(root: Path, n_subjects: int = 12, frames: int = 5, *, missing_sequence: bool = False,
-                bad_emotion: bool = False, landmarks: bool = True) -> FakeTree:
+def make_ckplus(
+    root: Path,
+    n_subjects: int = 12,
+    frames: int = 5,
+    *,
+    missing_sequence: bool = False,
+    bad_emotion: bool = False,
+    landmarks: bool = True,
+) -> FakeTree:
     """CK+: cohn-kanade-images/S###/###/S###_###_########.png, Emotion/.../*_emotion.txt
     ("   3.0000000e+00" + CRLF) for the last frame, Landmarks/.../*_landmarks.txt (68 lines)."""
     tree = FakeTree(root)
@@ -316,12 +367,16 @@ def make_ckplus(root: Path, n_subjects: int = 12, frames: int = 5, *, missing_se
             frame_paths = []
             for f in range(1, frames + 1):
                 stem = f"{subject}_{seq}_{f:08d}"
-                frame_paths.append(write_image(root / "cohn-kanade-images" / subject / seq / f"{stem}.png", (32, 28),
-                                               seed=k * 100 + f))
+                frame_paths.append(
+                    write_image(root / "cohn-kanade-images" / subject / seq / f"{stem}.png", (32, 28), seed=k * 100 + f)
+                )
                 if landmarks:
                     lm = _lm68((4, 4, 24, 20), rng)
-                    write_lines(root / "Landmarks" / subject / seq / f"{stem}_landmarks.txt",
-                                [f"   {x:.7e}   {y:.7e}" for x, y in lm], crlf=False)
+                    write_lines(
+                        root / "Landmarks" / subject / seq / f"{stem}_landmarks.txt",
+                        [f"   {x:.7e}   {y:.7e}" for x, y in lm],
+                        crlf=False,
+                    )
             if seq_no == 2 and k % 3 == 0:
                 continue  # unlabelled sequence (like most CK+ sequences)
             native = (k + seq_no) % 8
@@ -339,9 +394,14 @@ def make_ckplus(root: Path, n_subjects: int = 12, frames: int = 5, *, missing_se
     return tree
 
 
-def make_ran_lists(root: Path, rafdb_test_stems: list[str], rafdb_native: list[int], *, folder: str = "RAN") -> dict[str, Path]:
+def make_ran_lists(
+    root: Path, rafdb_test_stems: list[str], rafdb_native: list[int], *, folder: str = "RAN"
+) -> dict[str, Path]:
     """RAF-DB RAN lists for the given test images: occlusion (CRLF, first row duplicated) and pose."""
-    occ = [f"{stem}_aligned {native - 1} {1 + i % 4}" for i, (stem, native) in enumerate(zip(rafdb_test_stems, rafdb_native))]
+    occ = [
+        f"{stem}_aligned {native - 1} {1 + i % 4}"
+        for i, (stem, native) in enumerate(zip(rafdb_test_stems, rafdb_native))
+    ]
     occ.insert(1, occ[0])
     pose = [f"{native - 1}/{stem}_aligned.jpg" for stem, native in zip(rafdb_test_stems, rafdb_native)]
     return {
@@ -363,7 +423,9 @@ def make_synthfer_folder(root: Path, n: int = 6, size: int = 32, *, split: str =
         write_image(root / rel, (size, size), seed=i)
         lm5 = " ".join(f"{v:.3f}" for v in [10, 12, 22, 12, 16, 18, 11, 24, 21, 24])
         lm8 = " ".join(f"{v:.3f}" for v in [16, 18, 7, 12, 13, 12, 19, 12, 25, 12, 11, 24, 21, 24, 16, 27])
-        writer.writerow([f"{split}_{i:06d}", rel, split, i % 8, f"s{i % 3}", "10.000", "-5.000", "0.000", "none", lm5, lm8])
+        writer.writerow(
+            [f"{split}_{i:06d}", rel, split, i % 8, f"s{i % 3}", "10.000", "-5.000", "0.000", "none", lm5, lm8]
+        )
         labels.append(i % 8)
     (root / "manifest.csv").write_text(buf.getvalue())
     tree.labels[split] = labels

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from ferlib.models import create_model, get_card
-from ferlib.models.amp_net import (
+from ferlib.models._amp_net_keys import (
     AMPNET_OFFICIAL_UNUSED_PREFIXES,
     ampnet_official_key_map,
     map_ampnet_official_key,
@@ -136,8 +136,12 @@ def test_loss_is_eq7_on_a_hand_checked_batch():
     out = model.eval()(images)
     torch.testing.assert_close(out.logits, 0.3 * out.branch_logits["gp"] + 0.7 * out.branch_logits["lap"])
     assert model.loss(out, {"label": torch.tensor([0, 1])}).item() == pytest.approx(
-        (0.3 * F.cross_entropy(out.branch_logits["gp"], torch.tensor([0, 1]))
-         + 0.7 * F.cross_entropy(out.branch_logits["lap"], torch.tensor([0, 1]))).item(), rel=1e-6)
+        (
+            0.3 * F.cross_entropy(out.branch_logits["gp"], torch.tensor([0, 1]))
+            + 0.7 * F.cross_entropy(out.branch_logits["lap"], torch.tensor([0, 1]))
+        ).item(),
+        rel=1e-6,
+    )
 
 
 def test_training_steps_lower_the_loss():
@@ -202,11 +206,13 @@ def _random_state_dict(record_path):
     state = {}
     for t in record["tensors"]:
         dtype = torch.int64 if t["dtype"] == "int64" else torch.float32
-        state[t["key"]] = (torch.randint(0, 5, t["shape"]) if dtype == torch.int64 else torch.randn(t["shape"]))
+        state[t["key"]] = torch.randint(0, 5, t["shape"]) if dtype == torch.int64 else torch.randn(t["shape"])
     return state
 
 
-@pytest.mark.parametrize("fmt,num_classes", [("ampnet-official-7class", 7), ("ampnet-official-vggface2-pretrain", 8631)])
+@pytest.mark.parametrize(
+    "fmt,num_classes", [("ampnet-official-7class", 7), ("ampnet-official-vggface2-pretrain", 8631)]
+)
 def test_public_checkpoint_names_load_strictly(shared_dir, fmt, num_classes):
     state = _random_state_dict(shared_dir / "checkpoint-formats" / f"{fmt}.json")
     model = create_model("amp-net", num_classes=num_classes)
@@ -218,9 +224,16 @@ def test_public_checkpoint_names_load_strictly(shared_dir, fmt, num_classes):
         else:
             mapped[target] = value
     # Unused public modules are exactly the ones the public forward never calls.
-    assert unused and all(k[len("module."):].startswith(AMPNET_OFFICIAL_UNUSED_PREFIXES) for k in unused)
+    assert unused and all(k[len("module.") :].startswith(AMPNET_OFFICIAL_UNUSED_PREFIXES) for k in unused)
     assert {k.split(".")[1] for k in unused} == {
-        *(f"layer4_2_{i}" for i in range(1, 6)), "Occlusionlayer", "Occlusionlayer1", "fc_1_1", "fc_2_1", "fc_4", "fc_4_1"}
+        *(f"layer4_2_{i}" for i in range(1, 6)),
+        "Occlusionlayer",
+        "Occlusionlayer1",
+        "fc_1_1",
+        "fc_2_1",
+        "fc_4",
+        "fc_4_1",
+    }
     # Strict load: every ferlib tensor comes from the checkpoint with its exact shape, nothing left over.
     result = model.load_state_dict(mapped, strict=True)
     assert not result.missing_keys and not result.unexpected_keys
@@ -249,4 +262,6 @@ def test_forward_compiles_as_one_graph():
     images, landmarks, _ = batch_224(2, size=112)
     compiled = torch.compile(model, backend="eager", fullgraph=True)
     with torch.no_grad():
-        torch.testing.assert_close(compiled(images, landmarks5=landmarks).logits, model(images, landmarks5=landmarks).logits)
+        torch.testing.assert_close(
+            compiled(images, landmarks5=landmarks).logits, model(images, landmarks5=landmarks).logits
+        )

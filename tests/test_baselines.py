@@ -33,8 +33,10 @@ def test_baselines_are_registered_with_their_parameter_counts(models):
 def test_shapes_at_224(name, models):
     model = models[name].eval()
     seen = {}
-    handles = [layer.register_forward_hook(lambda m, i, o, key=key: seen.update({key: o.shape}))
-               for key, layer in model.cam_targets().items()]
+    handles = [
+        layer.register_forward_hook(lambda m, i, o, key=key: seen.update({key: o.shape}))
+        for key, layer in model.cam_targets().items()
+    ]
     with torch.no_grad():
         out = model(torch.randn(1, 3, 224, 224))
     for h in handles:

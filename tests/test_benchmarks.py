@@ -33,8 +33,25 @@ def test_write_section_replaces_its_own_block_and_keeps_the_rest(tmp_path):
 def test_augment_speed_measures_both_paths_and_writes_a_table(tmp_path):
     bench = _load("augment_speed")
     doc = tmp_path / "bench.md"
-    assert bench.main(["--recipes", "amp-net,ma-net", "--devices", "cpu", "--batch-sizes", "2", "--repeats", "1",
-                       "--threads", "1", "--write", str(doc)]) == 0
+    assert (
+        bench.main(
+            [
+                "--recipes",
+                "amp-net,ma-net",
+                "--devices",
+                "cpu",
+                "--batch-sizes",
+                "2",
+                "--repeats",
+                "1",
+                "--threads",
+                "1",
+                "--write",
+                str(doc),
+            ]
+        )
+        == 0
+    )
     text = doc.read_text()
     assert "<!-- augment-speed:cpu:begin -->" in text and "python benchmarks/augment_speed.py --recipes" in text
     rows = [line for line in text.splitlines() if line.startswith("| amp-net") or line.startswith("| ma-net")]
@@ -45,8 +62,29 @@ def test_augment_speed_measures_both_paths_and_writes_a_table(tmp_path):
 def test_train_throughput_writes_model_only_and_end_to_end_figures(tmp_path):
     bench = _load("train_throughput")
     doc = tmp_path / "bench.md"
-    assert bench.main(["--models", "lan", "--devices", "cpu", "--batch-size", "2", "--steps", "1", "--warmup", "0",
-                       "--threads", "1", "--cache-dir", str(tmp_path / "cache"), "--write", str(doc)]) == 0
+    assert (
+        bench.main(
+            [
+                "--models",
+                "lan",
+                "--devices",
+                "cpu",
+                "--batch-size",
+                "2",
+                "--steps",
+                "1",
+                "--warmup",
+                "0",
+                "--threads",
+                "1",
+                "--cache-dir",
+                str(tmp_path / "cache"),
+                "--write",
+                str(doc),
+            ]
+        )
+        == 0
+    )
     text = doc.read_text()
     row = next(line for line in text.splitlines() if line.startswith("| lan |"))
     cells = [c.strip() for c in row.strip("|").split("|")]

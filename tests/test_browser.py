@@ -137,7 +137,8 @@ class DevTools:
 # The notebook panel is looked up among the main-area widgets (headless Chromium has no focus, so
 # shell.currentWidget may be null) and activated so that notebook commands act on it.
 JS_PANEL = """(() => { const app = window.jupyterapp; if (!app) return null;
-  return Array.from(app.shell.widgets('main')).find(w => w.sessionContext && w.content && w.content.widgets) || null; })()"""
+  return Array.from(app.shell.widgets('main'))
+    .find(w => w.sessionContext && w.content && w.content.widgets) || null; })()"""
 
 JS_KERNEL_STATE = f"""(() => {{
   const app = window.jupyterapp; if (!app) return 'wait:no app';
@@ -179,8 +180,10 @@ JS_EXPLORER = f"""(() => {{
 def test_region_explorer_renders_and_reacts_in_jupyterlab(tmp_path):
     chromium = _chromium()
     if chromium is None:
-        pytest.skip("no chromium binary found; install it with `make chromium` "
-                    "(apt-get install -y chromium) to run the JupyterLab browser test")
+        pytest.skip(
+            "no chromium binary found; install it with `make chromium` "
+            "(apt-get install -y chromium) to run the JupyterLab browser test"
+        )
     assert NOTEBOOK.exists(), f"{NOTEBOOK} missing: generate it from notebooks/src/02_subregions.py"
 
     root = tmp_path / "lab"
@@ -212,13 +215,26 @@ def test_region_explorer_renders_and_reacts_in_jupyterlab(tmp_path):
     lab = chrome = devtools = None
     try:
         lab = subprocess.Popen(
-            [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1",
-             f"--port={port}", "--ServerApp.port_retries=0",
-             f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
-             "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=",
-             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+            [
+                sys.executable,
+                "-m",
+                "jupyterlab",
+                "--no-browser",
+                "--ip=127.0.0.1",
+                f"--port={port}",
+                "--ServerApp.port_retries=0",
+                f"--IdentityProvider.token={token}",
+                f"--ServerApp.root_dir={root}",
+                "--LabApp.expose_app_in_browser=True",
+                "--LabApp.news_url=",
+                "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            ]
             + (["--allow-root"] if os.geteuid() == 0 else []),
-            cwd=root, env=env, stdout=lab_log, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=root,
+            env=env,
+            stdout=lab_log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         deadline = time.monotonic() + 90
         while True:
@@ -234,12 +250,26 @@ def test_region_explorer_renders_and_reacts_in_jupyterlab(tmp_path):
 
         profile_dir = tmp_path / "chromium-profile"
         chrome = subprocess.Popen(
-            [chromium, "--headless", "--no-sandbox", "--disable-gpu",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             "--no-first-run", "--no-default-browser-check", f"--user-data-dir={profile_dir}",
-             "--remote-debugging-port=0", "--remote-debugging-address=127.0.0.1",
-             "--window-size=1400,1000", "about:blank"],
-            env=env, stdout=chrome_log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                chromium,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--no-default-browser-check",
+                f"--user-data-dir={profile_dir}",
+                "--remote-debugging-port=0",
+                "--remote-debugging-address=127.0.0.1",
+                "--window-size=1400,1000",
+                "about:blank",
+            ],
+            env=env,
+            stdout=chrome_log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         active = profile_dir / "DevToolsActivePort"
         deadline = time.monotonic() + 60
@@ -272,13 +302,16 @@ def test_region_explorer_renders_and_reacts_in_jupyterlab(tmp_path):
         devtools.js(f"document.querySelector('.{EXPLORER_CLASS} .noUi-handle').focus(); true")
         for _ in range(5):
             for kind in ("keyDown", "keyUp"):
-                devtools.call("Input.dispatchKeyEvent", type=kind, key="ArrowRight",
-                              code="ArrowRight", windowsVirtualKeyCode=39)
+                devtools.call(
+                    "Input.dispatchKeyEvent", type=kind, key="ArrowRight", code="ArrowRight", windowsVirtualKeyCode=39
+                )
         new_src = devtools.wait_for(
             f"""(() => {{ const img = document.querySelector('.{EXPLORER_CLASS} img');
-                 return img && img.complete && img.naturalWidth > 0 && img.src !== {json.dumps(info['src'])}
+                 return img && img.complete && img.naturalWidth > 0 && img.src !== {json.dumps(info["src"])}
                         ? img.src : 'wait:same image'; }})()""",
-            60, "the explorer image to change after moving the yaw slider")
+            60,
+            "the explorer image to change after moving the yaw slider",
+        )
         assert new_src != info["src"]
 
         shot = devtools.call("Page.captureScreenshot", format="png")

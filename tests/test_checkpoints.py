@@ -81,7 +81,7 @@ def test_manet_7class_covers_every_ferlib_tensor(tmp_path):
     assert report.missing == [] and report.ignored == {} and report.replaced_heads == {}
     assert len(report.loaded) == len(own) == fmt["num_tensors"]
     for key, tensor in state.items():
-        torch.testing.assert_close(own[manet_official_key_map(key[len("module."):])], tensor, rtol=0, atol=0)
+        torch.testing.assert_close(own[manet_official_key_map(key[len("module.") :])], tensor, rtol=0, atol=0)
     assert sum(p.numel() for p in model.parameters()) == fmt["num_parameters"]
 
 
@@ -92,9 +92,16 @@ def test_manet_msceleb_pretrain_skips_identity_heads(tmp_path):
     model = create_model("ma-net", num_classes=7)
     heads_before = {k: v.clone() for k, v in model.state_dict().items() if k.endswith((".head.weight", ".head.bias"))}
     report = load_checkpoint(model, path, source="manet-official")
-    assert set(report.replaced_heads) == set(heads_before) == {
-        "local_branch.head.weight", "local_branch.head.bias", "global_branch.head.weight", "global_branch.head.bias"
-    }
+    assert (
+        set(report.replaced_heads)
+        == set(heads_before)
+        == {
+            "local_branch.head.weight",
+            "local_branch.head.bias",
+            "global_branch.head.weight",
+            "global_branch.head.bias",
+        }
+    )
     assert all("12666" in note for note in report.replaced_heads.values())
     assert set(report.ignored) == {"module.fc_1.weight", "module.fc_1.bias", "module.fc_2.weight", "module.fc_2.bias"}
     assert sorted(report.missing) == sorted(heads_before)
@@ -102,7 +109,7 @@ def test_manet_msceleb_pretrain_skips_identity_heads(tmp_path):
     for key, value in heads_before.items():
         assert torch.equal(own[key], value), f"{key} should keep its initialisation"
     for key, tensor in state.items():
-        target = manet_official_key_map(key[len("module."):])
+        target = manet_official_key_map(key[len("module.") :])
         if target not in heads_before:
             assert torch.equal(own[target], tensor), key
     assert "heads replaced" in report.summary()
@@ -114,7 +121,7 @@ def test_ampnet_formats_load(name, tmp_path):
     fmt, state, path = _write_format(name, tmp_path)
     model = create_model("amp-net", num_classes=7)
     report = load_checkpoint(model, path, source="ampnet-official")
-    amp_net = importlib.import_module("ferlib.models.amp_net")
+    amp_net = importlib.import_module("ferlib.models._amp_net_keys")
     own = model.state_dict()
     if "vggface2" in name:
         # the 8,631-way VGGFace2 heads are skipped; everything else the forward uses is loaded
@@ -171,8 +178,14 @@ def test_shape_mismatch_is_refused_with_a_clear_message(tmp_path):
     with pytest.raises(CheckpointError) as info:
         load_checkpoint(model, path, source="manet-official")
     message = str(info.value)
-    for needle in (str(path), "module.layer3_1_p2.0.conv1.weight", "(256, 64, 3, 3)", "(256, 128, 3, 3)",
-                   "local_branch.features.regions.1.layer3.0.conv1.weight", "strict_shapes=False"):
+    for needle in (
+        str(path),
+        "module.layer3_1_p2.0.conv1.weight",
+        "(256, 64, 3, 3)",
+        "(256, 128, 3, 3)",
+        "local_branch.features.regions.1.layer3.0.conv1.weight",
+        "strict_shapes=False",
+    ):
         assert needle in message
     report = load_checkpoint(model, path, source="manet-official", strict_shapes=False)
     assert "module.layer3_1_p2.0.conv1.weight" in report.ignored
@@ -207,7 +220,7 @@ def test_torchvision_resnet18_loads_into_ma_net_pre_extractor(tmp_path):
     pre_keys = [k for k in own if k.startswith("pre_extractor.")]
     assert sorted(report.loaded) == sorted(pre_keys)
     for key in pre_keys:
-        assert torch.equal(own[key], tv_state[key[len("pre_extractor."):]]), key
+        assert torch.equal(own[key], tv_state[key[len("pre_extractor.") :]]), key
     # MA-Net re-defines the deeper stages: torchvision's layer3/layer4/fc are not forced into them
     assert {k.split(".")[0] for k in report.ignored} == {"layer3", "layer4", "fc"}
     for key, value in model.local_branch.state_dict().items():

@@ -96,8 +96,10 @@ def test_one_home_for_each_geometry_fact():
     assert lm.load_landmarks_file is datasets.load_landmarks_file is landmark_files.load_landmarks_file
     assert extract.LandmarkTable is landmark_files.LandmarkTable
     assert base.to_rgb_array is images.to_rgb_array
-    np.testing.assert_allclose(align.similarity_transform([[0, 0], [1, 0]], [[1, 1], [1, 3]])[:2],
-                               fg.fit_similarity([[0, 0], [1, 0]], [[1, 1], [1, 3]]))
+    np.testing.assert_allclose(
+        align.similarity_transform([[0, 0], [1, 0]], [[1, 1], [1, 3]])[:2],
+        fg.fit_similarity([[0, 0], [1, 0]], [[1, 1], [1, 3]]),
+    )
 
 
 def test_occluder_frame_is_the_template_up_to_a_similarity():

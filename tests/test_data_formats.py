@@ -50,8 +50,18 @@ def _imported_modules(path: Path) -> set[str]:
 
 def test_data_floor_never_imports_a_floor_above():
     package = Path(ferlib.__file__).parent
-    above = ("ferlib.landmarks", "ferlib.models", "ferlib.train", "ferlib.explain", "ferlib.study", "ferlib.occlusion",
-             "ferlib.plots", "ferlib.widgets", "ferlib.commands", "ferlib.cli")
+    above = (
+        "ferlib.landmarks",
+        "ferlib.models",
+        "ferlib.train",
+        "ferlib.explain",
+        "ferlib.study",
+        "ferlib.occlusion",
+        "ferlib.plots",
+        "ferlib.widgets",
+        "ferlib.commands",
+        "ferlib.cli",
+    )
     for path in sorted((package / "data").rglob("*.py")):
         bad = sorted(m for m in _imported_modules(path) if m.startswith(above))
         assert not bad, f"{path} imports {bad}"

@@ -15,17 +15,40 @@ def names(mapping):
 
 def test_rafdb_map():
     assert names(nl.RAFDB) == {1: "surprise", 2: "fear", 3: "disgust", 4: "happy", 5: "sad", 6: "anger", 7: "neutral"}
-    assert names(nl.RAFDB_RAN) == {0: "surprise", 1: "fear", 2: "disgust", 3: "happy", 4: "sad", 5: "anger", 6: "neutral"}
+    assert names(nl.RAFDB_RAN) == {
+        0: "surprise",
+        1: "fear",
+        2: "disgust",
+        3: "happy",
+        4: "sad",
+        5: "anger",
+        6: "neutral",
+    }
 
 
 def test_affectnet_fer2013_ckplus_kdef_maps():
     assert names(nl.AFFECTNET) == dict(enumerate(CANONICAL_CLASSES))
     assert set(nl.AFFECTNET_DROPPED) == {8, 9, 10}
     assert names(nl.FER2013) == {0: "anger", 1: "disgust", 2: "fear", 3: "happy", 4: "sad", 5: "surprise", 6: "neutral"}
-    assert names(nl.CKPLUS) == {0: "neutral", 1: "anger", 2: "contempt", 3: "disgust", 4: "fear", 5: "happy", 6: "sad",
-                                7: "surprise"}
-    assert names(nl.KDEF) == {"AF": "fear", "AN": "anger", "DI": "disgust", "HA": "happy", "NE": "neutral", "SA": "sad",
-                              "SU": "surprise"}
+    assert names(nl.CKPLUS) == {
+        0: "neutral",
+        1: "anger",
+        2: "contempt",
+        3: "disgust",
+        4: "fear",
+        5: "happy",
+        6: "sad",
+        7: "surprise",
+    }
+    assert names(nl.KDEF) == {
+        "AF": "fear",
+        "AN": "anger",
+        "DI": "disgust",
+        "HA": "happy",
+        "NE": "neutral",
+        "SA": "sad",
+        "SU": "surprise",
+    }
     assert nl.KDEF_ANGLES == {"FL": -90.0, "HL": -45.0, "S": 0.0, "HR": 45.0, "FR": 90.0}
     assert names(nl.MANET_FOLDERS) == dict(enumerate(CANONICAL_CLASSES[:7]))
 
@@ -37,15 +60,18 @@ def test_folder_names():
         nl.folder_label("misc")
 
 
-@pytest.mark.parametrize("votes,expected", [
-    ([8, 1, 0, 0, 0, 0, 0, 1, 0, 0], "neutral"),
-    ([0, 0, 0, 0, 1, 0, 0, 9, 0, 0], "contempt"),
-    ([0, 0, 2, 0, 0, 0, 8, 0, 0, 0], "fear"),
-    ([0, 0, 0, 0, 0, 0, 0, 0, 6, 4], None),  # unknown majority
-    ([1, 0, 0, 0, 0, 0, 0, 0, 0, 9], None),  # not a face
-    ([4, 4, 2, 0, 0, 0, 0, 0, 0, 0], None),  # tie
-    ([0] * 10, None),
-])
+@pytest.mark.parametrize(
+    "votes,expected",
+    [
+        ([8, 1, 0, 0, 0, 0, 0, 1, 0, 0], "neutral"),
+        ([0, 0, 0, 0, 1, 0, 0, 9, 0, 0], "contempt"),
+        ([0, 0, 2, 0, 0, 0, 8, 0, 0, 0], "fear"),
+        ([0, 0, 0, 0, 0, 0, 0, 0, 6, 4], None),  # unknown majority
+        ([1, 0, 0, 0, 0, 0, 0, 0, 0, 9], None),  # not a face
+        ([4, 4, 2, 0, 0, 0, 0, 0, 0, 0], None),  # tie
+        ([0] * 10, None),
+    ],
+)
 def test_ferplus_majority(votes, expected):
     got = nl.ferplus_majority(votes)
     assert (None if got is None else CANONICAL_CLASSES[got]) == expected
@@ -53,9 +79,17 @@ def test_ferplus_majority(votes, expected):
 
 def test_manifest_label_maps_agree_with_code():
     code = {
-        "rafdb": nl.RAFDB, "affectnet7": nl.AFFECTNET, "affectnet8": nl.AFFECTNET, "fer2013": nl.FER2013,
-        "ckplus": nl.CKPLUS, "kdef": nl.KDEF, "ran_rafdb": nl.RAFDB_RAN, "ran_affectnet": nl.AFFECTNET,
-        "ran_ferplus": nl.FERPLUS_INDEX, "ferplus": nl.FERPLUS, "synthfer": dict(enumerate(range(8))),
+        "rafdb": nl.RAFDB,
+        "affectnet7": nl.AFFECTNET,
+        "affectnet8": nl.AFFECTNET,
+        "fer2013": nl.FER2013,
+        "ckplus": nl.CKPLUS,
+        "kdef": nl.KDEF,
+        "ran_rafdb": nl.RAFDB_RAN,
+        "ran_affectnet": nl.AFFECTNET,
+        "ran_ferplus": nl.FERPLUS_INDEX,
+        "ferplus": nl.FERPLUS,
+        "synthfer": dict(enumerate(range(8))),
     }
     for name, mapping in code.items():
         manifest = load_manifest(name)
@@ -68,8 +102,22 @@ def test_manifest_label_maps_agree_with_code():
 
 def test_every_manifest_is_complete():
     names_ = list_manifests()
-    assert {"rafdb", "affectnet7", "affectnet8", "ferplus", "fer2013", "sfew2", "caers", "kdef", "ckplus", "fedro",
-            "ran_rafdb", "ran_affectnet", "ran_ferplus", "synthfer"} <= set(names_)
+    assert {
+        "rafdb",
+        "affectnet7",
+        "affectnet8",
+        "ferplus",
+        "fer2013",
+        "sfew2",
+        "caers",
+        "kdef",
+        "ckplus",
+        "fedro",
+        "ran_rafdb",
+        "ran_affectnet",
+        "ran_ferplus",
+        "synthfer",
+    } <= set(names_)
     for name in names_:
         m = load_manifest(name)
         assert m.citation and m.licence and m.request and m.landmarks and m.layout

@@ -198,7 +198,7 @@ def test_ferplus_majority_vote(tmp_path, folders):
 
 
 def test_ferplus_bad_inputs(tmp_path):
-    tree = fakes.make_ferplus(tmp_path, per_split=16, duplicate=True, missing=True, corrupt=True)
+    fakes.make_ferplus(tmp_path, per_split=16, duplicate=True, missing=True, corrupt=True)
     with pytest.raises(LayoutError, match="fer0000001.png"):
         build_dataset("ferplus", "train", tmp_path)
     with warnings.catch_warnings():
@@ -331,7 +331,9 @@ def test_synthfer_materialised_folder(tmp_path):
     _check_schema(s, 64)
     np.testing.assert_allclose(s["landmarks5"][0].numpy(), [(10 + 0.5) * 2 - 0.5, (12 + 0.5) * 2 - 0.5])
     assert s["landmarks8"].shape == (8, 2) and s["meta"]["yaw"] == 10.0 and s["meta"]["subject"] == "s0"
-    assert len(build_dataset("synthfer", "train", tmp_path, num_classes=7)) == 6 - sum(1 for y in tree.labels["train"] if y == 7)
+    assert len(build_dataset("synthfer", "train", tmp_path, num_classes=7)) == 6 - sum(
+        1 for y in tree.labels["train"] if y == 7
+    )
 
 
 def test_synthfer_without_root_is_lazy():
@@ -343,6 +345,7 @@ def test_synthfer_without_root_is_lazy():
 
 def test_synthfer_real_materialise_roundtrip(tmp_path):
     import ferlib.data.synthfer as synthfer
+
     synthfer.materialise(tmp_path, n=4, seed=1, split="train", image_size=40, progress=False)
     lazy = build_dataset("synthfer", "train", n=4, seed=1, image_size=40)
     folder = build_dataset("synthfer", "train", tmp_path, image_size=40)
@@ -353,8 +356,22 @@ def test_synthfer_real_materialise_roundtrip(tmp_path):
 
 
 def test_every_manifest_has_a_loader_test():
-    tested = {"rafdb", "affectnet7", "affectnet8", "fer2013", "ferplus", "sfew2", "caers", "fedro", "kdef", "ckplus",
-              "ran_rafdb", "ran_affectnet", "ran_ferplus", "synthfer"}
+    tested = {
+        "rafdb",
+        "affectnet7",
+        "affectnet8",
+        "fer2013",
+        "ferplus",
+        "sfew2",
+        "caers",
+        "fedro",
+        "kdef",
+        "ckplus",
+        "ran_rafdb",
+        "ran_affectnet",
+        "ran_ferplus",
+        "synthfer",
+    }
     assert set(list_manifests()) <= tested
 
 
@@ -367,7 +384,9 @@ def test_unknown_keyword_is_explained(tmp_path):
 def test_landmarks_file_overrides(tmp_path):
     fakes.make_rafdb(tmp_path)
     csv_path = tmp_path / "lm.csv"
-    csv_path.write_text("id,lm5\ntrain_00001," + " ".join(["3", "4", "15", "4", "9", "10", "5", "15", "14", "15"]) + "\n")
+    csv_path.write_text(
+        "id,lm5\ntrain_00001," + " ".join(["3", "4", "15", "4", "9", "10", "5", "15", "14", "15"]) + "\n"
+    )
     ds = build_dataset("rafdb", "train", tmp_path, image_size=40, landmarks_file=csv_path)
     lm = ds[0]["landmarks5"].numpy()
     np.testing.assert_allclose(lm[0], [(3 + 0.5) * 2 - 0.5, (4 + 0.5) * 2 - 0.5])  # 20 px aligned -> 40
@@ -383,11 +402,24 @@ def test_landmarks_file_from_ferlib_landmarks_jsonl(tmp_path):
     pts = [[4.0, 6.0], [14.0, 6.0], [9.0, 10.0], [5.0, 14.0], [13.0, 14.0]]
     records = [
         # run on the files themselves (20×20 on disk): file coordinates
-        {"path": "Image/aligned/train_00001_aligned.jpg", "hash": "a" * 16, "width": 20, "height": 20, "status": "ok",
-         "landmarks5": pts},
+        {
+            "path": "Image/aligned/train_00001_aligned.jpg",
+            "hash": "a" * 16,
+            "width": 20,
+            "height": 20,
+            "status": "ok",
+            "landmarks5": pts,
+        },
         # run on a loader output of 64×64: rescaled from that frame
-        {"path": str(aligned / "train_00002_aligned.jpg"), "hash": "b" * 16, "width": 64, "height": 64,
-         "status": "no_face", "fallback": True, "landmarks5": [[p * 3.2 for p in xy] for xy in pts]},
+        {
+            "path": str(aligned / "train_00002_aligned.jpg"),
+            "hash": "b" * 16,
+            "width": 64,
+            "height": 64,
+            "status": "no_face",
+            "fallback": True,
+            "landmarks5": [[p * 3.2 for p in xy] for xy in pts],
+        },
     ]
     path = tmp_path / "lm.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in [header, *records]) + "\n")
@@ -396,8 +428,11 @@ def test_landmarks_file_from_ferlib_landmarks_jsonl(tmp_path):
     a, b = ds[0], ds[1]
     np.testing.assert_allclose(a["landmarks5"].numpy(), want, atol=1e-5)
     assert a["meta"]["landmarks_status"] == "ok"
-    np.testing.assert_allclose(b["landmarks5"].numpy(), [[(x * 3.2 + 0.5) * 40 / 64 - 0.5, (y * 3.2 + 0.5) * 40 / 64 - 0.5]
-                                                          for x, y in pts], atol=1e-4)
+    np.testing.assert_allclose(
+        b["landmarks5"].numpy(),
+        [[(x * 3.2 + 0.5) * 40 / 64 - 0.5, (y * 3.2 + 0.5) * 40 / 64 - 0.5] for x, y in pts],
+        atol=1e-4,
+    )
     assert b["meta"]["landmarks_fallback"] is True
     assert torch.isnan(ds[2]["landmarks5"]).all() and ds[2]["meta"]["landmarks_status"] == "missing"
 

@@ -13,8 +13,9 @@ from ferlib.data.transforms import IMAGENET_MEAN, IMAGENET_STD, LandmarkAugment,
 H, W = 40, 48
 # a frontal face: image-left eye, image-right eye, nose, image-left mouth corner, image-right mouth corner
 LM5 = torch.tensor([[14.0, 12.0], [33.0, 13.0], [24.0, 21.0], [16.0, 30.0], [31.0, 29.0]])
-LM8 = torch.tensor([[24.0, 21.0], [10.0, 12.0], [18.0, 12.0], [29.0, 13.0], [37.0, 13.0], [16.0, 30.0], [31.0, 29.0],
-                    [24.0, 34.0]])
+LM8 = torch.tensor(
+    [[24.0, 21.0], [10.0, 12.0], [18.0, 12.0], [29.0, 13.0], [37.0, 13.0], [16.0, 30.0], [31.0, 29.0], [24.0, 34.0]]
+)
 
 
 def _dots_batch(points: torch.Tensor, n: int = 2) -> dict:
@@ -61,7 +62,9 @@ def test_flip_twice_is_identity_and_nan_stays_nan():
     assert torch.isnan(once[2]).all() and not torch.isnan(once[[0, 1, 3, 4]]).any()
     assert torch.equal(hflip_landmarks(once, W, LANDMARK5_FLIP_PERM)[[0, 1, 3, 4]], points[[0, 1, 3, 4]])
     for batched in (True, False):
-        aug = LandmarkAugment(flip=True, flip_p=1.0, translate=0.1, rotate=10, color_jitter=None, seed=0, batched=batched)
+        aug = LandmarkAugment(
+            flip=True, flip_p=1.0, translate=0.1, rotate=10, color_jitter=None, seed=0, batched=batched
+        )
         out = aug({"image": torch.zeros(3, 3, H, W, dtype=torch.uint8), "landmarks5": points.expand(3, 5, 2).clone()})
         assert torch.isnan(out["landmarks5"][:, 2]).all() and not torch.isnan(out["landmarks5"][:, [0, 1, 3, 4]]).any()
 
@@ -96,8 +99,9 @@ def test_translation_moves_image_and_all_points_together(batched):
 
 @pytest.mark.parametrize("batched", [True, False])
 def test_rotation_and_scale_track_the_dots(batched):
-    aug = LandmarkAugment(flip=False, translate=0.0, rotate=25, scale=(0.85, 1.15), color_jitter=None, seed=2,
-                          batched=batched)
+    aug = LandmarkAugment(
+        flip=False, translate=0.0, rotate=25, scale=(0.85, 1.15), color_jitter=None, seed=2, batched=batched
+    )
     batch = _dots_batch(torch.tensor([[20.0, 16.0]] * 5), n=3)
     batch["image"][:, 0] = 0
     batch["image"][:, 1] = 0
@@ -157,8 +161,15 @@ def test_batched_whole_pixel_shift_equals_torchvision_affine_per_image():
     ty = torch.tensor([-2, 4, 7, 0, 1, -45])
     out = shift_images(img, tx, ty)
     for i in range(6):
-        want = F.affine(img[i], angle=0.0, translate=[int(tx[i]), int(ty[i])], scale=1.0, shear=[0.0, 0.0],
-                        interpolation=F.InterpolationMode.BILINEAR, fill=0)
+        want = F.affine(
+            img[i],
+            angle=0.0,
+            translate=[int(tx[i]), int(ty[i])],
+            scale=1.0,
+            shear=[0.0, 0.0],
+            interpolation=F.InterpolationMode.BILINEAR,
+            fill=0,
+        )
         assert torch.equal(out[i], want)
     assert out[4].sum() == 0
 
@@ -177,17 +188,34 @@ def test_batched_warp_and_point_map_match_torchvision_affine_per_image():
     linear = affine_matrices(angle, scale)
     for img in (_smooth_images(n), torch.randint(0, 256, (n, 3, H, W), dtype=torch.uint8, generator=g)):
         out = warp_images(img, linear, shift)
-        want = torch.stack([
-            F.affine(img[i], angle=float(angle[i]), translate=shift[i].tolist(), scale=float(scale[i]),
-                     shear=[0.0, 0.0], interpolation=F.InterpolationMode.BILINEAR, fill=0) for i in range(n)])
+        want = torch.stack(
+            [
+                F.affine(
+                    img[i],
+                    angle=float(angle[i]),
+                    translate=shift[i].tolist(),
+                    scale=float(scale[i]),
+                    shear=[0.0, 0.0],
+                    interpolation=F.InterpolationMode.BILINEAR,
+                    fill=0,
+                )
+                for i in range(n)
+            ]
+        )
         diff = (out.int() - want.int()).abs()
         assert diff.max() <= 1 and (diff > 0).float().mean() < 1e-3
     points = torch.rand(n, 5, 2, generator=g) * torch.tensor([W - 1.0, H - 1.0])
     moved = affine_points(points, linear, shift, H, W)
     centre = [(W - 1) / 2, (H - 1) / 2]
     for i in range(n):
-        want = F.affine(tv_tensors.KeyPoints(points[i], canvas_size=(H, W)), angle=float(angle[i]),
-                        translate=shift[i].tolist(), scale=float(scale[i]), shear=[0.0, 0.0], center=centre)
+        want = F.affine(
+            tv_tensors.KeyPoints(points[i], canvas_size=(H, W)),
+            angle=float(angle[i]),
+            translate=shift[i].tolist(),
+            scale=float(scale[i]),
+            shear=[0.0, 0.0],
+            center=centre,
+        )
         assert torch.allclose(moved[i], want.as_subclass(torch.Tensor), atol=1e-4)
 
 
@@ -204,7 +232,9 @@ def test_batched_colour_jitter_matches_torchvision_adjust_ops():
     out = jitter_colours(img, b, c, s)
     assert torch.equal(out[0], img[0])
     for i in range(n):
-        want = F.adjust_saturation(F.adjust_contrast(F.adjust_brightness(img[i], float(b[i])), float(c[i])), float(s[i]))
+        want = F.adjust_saturation(
+            F.adjust_contrast(F.adjust_brightness(img[i], float(b[i])), float(c[i])), float(s[i])
+        )
         diff = (out[i].int() - want.int()).abs()
         assert diff.max() <= 1 and (diff > 0).float().mean() < 1e-3
     assert not torch.equal(out[1:], img[1:])
@@ -220,8 +250,12 @@ def _per_image_reference(batch: dict, params: dict) -> tuple[torch.Tensor, torch
         img, pts = batch["image"][i], batch["landmarks5"][i].clone()
         if params["flip"][i]:
             img, pts = F.horizontal_flip(img), hflip_landmarks(pts, W, LANDMARK5_FLIP_PERM)
-        kw = dict(angle=float(params["angle"][i]), translate=[float(params["tx"][i]), float(params["ty"][i])],
-                  scale=float(params["scale"][i]), shear=[0.0, 0.0])
+        kw = dict(
+            angle=float(params["angle"][i]),
+            translate=[float(params["tx"][i]), float(params["ty"][i])],
+            scale=float(params["scale"][i]),
+            shear=[0.0, 0.0],
+        )
         img = F.affine(img, interpolation=F.InterpolationMode.BILINEAR, fill=0, **kw)
         pts = F.affine(tv_tensors.KeyPoints(pts, canvas_size=(H, W)), center=[(W - 1) / 2, (H - 1) / 2], **kw)
         img = F.adjust_brightness(img, float(params["brightness"][i]))
@@ -235,8 +269,11 @@ def _per_image_reference(batch: dict, params: dict) -> tuple[torch.Tensor, torch
 @pytest.mark.parametrize("batched", [True, False])
 @pytest.mark.parametrize("kind", ["paper-amp-net", "zoom-and-rotate"])
 def test_augmentation_equals_the_per_image_torchvision_pipeline(kind, batched):
-    kw = (dict(flip=True, translate=0.1, color_jitter=(0.2, 0.2, 0.2)) if kind == "paper-amp-net"
-          else dict(flip=True, translate=0.07, rotate=15, scale=(0.9, 1.15), color_jitter=(0.3, 0.0, 0.3)))
+    kw = (
+        dict(flip=True, translate=0.1, color_jitter=(0.2, 0.2, 0.2))
+        if kind == "paper-amp-net"
+        else dict(flip=True, translate=0.07, rotate=15, scale=(0.9, 1.15), color_jitter=(0.3, 0.0, 0.3))
+    )
     aug = LandmarkAugment(seed=7, batched=batched, **kw)
     batch = {"image": _smooth_images(12, seed=2), "landmarks5": LM5.expand(12, 5, 2).clone()}
     params = aug.sample_params(12, H, W)
@@ -262,8 +299,11 @@ def test_augmentation_on_cuda_matches_cpu():
 
 def test_batched_and_per_image_paths_agree_and_cpu_defaults_to_per_image():
     kw = dict(flip=True, translate=0.1, rotate=0.0, scale=(1.0, 1.15), color_jitter=(0.2, 0.2, 0.2))
-    batch = {"image": _smooth_images(10, seed=6), "landmarks5": LM5.expand(10, 5, 2).clone(),
-             "landmarks8": LM8.expand(10, 8, 2).clone()}
+    batch = {
+        "image": _smooth_images(10, seed=6),
+        "landmarks5": LM5.expand(10, 5, 2).clone(),
+        "landmarks8": LM8.expand(10, 8, 2).clone(),
+    }
     params = LandmarkAugment(seed=3, **kw).sample_params(10, H, W)
     default = LandmarkAugment(**kw).apply(batch, params)
     per_image = LandmarkAugment(batched=False, **kw).apply(batch, params)

@@ -44,8 +44,9 @@ def test_verify_every_family_on_fakes(tmp_path):
     from ferlib.data.manifests import LOADERS
 
     def folders(root, bad):
-        fakes.make_class_folders(root, {"train": "Train", "val": "Val"}, ["Angry", "Happy"],
-                                 extra_folder="Bogus" if bad else None)  # a class folder that is no expression
+        fakes.make_class_folders(
+            root, {"train": "Train", "val": "Val"}, ["Angry", "Happy"], extra_folder="Bogus" if bad else None
+        )  # a class folder that is no expression
 
     def ran(root, bad):
         fakes.make_rafdb(root)
@@ -63,14 +64,20 @@ def test_verify_every_family_on_fakes(tmp_path):
     # family: (manifest, writes the clean (bad=False) or broken (bad=True) copy, what the problem must name)
     cases = {
         "rafdb": ("rafdb", lambda r, bad: fakes.make_rafdb(r, missing=bad), "Image/aligned/train_09999_aligned.jpg"),
-        "affectnet": ("affectnet7", lambda r, bad: fakes.make_affectnet(r, missing=bad),
-                      "Manually_Annotated_Images/999/missing.jpg"),
+        "affectnet": (
+            "affectnet7",
+            lambda r, bad: fakes.make_affectnet(r, missing=bad),
+            "Manually_Annotated_Images/999/missing.jpg",
+        ),
         "fer2013": ("fer2013", lambda r, bad: fakes.make_fer2013(r, corrupt=bad), "fer2013.csv:14"),  # 1 + 12 rows + 1
         "ferplus": ("ferplus", lambda r, bad: fakes.make_ferplus(r, missing=bad), "FER2013Train/fer0000001.png"),
         "folders": ("sfew2", folders, "Train/Bogus"),
         "kdef": ("kdef", lambda r, bad: fakes.make_kdef(r, bad_name=bad), "KDEF/AF01/AF01SUX.JPG"),
-        "ckplus": ("ckplus", lambda r, bad: fakes.make_ckplus(r, bad_emotion=bad),
-                   "Emotion/S998/001/S998_001_00000009_emotion.txt"),
+        "ckplus": (
+            "ckplus",
+            lambda r, bad: fakes.make_ckplus(r, bad_emotion=bad),
+            "Emotion/S998/001/S998_001_00000009_emotion.txt",
+        ),
         "ran": ("ran_rafdb", ran, "RAN/rafdb_occlusion_list.txt:7"),
         "synthfer": ("synthfer", synthfer, "images/train/train_000002.png"),
     }
@@ -120,8 +127,25 @@ def test_cli_synth_then_load_and_cache(tmp_path, capsys):
     assert len(train) == 8 and len(test) >= 7
     assert {r.subject for r in train.records}.isdisjoint({r.subject for r in test.records})
     capsys.readouterr()
-    assert main(["data", "cache", "synthfer", "--root", str(out), "--split", "train", "--image-size", "32",
-                 "--cache-dir", str(tmp_path / "c"), "--json"]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "cache",
+                "synthfer",
+                "--root",
+                str(out),
+                "--split",
+                "train",
+                "--image-size",
+                "32",
+                "--cache-dir",
+                str(tmp_path / "c"),
+                "--json",
+            ]
+        )
+        == 0
+    )
     info = json.loads(capsys.readouterr().out)
     assert info["n"] == 8 and info["built_now"] is True
 
@@ -138,8 +162,29 @@ def test_cli_occlude(tmp_path, capsys):
 
     fakes.make_synthfer_folder(tmp_path / "sf", n=3, size=48)
     out = tmp_path / "occ"
-    assert main(["data", "occlude", "synthfer", "--root", str(tmp_path / "sf"), "--split", "train",
-                 "--kind", "sunglasses", "--out", str(out), "--image-size", "48", "--num-classes", "8", "--json"]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "occlude",
+                "synthfer",
+                "--root",
+                str(tmp_path / "sf"),
+                "--split",
+                "train",
+                "--kind",
+                "sunglasses",
+                "--out",
+                str(out),
+                "--image-size",
+                "48",
+                "--num-classes",
+                "8",
+                "--json",
+            ]
+        )
+        == 0
+    )
     occluded = build_dataset("synthfer", "train", out, image_size=48, num_classes=8)
     assert len(occluded) == 3
     assert occluded[0]["meta"]["occlusion"] == "sunglasses"

@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from ferlib.landmarks import Detector, Face, create_detector, detect, landmarks68_to_5, list_detectors, register_detector
+from ferlib.landmarks import (
+    Detector,
+    Face,
+    create_detector,
+    detect,
+    landmarks68_to_5,
+    list_detectors,
+    register_detector,
+)
 from ferlib.landmarks.base import select_primary_face, to_rgb_array
 from ferlib.landmarks.examples import FRONTAL_LFW_FACES, astronaut_image, faces_side_by_side, lfw_face
 
@@ -133,8 +141,11 @@ def test_annotations_backend_and_68_to_5():
     samples = [
         {"image": torch.zeros(3, 50, 50, dtype=torch.uint8), "landmarks5": lm5},
         {"image": torch.zeros(3, 50, 50, dtype=torch.uint8), "landmarks5": torch.full((5, 2), float("nan"))},
-        {"image": torch.zeros(3, 50, 50, dtype=torch.uint8), "landmarks5": torch.full((5, 2), float("nan")),
-         "landmarks": torch.from_numpy(pts68)},
+        {
+            "image": torch.zeros(3, 50, 50, dtype=torch.uint8),
+            "landmarks5": torch.full((5, 2), float("nan")),
+            "landmarks": torch.from_numpy(pts68),
+        },
     ]
     got = det.detect_samples(samples)
     assert [len(g) for g in got] == [1, 0, 1]

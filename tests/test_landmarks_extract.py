@@ -15,7 +15,13 @@ import pytest
 import torch
 from PIL import Image
 
-from ferlib.landmarks import attach_landmarks, canonical_template, create_detector, extract_landmarks, load_landmarks_file
+from ferlib.landmarks import (
+    attach_landmarks,
+    canonical_template,
+    create_detector,
+    extract_landmarks,
+    load_landmarks_file,
+)
 from ferlib.landmarks.examples import faces_side_by_side, lfw_face
 from ferlib.landmarks.extract import LandmarkTable, journal_path, pixels_hash, record_key
 
@@ -157,8 +163,14 @@ def test_attach_landmarks_rescales_and_matches_paths(image_dir, mtcnn, tmp_path)
     for i, name in enumerate(names):
         im = Image.open(image_dir / "faces" / name).convert("RGB").resize((48, 48), Image.BILINEAR)
         path = str(image_dir / "faces" / name) if i % 2 else f"faces/{name}"  # absolute or relative
-        samples.append({"image": torch.from_numpy(np.array(im)).permute(2, 0, 1).contiguous(), "label": 0,
-                        "landmarks5": torch.full((5, 2), float("nan")), "meta": {"path": path}})
+        samples.append(
+            {
+                "image": torch.from_numpy(np.array(im)).permute(2, 0, 1).contiguous(),
+                "label": 0,
+                "landmarks5": torch.full((5, 2), float("nan")),
+                "meta": {"path": path},
+            }
+        )
     samples.append({"image": torch.zeros(3, 48, 48, dtype=torch.uint8), "label": 0, "meta": {"path": "nowhere.png"}})
     ds = attach_landmarks(samples, out)
     assert len(ds) == 5

@@ -38,9 +38,17 @@ def random_mobilenet(tmp_path_factory):
 def test_checkpoint_layout_matches_public_key_names():
     keys = set(RetinaFaceNet("mobilenet0.25").state_dict())
     for k in (
-        "body.stage1.0.0.weight", "body.stage1.1.3.weight", "body.stage2.5.4.running_var", "body.stage3.1.4.bias",
-        "fpn.output1.0.weight", "fpn.merge2.1.weight", "ssh1.conv3X3.0.weight", "ssh3.conv7x7_3.1.bias",
-        "ClassHead.0.conv1x1.weight", "BboxHead.2.conv1x1.bias", "LandmarkHead.1.conv1x1.weight",
+        "body.stage1.0.0.weight",
+        "body.stage1.1.3.weight",
+        "body.stage2.5.4.running_var",
+        "body.stage3.1.4.bias",
+        "fpn.output1.0.weight",
+        "fpn.merge2.1.weight",
+        "ssh1.conv3X3.0.weight",
+        "ssh3.conv7x7_3.1.bias",
+        "ClassHead.0.conv1x1.weight",
+        "BboxHead.2.conv1x1.bias",
+        "LandmarkHead.1.conv1x1.weight",
     ):
         assert k in keys, k
     assert not any(k.startswith(("body.fc", "body.avg")) for k in keys)

@@ -101,11 +101,13 @@ def _is_import_module_call(node: ast.AST) -> bool:
         return False
     f = node.func
     return (isinstance(f, ast.Attribute) and f.attr == "import_module") or (
-        isinstance(f, ast.Name) and f.id in ("import_module", "__import__"))
+        isinstance(f, ast.Name) and f.id in ("import_module", "__import__")
+    )
 
 
-def _imports_in(tree: ast.Module, here: str, modules: dict[str, Path], where: str,
-                unresolved: list[str]) -> Iterable[tuple[str, int]]:
+def _imports_in(
+    tree: ast.Module, here: str, modules: dict[str, Path], where: str, unresolved: list[str]
+) -> Iterable[tuple[str, int]]:
     """(imported module or package, line) for every import in ``tree``; ``here`` is the importer's package."""
     literals = _module_literals(tree)
     for node in ast.walk(tree):
@@ -130,7 +132,7 @@ def _imports_in(tree: ast.Module, here: str, modules: dict[str, Path], where: st
             elif isinstance(first, ast.Constant) and str(first.value).count(".") and str(first.value).endswith("."):
                 prefix = str(first.value)
                 for other in modules:
-                    if other.startswith(prefix) and "." not in other[len(prefix):]:
+                    if other.startswith(prefix) and "." not in other[len(prefix) :]:
                         yield other, node.lineno
             elif isinstance(arg, ast.Subscript) and isinstance(arg.value, ast.Name) and arg.value.id in literals:
                 for target in literals[arg.value.id]:
@@ -206,8 +208,10 @@ def floor_violations(graph: ImportGraph, root: Path, floors: dict[str, int] = FL
         for target, line in sorted(graph.edges.get(name, {}).items()):
             theirs = floor_of(target, floors)
             if theirs is not None and theirs > mine:
-                out.append(f"{graph.modules[name].relative_to(root)}:{line}: {name} ({FLOOR_NAMES[mine]}) "
-                           f"imports {target} ({FLOOR_NAMES[theirs]}, a higher floor)")
+                out.append(
+                    f"{graph.modules[name].relative_to(root)}:{line}: {name} ({FLOOR_NAMES[mine]}) "
+                    f"imports {target} ({FLOOR_NAMES[theirs]}, a higher floor)"
+                )
     return out
 
 
@@ -220,8 +224,9 @@ def long_modules(graph: ImportGraph, root: Path, max_lines: int = MAX_LINES) -> 
             continue
         doc = ast.get_docstring(ast.parse(text)) or ""
         if not any(line.strip().startswith("Length:") for line in doc.splitlines()):
-            out.append(f"{path.relative_to(root)}: {n} lines (> {max_lines}) and no 'Length:' line in its "
-                       "docstring saying why")
+            out.append(
+                f"{path.relative_to(root)}: {n} lines (> {max_lines}) and no 'Length:' line in its docstring saying why"
+            )
     return out
 
 
@@ -241,8 +246,10 @@ def _ferlib_graph() -> ImportGraph:
 
 def test_every_dynamic_import_can_be_followed():
     graph = _ferlib_graph()
-    _fail_with("dynamic imports this check cannot follow (import by a literal name, "
-                                         "or from a module-level table of names)", graph.unresolved)
+    _fail_with(
+        "dynamic imports this check cannot follow (import by a literal name, or from a module-level table of names)",
+        graph.unresolved,
+    )
 
 
 def test_no_import_cycles():
@@ -251,8 +258,12 @@ def test_no_import_cycles():
     lines = []
     for component in found:
         members = set(component)
-        pairs = [f"{a} -> {b} (line {graph.edges[a][b]})" for a in component for b in sorted(graph.edges.get(a, {}))
-                 if b in members]
+        pairs = [
+            f"{a} -> {b} (line {graph.edges[a][b]})"
+            for a in component
+            for b in sorted(graph.edges.get(a, {}))
+            if b in members
+        ]
         lines.append(" <-> ".join(component) + "\n      " + "\n      ".join(pairs))
     _fail_with("import cycles (modules that reach each other)", lines)
 
@@ -260,8 +271,9 @@ def test_no_import_cycles():
 def test_floors_run_one_way():
     graph = _ferlib_graph()
     problems = floor_violations(graph, REPO)
-    _fail_with("imports of a higher floor (data → landmarks → models → train → explain → "
-                                 "study → commands/cli)", problems)
+    _fail_with(
+        "imports of a higher floor (data → landmarks → models → train → explain → study → commands/cli)", problems
+    )
 
 
 def test_no_long_module_without_a_reason():
@@ -280,19 +292,22 @@ def _write(root: Path, files: dict[str, str]) -> None:
 
 
 def test_checker_finds_lazy_relative_and_dynamic_imports_cycles_floors_and_length(tmp_path):
-    _write(tmp_path, {
-        "pkg/__init__.py": "",
-        "pkg/low/__init__.py": "from pkg.low.a import f\n",
-        "pkg/low/a.py": "def f():\n    from ..high import g  # lazy, relative, upward\n    return g\n",
-        "pkg/low/b.py": "import pkg.low  # own parent: allowed\nfrom . import a\n",
-        "pkg/high.py": "import importlib\nfrom pkg.low import a\n"
-                       "_LAZY = {'x': 'pkg.low.b'}\n"
-                       "def g(name):\n    return importlib.import_module(_LAZY[name])\n"
-                       "def h(name):\n    return importlib.import_module(f'pkg.low.{name}')\n"
-                       "def k(name):\n    return importlib.import_module(name)\n",
-        "pkg/long.py": '"""A long module."""\n' + "x = 1\n" * 10,
-        "pkg/long_ok.py": '"""A long module.\n\nLength: one table of constants.\n"""\n' + "x = 1\n" * 10,
-    })
+    _write(
+        tmp_path,
+        {
+            "pkg/__init__.py": "",
+            "pkg/low/__init__.py": "from pkg.low.a import f\n",
+            "pkg/low/a.py": "def f():\n    from ..high import g  # lazy, relative, upward\n    return g\n",
+            "pkg/low/b.py": "import pkg.low  # own parent: allowed\nfrom . import a\n",
+            "pkg/high.py": "import importlib\nfrom pkg.low import a\n"
+            "_LAZY = {'x': 'pkg.low.b'}\n"
+            "def g(name):\n    return importlib.import_module(_LAZY[name])\n"
+            "def h(name):\n    return importlib.import_module(f'pkg.low.{name}')\n"
+            "def k(name):\n    return importlib.import_module(name)\n",
+            "pkg/long.py": '"""A long module."""\n' + "x = 1\n" * 10,
+            "pkg/long_ok.py": '"""A long module.\n\nLength: one table of constants.\n"""\n' + "x = 1\n" * 10,
+        },
+    )
     graph = build_graph(tmp_path, "pkg")
     assert graph.edges["pkg.low.a"] == {"pkg.high": 2}
     assert "pkg.low" not in graph.edges["pkg.low.b"] and "pkg.low.a" in graph.edges["pkg.low.b"]
@@ -305,4 +320,5 @@ def test_checker_finds_lazy_relative_and_dynamic_imports_cycles_floors_and_lengt
     assert any("pkg.low.a (foundations) imports pkg.high (data" in p for p in problems)
     assert any(p.startswith("pkg.long: on no floor") for p in problems)
     assert long_modules(graph, tmp_path, max_lines=10) == [
-        "pkg/long.py: 11 lines (> 10) and no 'Length:' line in its docstring saying why"]
+        "pkg/long.py: 11 lines (> 10) and no 'Length:' line in its docstring saying why"
+    ]

@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 
 from ferlib.models import create_model
-from ferlib.models.ma_net import LocalAttentionModule, MANet, MultiScaleBlock, ma_net_regions
 from ferlib.models.complexity import count_parameters, model_complexity
+from ferlib.models.ma_net import LocalAttentionModule, MANet, MultiScaleBlock, ma_net_regions
 
 
 # -- fidelity with the paper / public code -----------------------------------------------------
@@ -95,7 +95,7 @@ def _changed_groups(block: MultiScaleBlock, group: int) -> list[int]:
     torch.manual_seed(1)
     x = torch.rand(1, 8, 6, 6) + 0.5  # positive: the ReLU after conv1 passes X through
     bumped = x.clone()
-    bumped[:, 2 * group:2 * group + 2] += 0.7
+    bumped[:, 2 * group : 2 * group + 2] += 0.7
     with torch.no_grad():
         diff = (block(bumped) - block(x)).abs().reshape(4, -1).amax(dim=1)
     return [g for g in range(4) if diff[g] > 1e-6]
@@ -236,8 +236,15 @@ def test_cam_targets_name_the_branch_maps():
 
 @pytest.mark.parametrize(
     "kwargs",
-    [dict(global_branch="bogus"), dict(local_branch="cbam"), dict(global_branch=None, local_branch=None),
-     dict(fusion="feature", local_branch=None), dict(fusion="late"), dict(lam=1.5), dict(split=3, overlap=0)],
+    [
+        dict(global_branch="bogus"),
+        dict(local_branch="cbam"),
+        dict(global_branch=None, local_branch=None),
+        dict(fusion="feature", local_branch=None),
+        dict(fusion="late"),
+        dict(lam=1.5),
+        dict(split=3, overlap=0),
+    ],
 )
 def test_invalid_variants_raise(kwargs):
     with pytest.raises(ValueError):

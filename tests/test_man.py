@@ -20,8 +20,20 @@ from ferlib.models.man_masks import (
 
 # A frontal face on a 224×224 image: l1 nose, l2/l3 image-left eye outer/inner, l4/l5 image-right
 # eye inner/outer, l6/l7 mouth corners, l8 below the mouth.
-LM8 = torch.tensor([[[112.0, 130.0], [60.0, 96.0], [92.0, 96.0], [132.0, 96.0], [164.0, 96.0],
-                     [80.0, 170.0], [144.0, 170.0], [112.0, 200.0]]])
+LM8 = torch.tensor(
+    [
+        [
+            [112.0, 130.0],
+            [60.0, 96.0],
+            [92.0, 96.0],
+            [132.0, 96.0],
+            [164.0, 96.0],
+            [80.0, 170.0],
+            [144.0, 170.0],
+            [112.0, 200.0],
+        ]
+    ]
+)
 
 # Expected masks worked out by hand from Table 2 and Eq. 4 with λ = 1/16 (inclusive bounds):
 #   region            centre       (w, h) px          λ·x-range        λ·y-range        cols  rows
@@ -47,7 +59,7 @@ EXPECTED_RANGES = [  # (first col, last col, first row, last row), inclusive
 
 def box_mask(c0: int, c1: int, r0: int, r1: int, size: int = 14) -> torch.Tensor:
     m = torch.zeros(size, size)
-    m[r0:r1 + 1, c0:c1 + 1] = 1
+    m[r0 : r1 + 1, c0 : c1 + 1] = 1
     return m
 
 
@@ -90,12 +102,18 @@ def test_landmarks5_to_8_construction():
     lm5 = torch.tensor([[76.0, 96.0], [148.0, 96.0], [112.0, 130.0], [80.0, 170.0], [144.0, 170.0]])
     lm8 = landmarks5_to_8(lm5)
     d = 72.0 * EYE_HALF_WIDTH
-    expected = torch.tensor([
-        [112.0, 130.0],
-        [76.0 - d, 96.0], [76.0 + d, 96.0], [148.0 - d, 96.0], [148.0 + d, 96.0],
-        [80.0, 170.0], [144.0, 170.0],
-        [112.0, 170.0 + BELOW_MOUTH_FRACTION * 74.0],
-    ])
+    expected = torch.tensor(
+        [
+            [112.0, 130.0],
+            [76.0 - d, 96.0],
+            [76.0 + d, 96.0],
+            [148.0 - d, 96.0],
+            [148.0 + d, 96.0],
+            [80.0, 170.0],
+            [144.0, 170.0],
+            [112.0, 170.0 + BELOW_MOUTH_FRACTION * 74.0],
+        ]
+    )
     torch.testing.assert_close(lm8, expected)
 
 
@@ -108,7 +126,9 @@ def test_landmarks5_to_8_commutes_with_horizontal_flip():
         out[..., 0] = 223.0 - out[..., 0]
         return out
 
-    torch.testing.assert_close(landmarks5_to_8(flip(lm5, LANDMARK5_FLIP_PERM)), flip(landmarks5_to_8(lm5), LANDMARK8_FLIP_PERM))
+    torch.testing.assert_close(
+        landmarks5_to_8(flip(lm5, LANDMARK5_FLIP_PERM)), flip(landmarks5_to_8(lm5), LANDMARK8_FLIP_PERM)
+    )
 
 
 def test_rasnet_arithmetic_at_224():
@@ -130,7 +150,7 @@ def test_ma_block_matches_eqs_5_and_6_by_hand():
     torch.testing.assert_close(q.sum(1), torch.ones(2))
     expected = torch.zeros_like(v)
     for r, branch in enumerate(block.branches):
-        t = F.conv2d(v * masks[:, r:r + 1], branch.buffer.weight, branch.buffer.bias)  # Eq. 5: ω₂(V⊗M_r)+b₂
+        t = F.conv2d(v * masks[:, r : r + 1], branch.buffer.weight, branch.buffer.bias)  # Eq. 5: ω₂(V⊗M_r)+b₂
         s = torch.sigmoid(branch.se.fc2(torch.relu(branch.se.fc1(t.mean(dim=(2, 3), keepdim=True)))))
         expected += q[:, r, None, None, None] * (t * s)  # Eq. 6
     torch.testing.assert_close(fused, expected)

@@ -38,129 +38,197 @@ BASELINES = ("resnet18", "resnet34", "vgg16", "vgg16-se")
 FAMILIES = PAPER_MODELS + BASELINES
 
 #: ``study.ABLATION_GRIDS`` before the move: (name, model, source, paper_dataset, rows (label, variant, paper, model)).
-OLD_ABLATION_GRIDS = [('amp-net-modules',
-  'amp-net',
-  'amp-net.txt Tables I–II',
-  'RAF-DB, no pre-training',
-  [('GP+LP+AP (AMP-Net)', {'branches': ('gp', 'lp', 'ap')}, 88.06, None),
-   ('GP (gate-OSA)', {'branches': ('gp',)}, 86.32, None),
-   ('GP (OSA)', {'branches': ('gp',), 'gp_block': 'osa'}, 86.08, None),
-   ('LP', {'branches': ('lp',)}, 86.02, None),
-   ('AP', {'branches': ('ap',)}, 84.33, None),
-   ('GP+LP', {'branches': ('gp', 'lp')}, 87.23, None),
-   ('GP+AP', {'branches': ('gp', 'ap')}, 86.77, None),
-   ('LP+AP', {'branches': ('lp', 'ap')}, 86.67, None)]),
- ('amp-net-lp-scheme',
-  'amp-net',
-  'amp-net.txt Table III (LP module alone)',
-  'RAF-DB, no pre-training',
-  [('scheme 4: PBD + LBP (proposed)', {'branches': ('lp',), 'lp_scheme': 4}, 86.02, None),
-   ('scheme 2: equal 2×2 split', {'branches': ('lp',), 'lp_scheme': 2}, 84.65, None),
-   ('scheme 1: PBD + ROI Align', {'branches': ('lp',), 'lp_scheme': 1}, 79.35, None),
-   ('scheme 3: modified PBD + LBP', {'branches': ('lp',), 'lp_scheme': 3}, 85.27, None)]),
- ('amp-net-region-size',
-  'amp-net-r18',
-  'amp-net.txt Fig. 8(a) (only L = 10 printed)',
-  'RAF-DB',
-  [('L = 10', {'region_size': 10}, 88.06, None),
-   ('L = 6', {'region_size': 6}, None, None),
-   ('L = 14', {'region_size': 14}, None, None),
-   ('L = 8', {'region_size': 8}, None, None),
-   ('L = 12', {'region_size': 12}, None, None)]),
- ('amp-net-lambda',
-  'amp-net-r18',
-  'amp-net.txt Fig. 8(b) (only λ = 0.5 printed)',
-  'RAF-DB',
-  [('λ = 0.5', {'lam': 0.5}, 88.06, None),
-   ('λ = 0.2', {'lam': 0.2}, None, None),
-   ('λ = 0.8', {'lam': 0.8}, None, None)]),
- ('ma-net-multiscale',
-  'ma-net',
-  'ma-net.txt Table I (one branch)',
-  'RAF-DB, no pre-training',
-  [('symmetric multi-scale', {'global_branch': 'symmetric', 'local_branch': None}, 83.74, None),
-   ('baseline (LTS)', {'global_branch': 'lts', 'local_branch': None}, 82.59, None),
-   ('Res2Net multi-scale', {'global_branch': 'res2net', 'local_branch': None}, 82.89, None),
-   ('local feature', {'global_branch': None, 'local_branch': 'feature'}, 83.87, None),
-   ('local feature + attention', {'global_branch': None, 'local_branch': 'attention'}, 84.65, None)]),
- ('ma-net-regions',
-  'ma-net',
-  'ma-net.txt Table III',
-  'RAF-DB, no pre-training',
-  [('2×2, overlap 0 (MA-Net)', {'overlap': 0, 'split': 2}, 86.32, None),
-   ('1×1', {'overlap': 0, 'split': 1}, 84.58, None),
-   ('2×2, overlap 6', {'overlap': 6, 'split': 2}, 85.14, None),
-   ('3×3, overlap 1', {'overlap': 1, 'split': 3}, 85.41, None),
-   ('3×3, overlap 7', {'overlap': 7, 'split': 3}, 85.29, None)]),
- ('ma-net-fusion',
-  'ma-net',
-  'ma-net.txt Table IV',
-  'RAF-DB, no pre-training',
-  [('decision-level (MA-Net)', {'fusion': 'decision'}, 86.34, None),
-   ('feature-level', {'fusion': 'feature'}, 82.76, None)]),
- ('ma-net-lambda',
-  'ma-net',
-  'ma-net.txt Fig. 6 (best λ = 0.6; values not printed)',
-  'RAF-DB',
-  [('λ = 0.6 (MA-Net)', {'lam': 0.6}, 86.34, None),
-   ('λ = 0.2', {'lam': 0.2}, None, None),
-   ('λ = 0.9', {'lam': 0.9}, None, None)]),
- ('lan-alpha',
-  'lan',
-  'lan.txt §IV (α = 0.5 used)',
-  '—',
-  [('α = 0.5 (LAN)', {'alpha': 0.5}, None, None),
-   ('α = 0 (no guidance)', {'alpha': 0.0}, None, None),
-   ('α = 1', {'alpha': 1.0}, None, None)]),
- ('lan-fusion',
-  'lan',
-  'lan.txt Table 6',
-  'AffectNet',
-  [('addition (LAN)', {'fusion': 'add'}, 60.88, None),
-   ('concatenation', {'fusion': 'concat'}, 60.2, None),
-   ('averaging', {'fusion': 'average'}, 59.4, None)]),
- ('ffra-net-fusion',
-  'ffra-net',
-  'ffra-net.txt Table 1',
-  'SG_RAF-DB (sunglasses)',
-  [('weighted (FFRA-Net)', {'fusion': 'weighted'}, 79.5, None),
-   ('add', {'fusion': 'add'}, 77.87, None),
-   ('concat', {'fusion': 'concat'}, 76.69, None)]),
- ('ffra-net-modules',
-  'ffra-net',
-  'ffra-net.txt Table 2',
-  'SG_RAF-DB (sunglasses)',
-  [('multi-scale + local attention', {'local_attention': True, 'multi_scale': True}, 79.5, None),
-   ('neither (baseline)', {'local_attention': False, 'multi_scale': False}, 77.44, None),
-   ('multi-scale only', {'local_attention': False, 'multi_scale': True}, 78.62, None),
-   ('local attention only', {'local_attention': True, 'multi_scale': False}, 79.37, None)]),
- ('ffra-net-lambda',
-  'ffra-net',
-  'ffra-net.txt §4.3 (λ = 0.6 used)',
-  'SG_RAF-DB',
-  [('λ = 0.6 (FFRA-Net)', {'lam': 0.6}, 79.5, None),
-   ('λ = 0.3', {'lam': 0.3}, None, None),
-   ('λ = 0.9', {'lam': 0.9}, None, None)]),
- ('man-baselines',
-  'man',
-  'man.txt Table 3 (from scratch)',
-  'RAF-DB, trained from scratch',
-  [('RASnet + ERSnet (MAN)', {}, 75.59, None), ('VGG16', {}, 73.63, 'vgg16'), ('VGG16 + SE', {}, 73.27, 'vgg16-se')])]
+OLD_ABLATION_GRIDS = [
+    (
+        "amp-net-modules",
+        "amp-net",
+        "amp-net.txt Tables I–II",
+        "RAF-DB, no pre-training",
+        [
+            ("GP+LP+AP (AMP-Net)", {"branches": ("gp", "lp", "ap")}, 88.06, None),
+            ("GP (gate-OSA)", {"branches": ("gp",)}, 86.32, None),
+            ("GP (OSA)", {"branches": ("gp",), "gp_block": "osa"}, 86.08, None),
+            ("LP", {"branches": ("lp",)}, 86.02, None),
+            ("AP", {"branches": ("ap",)}, 84.33, None),
+            ("GP+LP", {"branches": ("gp", "lp")}, 87.23, None),
+            ("GP+AP", {"branches": ("gp", "ap")}, 86.77, None),
+            ("LP+AP", {"branches": ("lp", "ap")}, 86.67, None),
+        ],
+    ),
+    (
+        "amp-net-lp-scheme",
+        "amp-net",
+        "amp-net.txt Table III (LP module alone)",
+        "RAF-DB, no pre-training",
+        [
+            ("scheme 4: PBD + LBP (proposed)", {"branches": ("lp",), "lp_scheme": 4}, 86.02, None),
+            ("scheme 2: equal 2×2 split", {"branches": ("lp",), "lp_scheme": 2}, 84.65, None),
+            ("scheme 1: PBD + ROI Align", {"branches": ("lp",), "lp_scheme": 1}, 79.35, None),
+            ("scheme 3: modified PBD + LBP", {"branches": ("lp",), "lp_scheme": 3}, 85.27, None),
+        ],
+    ),
+    (
+        "amp-net-region-size",
+        "amp-net-r18",
+        "amp-net.txt Fig. 8(a) (only L = 10 printed)",
+        "RAF-DB",
+        [
+            ("L = 10", {"region_size": 10}, 88.06, None),
+            ("L = 6", {"region_size": 6}, None, None),
+            ("L = 14", {"region_size": 14}, None, None),
+            ("L = 8", {"region_size": 8}, None, None),
+            ("L = 12", {"region_size": 12}, None, None),
+        ],
+    ),
+    (
+        "amp-net-lambda",
+        "amp-net-r18",
+        "amp-net.txt Fig. 8(b) (only λ = 0.5 printed)",
+        "RAF-DB",
+        [
+            ("λ = 0.5", {"lam": 0.5}, 88.06, None),
+            ("λ = 0.2", {"lam": 0.2}, None, None),
+            ("λ = 0.8", {"lam": 0.8}, None, None),
+        ],
+    ),
+    (
+        "ma-net-multiscale",
+        "ma-net",
+        "ma-net.txt Table I (one branch)",
+        "RAF-DB, no pre-training",
+        [
+            ("symmetric multi-scale", {"global_branch": "symmetric", "local_branch": None}, 83.74, None),
+            ("baseline (LTS)", {"global_branch": "lts", "local_branch": None}, 82.59, None),
+            ("Res2Net multi-scale", {"global_branch": "res2net", "local_branch": None}, 82.89, None),
+            ("local feature", {"global_branch": None, "local_branch": "feature"}, 83.87, None),
+            ("local feature + attention", {"global_branch": None, "local_branch": "attention"}, 84.65, None),
+        ],
+    ),
+    (
+        "ma-net-regions",
+        "ma-net",
+        "ma-net.txt Table III",
+        "RAF-DB, no pre-training",
+        [
+            ("2×2, overlap 0 (MA-Net)", {"overlap": 0, "split": 2}, 86.32, None),
+            ("1×1", {"overlap": 0, "split": 1}, 84.58, None),
+            ("2×2, overlap 6", {"overlap": 6, "split": 2}, 85.14, None),
+            ("3×3, overlap 1", {"overlap": 1, "split": 3}, 85.41, None),
+            ("3×3, overlap 7", {"overlap": 7, "split": 3}, 85.29, None),
+        ],
+    ),
+    (
+        "ma-net-fusion",
+        "ma-net",
+        "ma-net.txt Table IV",
+        "RAF-DB, no pre-training",
+        [
+            ("decision-level (MA-Net)", {"fusion": "decision"}, 86.34, None),
+            ("feature-level", {"fusion": "feature"}, 82.76, None),
+        ],
+    ),
+    (
+        "ma-net-lambda",
+        "ma-net",
+        "ma-net.txt Fig. 6 (best λ = 0.6; values not printed)",
+        "RAF-DB",
+        [
+            ("λ = 0.6 (MA-Net)", {"lam": 0.6}, 86.34, None),
+            ("λ = 0.2", {"lam": 0.2}, None, None),
+            ("λ = 0.9", {"lam": 0.9}, None, None),
+        ],
+    ),
+    (
+        "lan-alpha",
+        "lan",
+        "lan.txt §IV (α = 0.5 used)",
+        "—",
+        [
+            ("α = 0.5 (LAN)", {"alpha": 0.5}, None, None),
+            ("α = 0 (no guidance)", {"alpha": 0.0}, None, None),
+            ("α = 1", {"alpha": 1.0}, None, None),
+        ],
+    ),
+    (
+        "lan-fusion",
+        "lan",
+        "lan.txt Table 6",
+        "AffectNet",
+        [
+            ("addition (LAN)", {"fusion": "add"}, 60.88, None),
+            ("concatenation", {"fusion": "concat"}, 60.2, None),
+            ("averaging", {"fusion": "average"}, 59.4, None),
+        ],
+    ),
+    (
+        "ffra-net-fusion",
+        "ffra-net",
+        "ffra-net.txt Table 1",
+        "SG_RAF-DB (sunglasses)",
+        [
+            ("weighted (FFRA-Net)", {"fusion": "weighted"}, 79.5, None),
+            ("add", {"fusion": "add"}, 77.87, None),
+            ("concat", {"fusion": "concat"}, 76.69, None),
+        ],
+    ),
+    (
+        "ffra-net-modules",
+        "ffra-net",
+        "ffra-net.txt Table 2",
+        "SG_RAF-DB (sunglasses)",
+        [
+            ("multi-scale + local attention", {"local_attention": True, "multi_scale": True}, 79.5, None),
+            ("neither (baseline)", {"local_attention": False, "multi_scale": False}, 77.44, None),
+            ("multi-scale only", {"local_attention": False, "multi_scale": True}, 78.62, None),
+            ("local attention only", {"local_attention": True, "multi_scale": False}, 79.37, None),
+        ],
+    ),
+    (
+        "ffra-net-lambda",
+        "ffra-net",
+        "ffra-net.txt §4.3 (λ = 0.6 used)",
+        "SG_RAF-DB",
+        [
+            ("λ = 0.6 (FFRA-Net)", {"lam": 0.6}, 79.5, None),
+            ("λ = 0.3", {"lam": 0.3}, None, None),
+            ("λ = 0.9", {"lam": 0.9}, None, None),
+        ],
+    ),
+    (
+        "man-baselines",
+        "man",
+        "man.txt Table 3 (from scratch)",
+        "RAF-DB, trained from scratch",
+        [
+            ("RASnet + ERSnet (MAN)", {}, 75.59, None),
+            ("VGG16", {}, 73.63, "vgg16"),
+            ("VGG16 + SE", {}, 73.27, "vgg16-se"),
+        ],
+    ),
+]
 
 #: ``study.PAPER_RESULTS`` before the move.
-OLD_PAPER_RESULTS = {'amp-net': {'rafdb': 89.25, 'source': 'amp-net.txt Table IV (VGGFace2 pre-training)'},
- 'amp-net-r18': {'rafdb': 88.84, 'source': 'amp-net.txt Table IV, AMP-Net* (ResNet-18)'},
- 'ma-net': {'rafdb': 88.4, 'source': 'ma-net.txt abstract (MS-Celeb-1M pre-training)'},
- 'lan': {'rafdb': 87.09, 'source': 'lan.txt Table 2'},
- 'ffra-net': {'rafdb': 88.66, 'source': 'ffra-net.txt Table 5'},
- 'man': {'rafdb': 85.69, 'source': 'man.txt Table 3 (VGG-Face initialisation; 75.59 from scratch)'},
- 'vgg16': {'rafdb': 83.89, 'source': 'man.txt Table 3, VGG fine-tuning'},
- 'vgg16-se': {'rafdb': 83.28, 'source': 'man.txt Table 3, VGG+SE'},
- 'resnet18': {'rafdb': None, 'source': 'plain baseline (no paper number)'}}
+OLD_PAPER_RESULTS = {
+    "amp-net": {"rafdb": 89.25, "source": "amp-net.txt Table IV (VGGFace2 pre-training)"},
+    "amp-net-r18": {"rafdb": 88.84, "source": "amp-net.txt Table IV, AMP-Net* (ResNet-18)"},
+    "ma-net": {"rafdb": 88.4, "source": "ma-net.txt abstract (MS-Celeb-1M pre-training)"},
+    "lan": {"rafdb": 87.09, "source": "lan.txt Table 2"},
+    "ffra-net": {"rafdb": 88.66, "source": "ffra-net.txt Table 5"},
+    "man": {"rafdb": 85.69, "source": "man.txt Table 3 (VGG-Face initialisation; 75.59 from scratch)"},
+    "vgg16": {"rafdb": 83.89, "source": "man.txt Table 3, VGG fine-tuning"},
+    "vgg16-se": {"rafdb": 83.28, "source": "man.txt Table 3, VGG+SE"},
+    "resnet18": {"rafdb": None, "source": "plain baseline (no paper number)"},
+}
 
 #: ``train.recipes.MODEL_RECIPES`` before the move (everything else: "baseline").
-OLD_MODEL_RECIPES = {"amp-net": "amp-net", "amp-net-r18": "amp-net", "ma-net": "ma-net", "lan": "lan",
-                     "ffra-net": "ffra-net", "man": "man"}
+OLD_MODEL_RECIPES = {
+    "amp-net": "amp-net",
+    "amp-net-r18": "amp-net",
+    "ma-net": "ma-net",
+    "lan": "lan",
+    "ffra-net": "ffra-net",
+    "man": "man",
+}
 
 #: ``widgets.REGION_VIEWS`` before the move.
 OLD_REGION_VIEWS = ("AMP-Net: PBD + LBP + AP", "MA-Net: 2×2 split", "MA-Net: 3×3 overlap 7", "MAN: Table 2 regions")
@@ -181,7 +249,12 @@ def models():
 def test_every_family_model_is_registered_with_a_complete_card(models):
     assert set(FAMILIES) <= set(list_models())
     papers = {p.name for p in (ROOT.parent / "shared" / "papers").glob("*.txt")} or {
-        "amp-net.txt", "ma-net.txt", "lan.txt", "ffra-net.txt", "man.txt"}
+        "amp-net.txt",
+        "ma-net.txt",
+        "lan.txt",
+        "ffra-net.txt",
+        "man.txt",
+    }
     for name in FAMILIES:
         card = get_card(name)
         assert card is not None, name
@@ -190,7 +263,8 @@ def test_every_family_model_is_registered_with_a_complete_card(models):
         assert card.primary_cam_target in models[name].cam_targets(), name
         assert models[name].primary_cam_target == card.primary_cam_target, name
         assert card.claims.ferlib_params_7cls is None or card.claims.ferlib_params_7cls == sum(
-            p.numel() for p in models[name].parameters()), name
+            p.numel() for p in models[name].parameters()
+        ), name
         if name in PAPER_MODELS:
             assert card.citation.paper_file in papers, name
             assert card.result("RAF-DB") is not None, name
@@ -232,8 +306,9 @@ def test_ablation_grid_select_keeps_the_papers_setting():
     grid = ablation_grids()["ma-net-regions"]
     assert grid.select(None) == grid.rows and grid.select(9) == grid.rows
     assert [r.label for r in grid.select(2)] == ["2×2, overlap 0 (MA-Net)", "1×1"]
-    grid = AblationGrid("g", "m", "s", "d", (AblationRow("a", {}, 1.0), AblationRow("b", {}, 3.0),
-                                             AblationRow("c", {}, 2.0)))
+    grid = AblationGrid(
+        "g", "m", "s", "d", (AblationRow("a", {}, 1.0), AblationRow("b", {}, 3.0), AblationRow("c", {}, 2.0))
+    )
     assert [r.label for r in grid.select(1)] == ["b"]  # the best row replaces the last chosen one
 
 
@@ -278,9 +353,18 @@ def test_models_command_prints_every_paper_total(capsys):
 
 
 def test_cbam_basic_block_keeps_the_public_checkpoint_names():
-    expected = {"conv1.weight", "bn1.weight", "conv2.weight", "bn2.weight", "cbam.ChannelGate.mlp.1.weight",
-                "cbam.ChannelGate.mlp.3.bias", "cbam.SpatialGate.spatial.conv.weight",
-                "cbam.SpatialGate.spatial.bn.running_mean", "downsample.0.weight", "downsample.1.running_var"}
+    expected = {
+        "conv1.weight",
+        "bn1.weight",
+        "conv2.weight",
+        "bn2.weight",
+        "cbam.ChannelGate.mlp.1.weight",
+        "cbam.ChannelGate.mlp.3.bias",
+        "cbam.SpatialGate.spatial.conv.weight",
+        "cbam.SpatialGate.spatial.bn.running_mean",
+        "downsample.0.weight",
+        "downsample.1.running_var",
+    }
     for first in (True, False):
         keys = set(CBAMBasicBlock(128, 256, 2, shortcut_first=first).state_dict())
         assert expected <= keys
@@ -298,8 +382,9 @@ def test_cbam_basic_block_with_attention_off_is_a_plain_basic_block():
 
     torch.manual_seed(0)
     ours = CBAMBasicBlock(32, 64, 2, attention=False, shortcut_first=True).eval()
-    theirs = BasicBlock(32, 64, 2, downsample=torch.nn.Sequential(torch.nn.Conv2d(32, 64, 1, 2, bias=False),
-                                                                  torch.nn.BatchNorm2d(64))).eval()
+    theirs = BasicBlock(
+        32, 64, 2, downsample=torch.nn.Sequential(torch.nn.Conv2d(32, 64, 1, 2, bias=False), torch.nn.BatchNorm2d(64))
+    ).eval()
     theirs.load_state_dict(ours.state_dict())
     x = torch.randn(2, 32, 16, 16)
     torch.testing.assert_close(ours(x), theirs(x))
@@ -371,16 +456,25 @@ def test_models_floor_imports_nothing_above_it_and_registry_no_family():
         bad = [m for m in _imports(path) if m.startswith(higher)]
         assert not bad, (path.name, bad)
     registry = _imports(ROOT / "ferlib" / "models" / "registry.py")
-    assert not [m for m in registry if m.startswith("ferlib.models") and m not in (
-        "ferlib.models._card", "ferlib.models._card.AblationGrid", "ferlib.models._card.PaperCard",
-        "ferlib.models._card.RegionView")]
+    assert not [
+        m
+        for m in registry
+        if m.startswith("ferlib.models")
+        and m
+        not in (
+            "ferlib.models._card",
+            "ferlib.models._card.AblationGrid",
+            "ferlib.models._card.PaperCard",
+            "ferlib.models._card.RegionView",
+        )
+    ]
     assert not [m for m in _imports(ROOT / "ferlib" / "plots.py") if m.startswith("ferlib.explain")]
     generic = (ROOT / "ferlib" / "explain.py").read_text() + (ROOT / "ferlib" / "widgets.py").read_text()
-    assert "startswith(\"AMP-Net\")" not in generic and "startswith(\"ap_\")" not in generic
+    assert 'startswith("AMP-Net")' not in generic and 'startswith("ap_")' not in generic
 
 
 def test_amp_net_places_patch_local_cams_into_their_boxes():
-    from ferlib.models.amp_net import amp_net_geometry
+    from ferlib.models._amp_net_view import amp_net_geometry
 
     model = create_model("amp-net-r18")
     lm = torch.tensor([[[80.0, 96], [144, 96], [112, 124], [88, 160], [136, 160]]])

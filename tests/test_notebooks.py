@@ -38,8 +38,24 @@ REPO = Path(__file__).resolve().parents[1]
 NB_DIR = REPO / "notebooks"
 CHECK = "# NBVAL_CHECK_OUTPUT"
 ALLOWED_IMPORTS = {
-    "ferlib", "numpy", "pandas", "matplotlib", "torch", "torchvision", "IPython", "ipywidgets", "PIL",
-    "skimage", "sklearn", "seaborn", "json", "dataclasses", "pathlib", "os", "math", "collections",
+    "ferlib",
+    "numpy",
+    "pandas",
+    "matplotlib",
+    "torch",
+    "torchvision",
+    "IPython",
+    "ipywidgets",
+    "PIL",
+    "skimage",
+    "sklearn",
+    "seaborn",
+    "json",
+    "dataclasses",
+    "pathlib",
+    "os",
+    "math",
+    "collections",
 }
 
 
@@ -88,7 +104,8 @@ def test_committed_notebook_is_clean_and_has_checked_outputs(name):
     checked = 0
     counts = [c.execution_count for c in _code_cells(nb)]
     assert counts == list(range(1, len(counts) + 1)), (
-        f"{name}: execution counts must be 1..n (nbval refuses output cells without a count)")
+        f"{name}: execution counts must be 1..n (nbval refuses output cells without a count)"
+    )
     for cell in _code_cells(nb):
         assert "papermill" not in cell.metadata, f"{name}: papermill cell metadata left in"
         assert "injected-parameters" not in cell.metadata.get("tags", [])
@@ -99,8 +116,10 @@ def test_committed_notebook_is_clean_and_has_checked_outputs(name):
             assert out.get("output_type") != "error", f"{name}: committed with an error output"
         if cell.source.lstrip().startswith(CHECK):
             checked += 1
-            assert cell.outputs, (f"{name}: a {CHECK} cell has no committed output (nbval would pass trivially); "
-                                  "commit the notebooks executed with the default profile")
+            assert cell.outputs, (
+                f"{name}: a {CHECK} cell has no committed output (nbval would pass trivially); "
+                "commit the notebooks executed with the default profile"
+            )
             text = "".join(o.get("text", "") for o in cell.outputs)
             assert " s\n" not in text and "seconds" not in text, f"{name}: timings in a checked cell"
     assert checked >= 1, f"{name}: no {CHECK} cell"
@@ -128,9 +147,21 @@ def test_notebook_imports_only_ferlib_and_scientific_libraries(name):
 def test_nbval_smoke(tmp_path):
     """nbval on all five notebooks in the smoke profile, then the regression check on its metrics."""
     env = dict(os.environ, FERLIB_PROFILE="smoke", FERLIB_RUNS=str(tmp_path / "runs"), TQDM_DISABLE="1")
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax", "--nbval-current-env",
-           "--nbval-sanitize-with", str(NB_DIR / "sanitize.cfg"), "--rootdir", str(tmp_path),
-           *[str(NB_DIR / n) for n in NOTEBOOKS]]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "--nbval-lax",
+        "--nbval-current-env",
+        "--nbval-sanitize-with",
+        str(NB_DIR / "sanitize.cfg"),
+        "--rootdir",
+        str(tmp_path),
+        *[str(NB_DIR / n) for n in NOTEBOOKS],
+    ]
     proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1500)
     assert proc.returncode == 0, f"nbval failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-2000:]}"
     result = check_run(tmp_path / "runs" / "notebooks-smoke", baseline_path("smoke", NB_DIR))
@@ -178,13 +209,14 @@ def test_compute_cams_through_landmark_wrapper_for_every_cam_target():
     with pytest.raises(ValueError, match="one image at a time"):
         LogitsOnly(model, lm5.expand(2, 5, 2))(torch.randn(3, 3, 224, 224))
     assert {"gp", "lp", "ap_eye1"} <= set(model.cam_targets())
-    cams = branch_cams(model, images, {"landmarks5": lm5, "label": torch.tensor([0])}, classes=[0],
-                       branches=["ap_eye1"])
+    cams = branch_cams(
+        model, images, {"landmarks5": lm5, "label": torch.tensor([0])}, classes=[0], branches=["ap_eye1"]
+    )
     assert set(cams) == {"ap_eye1"}
     stack = cams["ap_eye1"]
     assert stack.shape == (1, 224, 224) and stack.min() >= 0 and stack.max() <= 1 + 1e-6
     # the AP map lives only inside eye1's patch: grid centre (10, 12), L = 10 → columns 5..15
-    assert stack[:, :, :5 * 8].sum() == 0 and stack[:, :, 15 * 8:].sum() == 0
+    assert stack[:, :, : 5 * 8].sum() == 0 and stack[:, :, 15 * 8 :].sum() == 0
     assert stack.sum() > 0
     plain = create_model("resnet18").eval()
     a = compute_cams(plain, images[:1], plain.cam_targets()["layer4"], classes=[0])
@@ -223,16 +255,21 @@ def test_amp_net_boxes_and_region_explorer_follow_the_landmarks():
 
 def test_ablation_grids_name_real_model_keywords():
     from ferlib.models import create_model
-    from ferlib.profiles import PROFILES
-
     from ferlib.models.amp_net import AMPNet
     from ferlib.models.ffra_net import FFRANet
     from ferlib.models.lan import lan
     from ferlib.models.ma_net import MANet
     from ferlib.models.man import man
+    from ferlib.profiles import PROFILES
 
-    constructors = {"amp-net": AMPNet, "amp-net-r18": AMPNet, "ma-net": MANet, "lan": lan, "ffra-net": FFRANet,
-                    "man": man}
+    constructors = {
+        "amp-net": AMPNet,
+        "amp-net-r18": AMPNet,
+        "ma-net": MANet,
+        "lan": lan,
+        "ffra-net": FFRANet,
+        "man": man,
+    }
     seen: dict[str, set] = {}
     for grid in ablation_grids().values():
         for row in grid.rows:

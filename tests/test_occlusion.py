@@ -114,7 +114,9 @@ def test_torch_layout_round_trip_matches_numpy():
     img = np.random.default_rng(1).integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8)
     lm = _face_landmarks()
     out_np, mask_np = occlude(img, lm, "mask", 3)
-    out_t, mask_t = occlude(torch.from_numpy(img).permute(2, 0, 1).contiguous(), torch.from_numpy(lm).float(), "face_mask", 3)
+    out_t, mask_t = occlude(
+        torch.from_numpy(img).permute(2, 0, 1).contiguous(), torch.from_numpy(lm).float(), "face_mask", 3
+    )
     assert out_t.shape == (3, SIZE, SIZE) and out_t.dtype == torch.uint8 and mask_t.dtype == torch.bool
     np.testing.assert_array_equal(out_t.permute(1, 2, 0).numpy(), out_np)
     np.testing.assert_array_equal(mask_t.numpy(), mask_np)
@@ -135,10 +137,18 @@ class _TinyDataset:
     def __init__(self) -> None:
         lm = torch.from_numpy(_face_landmarks()).float()
         self.samples = [
-            {"image": torch.full((3, SIZE, SIZE), 100, dtype=torch.uint8), "label": 3, "landmarks5": lm,
-             "meta": {"id": "a/001.jpg", "path": None, "subject": "s1", "yaw": 5.0, "pitch": None, "roll": None}},
-            {"image": torch.full((3, SIZE, SIZE), 50, dtype=torch.uint8), "label": 1,
-             "landmarks5": torch.full((5, 2), float("nan")), "meta": {"id": "b", "split": "train", "occlusion": "hand"}},
+            {
+                "image": torch.full((3, SIZE, SIZE), 100, dtype=torch.uint8),
+                "label": 3,
+                "landmarks5": lm,
+                "meta": {"id": "a/001.jpg", "path": None, "subject": "s1", "yaw": 5.0, "pitch": None, "roll": None},
+            },
+            {
+                "image": torch.full((3, SIZE, SIZE), 50, dtype=torch.uint8),
+                "label": 1,
+                "landmarks5": torch.full((5, 2), float("nan")),
+                "meta": {"id": "b", "split": "train", "occlusion": "hand"},
+            },
         ]
 
     def __len__(self) -> int:
@@ -153,8 +163,21 @@ def test_materialise_occluded_writes_images_and_manifest(tmp_path):
 
     manifest = materialise_occluded(_TinyDataset(), "sunglasses", tmp_path, seed=0, progress=False)
     rows = list(csv.DictReader(manifest.open()))
-    assert list(rows[0].keys()) == ["id", "path", "split", "label", "subject", "yaw", "pitch", "roll",
-                                    "occlusion", "lm5", "lm8", "occluder_area", "placement"]
+    assert list(rows[0].keys()) == [
+        "id",
+        "path",
+        "split",
+        "label",
+        "subject",
+        "yaw",
+        "pitch",
+        "roll",
+        "occlusion",
+        "lm5",
+        "lm8",
+        "occluder_area",
+        "placement",
+    ]
     assert [r["placement"] for r in rows] == ["landmarks", "template"]
     assert rows[0]["path"] == "images/test/a__001.jpg.png" and rows[1]["split"] == "train"
     assert rows[0]["label"] == "3" and rows[0]["occlusion"] == "sunglasses" and rows[0]["yaw"] == "5.000"

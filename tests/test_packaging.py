@@ -57,8 +57,11 @@ def installed_wheel(tmp_path_factory) -> Path:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHONPATH", "FERLIB_MANIFESTS"))}
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
     pip = [sys.executable, "-m", "pip"]
-    built = _run(pip + ["wheel", "--no-deps", "--no-build-isolation", "--no-index", "-q", "-w", str(tmp / "dist"),
-                        str(src)], tmp, env)
+    built = _run(
+        pip + ["wheel", "--no-deps", "--no-build-isolation", "--no-index", "-q", "-w", str(tmp / "dist"), str(src)],
+        tmp,
+        env,
+    )
     assert built.returncode == 0, built.stdout + built.stderr
     (wheel,) = (tmp / "dist").glob("ferlib-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
@@ -78,8 +81,16 @@ def test_wheel_runs_data_list_and_verify_outside_the_source_tree(installed_wheel
     env["PYTHONPATH"] = str(site)
     python = [sys.executable]
 
-    probe = _run(python + ["-c", "import json, ferlib; from ferlib.data.manifests import manifests_dir; "
-                                 "print(json.dumps([ferlib.__file__, str(manifests_dir())]))"], work, env)
+    probe = _run(
+        python
+        + [
+            "-c",
+            "import json, ferlib; from ferlib.data.manifests import manifests_dir; "
+            "print(json.dumps([ferlib.__file__, str(manifests_dir())]))",
+        ],
+        work,
+        env,
+    )
     assert probe.returncode == 0, probe.stderr
     package_file, folder = map(Path, json.loads(probe.stdout))
     assert package_file.is_relative_to(site), f"imported {package_file}, not the wheel installed in {site}"
@@ -97,8 +108,9 @@ def test_wheel_runs_data_list_and_verify_outside_the_source_tree(installed_wheel
 
     # An empty folder fails on layout, and the fix names the manifest file the installed package read.
     (tmp_path / "empty").mkdir()
-    bad = _run(python + ["-m", "ferlib", "data", "verify", "rafdb", "--root", str(tmp_path / "empty"), "--json"],
-               work, env)
+    bad = _run(
+        python + ["-m", "ferlib", "data", "verify", "rafdb", "--root", str(tmp_path / "empty"), "--json"], work, env
+    )
     assert bad.returncode == 1, bad.stdout + bad.stderr
     report = json.loads(bad.stdout)
     assert report["ok"] is False

@@ -5,13 +5,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 import yaml
 
-from ferlib.config import from_dict, load_config, save_config, to_dict
+from ferlib.config import from_dict, load_config, save_config
 from ferlib.fileio import atomic_path, atomic_write_json
 from ferlib.runs import RunFolder, new_run_dir, resolve_device, seed_everything
 

@@ -37,7 +37,8 @@ def grid_of(points_px) -> torch.Tensor:
 NORMAL = [(80, 96), (144, 96), (112, 128), (88, 168), (136, 168)]
 # Face near the image-left border: grid eye1 (2,10), eye2 (10,10), nose (6,14), mouth1 (3,20), mouth2 (9,20).
 LEFT = [(16, 80), (80, 80), (48, 112), (24, 160), (72, 160)]
-# Left-shifted face with a long nose-mouth distance: grid eye1 (4,8), eye2 (12,8), nose (8,11), mouth1 (5,20), mouth2 (11,20).
+# Left-shifted face with a long nose-mouth distance:
+# grid eye1 (4,8), eye2 (12,8), nose (8,11), mouth1 (5,20), mouth2 (11,20).
 LONG = [(32, 64), (96, 64), (64, 88), (40, 160), (88, 160)]
 
 
@@ -77,8 +78,13 @@ def test_pbd_special_case_1_mirrored_and_vertical():
     # Mirror LEFT about the vertical axis (x → 224 - x, left/right slots swapped): grid eye1 (18,10),
     # eye2 (26,10), nose (22,14), mouth1 (19,20), mouth2 (25,20). x_top = 22: l_top = min(14, 22, 6) = 6,
     # right-binding → right-top 6, left-top l1 = min(14, 22, 14) = 14; bottom likewise (x_bottom = 22).
-    mirrored = [(224 - LEFT[1][0], LEFT[1][1]), (224 - LEFT[0][0], LEFT[0][1]), (224 - LEFT[2][0], LEFT[2][1]),
-                (224 - LEFT[4][0], LEFT[4][1]), (224 - LEFT[3][0], LEFT[3][1])]
+    mirrored = [
+        (224 - LEFT[1][0], LEFT[1][1]),
+        (224 - LEFT[0][0], LEFT[0][1]),
+        (224 - LEFT[2][0], LEFT[2][1]),
+        (224 - LEFT[4][0], LEFT[4][1]),
+        (224 - LEFT[3][0], LEFT[3][1]),
+    ]
     boxes = pose_based_division(grid_of(mirrored), R)[0]
     assert boxes.tolist() == [[8, 0, 22, 14], [22, 8, 28, 14], [8, 14, 22, 28], [22, 14, 28, 20]]
     # Vertical binding: nose high at grid y = 5 (eyes at y = 3): l_top = min(5, 14, 14) = 5 < r/3 and the
@@ -110,7 +116,8 @@ def test_pbd_special_case_2_enlarges_partner_to_square():
     boxes = pose_based_division(grid_of(pts), R)[0]
     # Top: x_top = 6, y_center = 13: l = min(13, 6, 22) = 6 < r/3, left-binding → LT 6, RT l1 = min(13, 22, 14) = 13.
     # eye1: dy = 13 - 2 = 11 > 6 → LT misses vertically: height l2 = min(13, 14) = 13, width 6 → LT [0, 0, 6, 13].
-    # RT contains eye2 (dx 3, dy 3); it becomes a square of side max(13, min(l2=13, room 22, room 13)) = 13 → [6, 0, 19, 13].
+    # RT contains eye2 (dx 3, dy 3); it becomes a square of side
+    # max(13, min(l2=13, room 22, room 13)) = 13 → [6, 0, 19, 13].
     # Bottom: x_bottom = 6: l = min(15, 6, 22) = 6, left-binding → LB 6, RB min(15, 22, 14) = 14;
     # mouth1 (4,20): dy = 7 > 6 → LB height l2 = min(15, 14) = 14 → LB [0, 13, 6, 27]; RB square 14 → [6, 13, 20, 27].
     assert boxes.tolist() == [[0, 0, 6, 13], [6, 0, 19, 13], [0, 13, 6, 27], [6, 13, 20, 27]]

@@ -97,12 +97,11 @@ def test_run_study_runs_in_order_injects_parameters_and_stops_at_first_failure(s
     report = (out / "report.md").read_text()
     assert "value = 105" in report and "FAILED" in report and "boom at cell two" in report
     assert "SynthFER (synthetic" in report
-    assert "<tr class=\"failed\">" in (out / "report.html").read_text()
+    assert '<tr class="failed">' in (out / "report.html").read_text()
 
 
 def test_undeclared_parameter_is_refused_before_anything_runs(study_dir, tmp_path):
-    cfg = StudyConfig(notebooks=("01_landmarks.ipynb",), notebook_dir=str(study_dir),
-                      parameters={"fator": 3})
+    cfg = StudyConfig(notebooks=("01_landmarks.ipynb",), notebook_dir=str(study_dir), parameters={"fator": 3})
     with pytest.raises(ValueError, match=r"\['fator'\] are declared by none"):
         run_study(cfg, run_dir=tmp_path / "run")
     assert not (tmp_path / "run" / "notebooks").exists()
@@ -132,14 +131,18 @@ def test_check_metrics_directions_tolerances_and_missing():
         "03_training": {"resnet18": {"acc": 0.50}},
     }
     assert flatten_metrics(metrics) == {
-        "01_landmarks.nme": 0.08, "01_landmarks.faces": 5, "03_training.resnet18.acc": 0.5,
+        "01_landmarks.nme": 0.08,
+        "01_landmarks.faces": 5,
+        "03_training.resnet18.acc": 0.5,
     }
-    base = {"metrics": {
-        "01_landmarks.nme": {"value": 0.05, "abs_tol": 0.02, "direction": "lower"},   # 0.08 > 0.07
-        "01_landmarks.faces": {"value": 5},                                            # exact
-        "03_training.resnet18.acc": {"value": 0.55, "abs_tol": 0.1, "direction": "higher"},
-        "03_training.lan.acc": {"value": 0.3},                                         # missing
-    }}
+    base = {
+        "metrics": {
+            "01_landmarks.nme": {"value": 0.05, "abs_tol": 0.02, "direction": "lower"},  # 0.08 > 0.07
+            "01_landmarks.faces": {"value": 5},  # exact
+            "03_training.resnet18.acc": {"value": 0.55, "abs_tol": 0.1, "direction": "higher"},
+            "03_training.lan.acc": {"value": 0.3},  # missing
+        }
+    }
     res = check_metrics(metrics, base)
     by = {r.metric: r for r in res.rows}
     assert not res.ok
@@ -148,13 +151,21 @@ def test_check_metrics_directions_tolerances_and_missing():
     assert by["03_training.resnet18.acc"].ok
     assert not by["03_training.lan.acc"].ok and "missing" in by["03_training.lan.acc"].reason
     # improvements never fail a one-sided check; the two-sided one catches both directions
-    better = {"01_landmarks": {"nme": 0.001, "faces": 6}, "03_training": {"resnet18": {"acc": 0.99}, "lan": {"acc": 0.3}}}
+    better = {
+        "01_landmarks": {"nme": 0.001, "faces": 6},
+        "03_training": {"resnet18": {"acc": 0.99}, "lan": {"acc": 0.3}},
+    }
     res2 = {r.metric: r.ok for r in check_metrics(better, base).rows}
-    assert res2 == {"01_landmarks.nme": True, "01_landmarks.faces": False,
-                    "03_training.resnet18.acc": True, "03_training.lan.acc": True}
+    assert res2 == {
+        "01_landmarks.nme": True,
+        "01_landmarks.faces": False,
+        "03_training.resnet18.acc": True,
+        "03_training.lan.acc": True,
+    }
     # relative tolerance and equality of non-numbers
-    rel = check_metrics({"a": {"p": 103, "s": "x"}}, {"metrics": {
-        "a.p": {"value": 100, "rel_tol": 0.05}, "a.s": {"value": "y"}}})
+    rel = check_metrics(
+        {"a": {"p": 103, "s": "x"}}, {"metrics": {"a.p": {"value": 100, "rel_tol": 0.05}, "a.s": {"value": "y"}}}
+    )
     assert [r.ok for r in rel.rows] == [True, False]
     with pytest.raises(ValueError, match="direction"):
         check_metrics({"a": {"p": 1}}, {"metrics": {"a.p": {"value": 1, "direction": "up"}}})
@@ -194,8 +205,21 @@ def test_sweep_runs_each_set_and_writes_a_comparison(study_dir, tmp_path):
 
 def test_cli_runs_checks_and_reports_exit_codes(study_dir, tmp_path, capsys):
     run_dir = tmp_path / "cli-run"
-    rc = main(["study", "--profile", "smoke", "--notebook-dir", str(study_dir),
-               "--notebooks", "01", "-p", "factor=3", "--run-dir", str(run_dir)])
+    rc = main(
+        [
+            "study",
+            "--profile",
+            "smoke",
+            "--notebook-dir",
+            str(study_dir),
+            "--notebooks",
+            "01",
+            "-p",
+            "factor=3",
+            "--run-dir",
+            str(run_dir),
+        ]
+    )
     assert rc == 0
     assert json.loads((run_dir / "metrics.json").read_text())["01_landmarks"]["value"] == 63
     good = tmp_path / "good.json"
@@ -208,15 +232,33 @@ def test_cli_runs_checks_and_reports_exit_codes(study_dir, tmp_path, capsys):
     assert "regression check passed" in out and "regression check FAILED" in out
     # --check runs, then writes the check into study.json and the report (check_study)
     checked = tmp_path / "cli-checked"
-    assert main(["study", "--profile", "smoke", "--notebook-dir", str(study_dir), "--notebooks", "01",
-                 "-p", "factor=3", "--run-dir", str(checked), "--check", "--baseline", str(bad)]) == 1
+    assert (
+        main(
+            [
+                "study",
+                "--profile",
+                "smoke",
+                "--notebook-dir",
+                str(study_dir),
+                "--notebooks",
+                "01",
+                "-p",
+                "factor=3",
+                "--run-dir",
+                str(checked),
+                "--check",
+                "--baseline",
+                str(bad),
+            ]
+        )
+        == 1
+    )
     study = json.loads((checked / "study.json").read_text())
     assert study["ok"] is False and study["check"]["rows"][0]["actual"] == 63 and study["check"]["ok"] is False
     assert "## Regression check" in (checked / "report.md").read_text()
     capsys.readouterr()
     # a failing notebook gives exit code 1 and names the cell
-    rc = main(["study", "--notebook-dir", str(study_dir), "--notebooks", "02",
-               "--run-dir", str(tmp_path / "fail")])
+    rc = main(["study", "--notebook-dir", str(study_dir), "--notebooks", "02", "--run-dir", str(tmp_path / "fail")])
     assert rc == 1
     assert "02_subregions.ipynb failed in cell 2" in capsys.readouterr().err
     with pytest.raises(SystemExit):
@@ -317,8 +359,9 @@ def test_prepare_notebook_context_trains_with_the_engine_profile_and_writes_figu
     assert cfg.lr is None and cfg.batch_size is None  # the engine profile caps them (max_lr 0.01)
     ablation = ctx.train_config("lan", profile=ctx.profile.ablation_profile, model_kwargs={"alpha": 0.5})
     assert (ablation.seed, ablation.profile, ablation.model_kwargs) == (0, "ablation-default", {"alpha": 0.5})
-    full = prepare_notebook("03_training.ipynb", profile="full", dataset="rafdb", data_root="/data/raf",
-                            run_dir=tmp_path / "f")
+    full = prepare_notebook(
+        "03_training.ipynb", profile="full", dataset="rafdb", data_root="/data/raf", run_dir=tmp_path / "f"
+    )
     assert full.dataset_label == "rafdb, profile full, seed(s) 0,1,2"
     assert full.train_config("lan", 1).root == "/data/raf" and full.train_config("lan", 1).profile == "study-full"
     fig, ax = plt.subplots()

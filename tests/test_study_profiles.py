@@ -14,18 +14,33 @@ import dataclasses
 import pytest
 
 from ferlib.config import to_dict
-from ferlib.profiles import PROFILES, StudyProfile
 from ferlib.models import ablation_grids
+from ferlib.profiles import PROFILES, StudyProfile
 from ferlib.study import prepare_notebook
-from ferlib.train import TrainConfig, load_profile
-from ferlib.train import resolve_recipe
+from ferlib.train import TrainConfig, load_profile, resolve_recipe
 
 #: What notebook 03's hand-built ``TrainConfig`` held for each study profile (sizes and budgets).
 OLD_03 = {
-    "smoke": dict(profile="smoke", epochs=1, batch_size=8, n_train=32, n_test=14, max_train=32, max_test=14,
-                  dataset_kwargs={"config": "standard"}),
-    "default": dict(profile="default", epochs=2, batch_size=32, n_train=960, n_test=210, max_train=2000,
-                    max_test=700, dataset_kwargs={"config": "frontal"}),
+    "smoke": dict(
+        profile="smoke",
+        epochs=1,
+        batch_size=8,
+        n_train=32,
+        n_test=14,
+        max_train=32,
+        max_test=14,
+        dataset_kwargs={"config": "standard"},
+    ),
+    "default": dict(
+        profile="default",
+        epochs=2,
+        batch_size=32,
+        n_train=960,
+        n_test=210,
+        max_train=2000,
+        max_test=700,
+        dataset_kwargs={"config": "frontal"},
+    ),
 }
 #: The same for notebook 04's ablation runs.
 OLD_04 = {
@@ -44,12 +59,16 @@ def _effective(cfg: TrainConfig) -> dict:
         kw.setdefault("config", profile.synthfer_preset or "standard")
     return {
         "recipe": to_dict(recipe),
-        "n_train": cfg.n_train or profile.n_train, "n_test": cfg.n_test or profile.n_test,
+        "n_train": cfg.n_train or profile.n_train,
+        "n_test": cfg.n_test or profile.n_test,
         "max_train": profile.max_train if cfg.max_train is None else cfg.max_train,
         "max_test": profile.max_test if cfg.max_test is None else cfg.max_test,
         "val_fraction": profile.val_fraction if cfg.val_fraction is None else cfg.val_fraction,
         "dataset_kwargs": kw,
-        "model_kwargs": cfg.model_kwargs, "seed": cfg.seed, "device": cfg.device, "run_dir": cfg.run_dir,
+        "model_kwargs": cfg.model_kwargs,
+        "seed": cfg.seed,
+        "device": cfg.device,
+        "run_dir": cfg.run_dir,
     }
 
 
@@ -61,9 +80,19 @@ def test_train_config_trains_exactly_what_the_hand_built_cell_did(study, model, 
     assert new.profile == f"study-{study}"
     assert (new.epochs, new.batch_size, new.lr, new.n_train, new.n_test, new.max_train, new.max_test) == (None,) * 7
     assert new.dataset_kwargs == {} and not new.tensorboard and not new.progress
-    old = TrainConfig(model=model, dataset="synthfer", root=None, seed=0, lr=OLD_LR[model], device="cpu",
-                      num_workers=0, progress=False, tensorboard=False,
-                      run_dir=str(tmp_path / "train" / model / "seed-0"), **OLD_03[study])
+    old = TrainConfig(
+        model=model,
+        dataset="synthfer",
+        root=None,
+        seed=0,
+        lr=OLD_LR[model],
+        device="cpu",
+        num_workers=0,
+        progress=False,
+        tensorboard=False,
+        run_dir=str(tmp_path / "train" / model / "seed-0"),
+        **OLD_03[study],
+    )
     assert _effective(new) == _effective(old)
     # the same run_dir, device, seed, model: every other field is the TrainConfig default in both
     assert dataclasses.replace(new, **{k: getattr(old, k) for k in OLD_03[study]}, lr=old.lr) == old
@@ -77,10 +106,20 @@ def test_ablation_runs_train_exactly_what_the_hand_built_cell_did(study, tmp_pat
         for i, row in enumerate(grid.select(ctx.profile.ablation_points)):
             model = row.model or grid.model
             run_dir = str(tmp_path / "ablations" / name / f"{i:02d}")
-            new = ctx.train_config(model, ctx.seed, profile=ctx.profile.ablation_profile,
-                                   model_kwargs=dict(row.variant), run_dir=run_dir)
-            old = TrainConfig(model=model, seed=0, lr=OLD_LR.get(model), model_kwargs=dict(row.variant),
-                              device="cpu", progress=False, tensorboard=False, run_dir=run_dir, **OLD_04[study])
+            new = ctx.train_config(
+                model, ctx.seed, profile=ctx.profile.ablation_profile, model_kwargs=dict(row.variant), run_dir=run_dir
+            )
+            old = TrainConfig(
+                model=model,
+                seed=0,
+                lr=OLD_LR.get(model),
+                model_kwargs=dict(row.variant),
+                device="cpu",
+                progress=False,
+                tensorboard=False,
+                run_dir=run_dir,
+                **OLD_04[study],
+            )
             assert _effective(new) == _effective(old), (name, row.label)
 
 

@@ -282,7 +282,19 @@ def test_materialise_writes_images_and_the_manifest_format(tmp_path):
     manifest = materialise(tmp_path, 8, seed=1, split="both", image_size=48, progress=False)
     assert manifest == tmp_path / "manifest.csv"
     rows = list(csv.DictReader(manifest.open()))
-    assert list(rows[0]) == ["id", "path", "split", "label", "subject", "yaw", "pitch", "roll", "occlusion", "lm5", "lm8"]
+    assert list(rows[0]) == [
+        "id",
+        "path",
+        "split",
+        "label",
+        "subject",
+        "yaw",
+        "pitch",
+        "roll",
+        "occlusion",
+        "lm5",
+        "lm8",
+    ]
     assert [r["split"] for r in rows].count("train") == 8 and [r["split"] for r in rows].count("test") == 7
     train = SynthFERDataset(8, seed=1, split="train", image_size=48)
     for r in rows[:3]:
@@ -294,7 +306,9 @@ def test_materialise_writes_images_and_the_manifest_format(tmp_path):
         lm5 = np.array(r["lm5"].split(), dtype=np.float32).reshape(5, 2)
         np.testing.assert_allclose(lm5, s["landmarks5"].numpy(), atol=1e-3)
         assert len(r["lm8"].split()) == 16 and r["subject"] == s["meta"]["subject"]
-    assert not set(r["subject"] for r in rows if r["split"] == "train") & set(r["subject"] for r in rows if r["split"] == "test")
+    assert not set(r["subject"] for r in rows if r["split"] == "train") & set(
+        r["subject"] for r in rows if r["split"] == "test"
+    )
 
 
 # ----------------------------------------------------------------------------- learnability
@@ -303,8 +317,12 @@ def test_materialise_writes_images_and_the_manifest_format(tmp_path):
 #: occluders or degradations so that ~1 CPU-minute of training is enough; the default config is
 #: harder (see the docs for its figure with the same recipe).
 LEARN_CONFIG = SynthFERConfig(
-    image_size=64, yaw_range=(-15.0, 15.0), pitch_range=(-8.0, 8.0), roll_range=(-5.0, 5.0),
-    occlusion_probs={"none": 1.0}, degradation_probs={},
+    image_size=64,
+    yaw_range=(-15.0, 15.0),
+    pitch_range=(-8.0, 8.0),
+    roll_range=(-5.0, 5.0),
+    occlusion_probs={"none": 1.0},
+    degradation_probs={},
 )
 LEARN_TRAIN, LEARN_TEST, LEARN_EPOCHS, LEARN_BATCH = 1400, 350, 3, 32
 

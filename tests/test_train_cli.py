@@ -6,17 +6,41 @@ import json
 
 import pytest
 
-from test_train_helpers import TINY
 from ferlib.cli import main
+from test_train_helpers import TINY
 
 pytestmark = pytest.mark.usefixtures("tiny_models")
 
 
 def test_train_two_seeds_then_evaluate_a_subset(tmp_path, capsys):
     run = tmp_path / "multi"
-    rc = main(["train", "--model", TINY, "--dataset", "synthfer", "--recipe", "ffra-net", "--profile", "smoke",
-               "--n-train", "21", "--n-test", "14", "--epochs", "2", "--batch-size", "4", "--seeds", "0,1",
-               "--run-dir", str(run), "--no-progress", "--json"])
+    rc = main(
+        [
+            "train",
+            "--model",
+            TINY,
+            "--dataset",
+            "synthfer",
+            "--recipe",
+            "ffra-net",
+            "--profile",
+            "smoke",
+            "--n-train",
+            "21",
+            "--n-test",
+            "14",
+            "--epochs",
+            "2",
+            "--batch-size",
+            "4",
+            "--seeds",
+            "0,1",
+            "--run-dir",
+            str(run),
+            "--no-progress",
+            "--json",
+        ]
+    )
     out = json.loads(capsys.readouterr().out)
     assert rc == 0
     assert [r["seed"] for r in out["runs"]] == [0, 1]
@@ -30,8 +54,21 @@ def test_train_two_seeds_then_evaluate_a_subset(tmp_path, capsys):
     s1 = json.loads((run / "seed-1" / "split.json").read_text())
     assert s0["val_indices"] == s1["val_indices"]
 
-    rc = main(["evaluate", "--checkpoint", str(run / "seed-0" / "checkpoints" / "best.pt"), "--dataset", "synthfer",
-               "--subset", "pose30", "--n", "40", "--no-progress", "--json"])
+    rc = main(
+        [
+            "evaluate",
+            "--checkpoint",
+            str(run / "seed-0" / "checkpoints" / "best.pt"),
+            "--dataset",
+            "synthfer",
+            "--subset",
+            "pose30",
+            "--n",
+            "40",
+            "--no-progress",
+            "--json",
+        ]
+    )
     ev = json.loads(capsys.readouterr().out)
     assert rc == 0 and ev["subset"] == "pose30" and ev["synthetic"] is True
     from ferlib.data.datasets import build_dataset
@@ -55,8 +92,9 @@ def test_cli_errors_name_the_problem(tmp_path, capsys):
 def test_dataset_params_reach_the_loader():
     from ferlib.cli import build_parser
 
-    args = build_parser().parse_args(["train", "--model", "ma-net", "--dataset", "ckplus", "-p", "fold=3",
-                                      "-p", "variant=original"])
+    args = build_parser().parse_args(
+        ["train", "--model", "ma-net", "--dataset", "ckplus", "-p", "fold=3", "-p", "variant=original"]
+    )
     assert dict(args.dataset_param) == {"fold": 3, "variant": "original"}
     with pytest.raises(SystemExit):
         build_parser().parse_args(["train", "--model", "ma-net", "-p", "fold"])

@@ -47,13 +47,31 @@ def test_two_process_ddp_matches_single_process(tmp_path):
     script.write_text(SCRIPT)
     env = dict(os.environ, OMP_NUM_THREADS="1", TQDM_DISABLE="1")
     env.pop("WORLD_SIZE", None)
-    single = subprocess.run([sys.executable, str(script), str(tmp_path / "single")], env=env,
-                            capture_output=True, text=True, timeout=240)
+    single = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "single")], env=env, capture_output=True, text=True, timeout=240
+    )
     assert single.returncode == 0, single.stdout + single.stderr
     ddp = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", "2",
-         "--master-addr", "127.0.0.1", "--master-port", str(_free_port()), str(script), str(tmp_path / "ddp")],
-        env=env, capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nnodes",
+            "1",
+            "--nproc-per-node",
+            "2",
+            "--master-addr",
+            "127.0.0.1",
+            "--master-port",
+            str(_free_port()),
+            str(script),
+            str(tmp_path / "ddp"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert ddp.returncode == 0, ddp.stdout + ddp.stderr
 
     h1 = json.loads((tmp_path / "single" / "history.json").read_text())
@@ -72,4 +90,6 @@ def test_two_process_ddp_matches_single_process(tmp_path):
         assert m2[key]["confusion_matrix"] == m1[key]["confusion_matrix"]
     assert m2["best_epoch"] == m1["best_epoch"]
     # only rank 0 wrote the run folder
-    assert sorted(p.name for p in (tmp_path / "ddp").iterdir()) == sorted(p.name for p in (tmp_path / "single").iterdir())
+    assert sorted(p.name for p in (tmp_path / "ddp").iterdir()) == sorted(
+        p.name for p in (tmp_path / "single").iterdir()
+    )

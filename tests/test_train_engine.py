@@ -9,19 +9,29 @@ import numpy as np
 import pytest
 import torch
 
-from test_train_helpers import TINY, ColourDataset
-from ferlib.train import TrainConfig, evaluate_checkpoint, read_checkpoint, train
 from ferlib.data.protocols import EpochSampler, stratified_split
+from ferlib.train import TrainConfig, evaluate_checkpoint, read_checkpoint, train
 from ferlib.train.checkpoint import load_model_state
 from ferlib.train.optim import epoch_plan, lr_at
 from ferlib.train.recipes import load_recipe, rebudget
+from test_train_helpers import TINY, ColourDataset
 
 pytestmark = pytest.mark.usefixtures("tiny_models")
 
 
 def _cfg(tmp_path, **kw):
-    base = dict(model=TINY, recipe="ma-net", profile="smoke", epochs=3, batch_size=16, lr=0.05,
-                run_dir=str(tmp_path / "run"), progress=False, tensorboard=False, val_fraction=0.2)
+    base = dict(
+        model=TINY,
+        recipe="ma-net",
+        profile="smoke",
+        epochs=3,
+        batch_size=16,
+        lr=0.05,
+        run_dir=str(tmp_path / "run"),
+        progress=False,
+        tensorboard=False,
+        val_fraction=0.2,
+    )
     base.update(kw)
     return TrainConfig(**base)
 
@@ -50,9 +60,20 @@ def test_validation_split_is_stratified_disjoint_and_seeded():
 def test_run_folder_selects_on_validation_and_tests_once(trained):
     result, train_ds, test_ds = trained
     run = result.run_dir
-    for name in ("config.json", "recipe.json", "versions.json", "seed.json", "split.json", "metrics.json",
-                 "history.csv", "history.json", "curves.png", "confusion_matrix.png",
-                 "checkpoints/best.pt", "checkpoints/last.pt"):
+    for name in (
+        "config.json",
+        "recipe.json",
+        "versions.json",
+        "seed.json",
+        "split.json",
+        "metrics.json",
+        "history.csv",
+        "history.json",
+        "curves.png",
+        "confusion_matrix.png",
+        "checkpoints/best.pt",
+        "checkpoints/last.pt",
+    ):
         assert (run / name).is_file(), name
     split = json.loads((run / "split.json").read_text())
     val_idx = np.array(split["val_indices"])
@@ -82,8 +103,14 @@ def test_learning_rate_follows_the_step_schedule_per_iteration():
     assert [lr_at(r, t, steps_per_epoch=4) for t in (0, 3, 4, 8)] == pytest.approx([0.01, 0.01, 1e-3, 1e-4])
     man = rebudget(load_recipe("man"), iterations=8)  # ×0.1 every 2 iterations, restarting per stage
     plan = epoch_plan(man, steps_per_epoch=3)
-    assert plan == [(0, "rasnet", 3), (0, "rasnet", 3), (0, "rasnet", 2),
-                    (1, "ersnet", 3), (1, "ersnet", 3), (1, "ersnet", 2)]
+    assert plan == [
+        (0, "rasnet", 3),
+        (0, "rasnet", 3),
+        (0, "rasnet", 2),
+        (1, "ersnet", 3),
+        (1, "ersnet", 3),
+        (1, "ersnet", 2),
+    ]
     assert [lr_at(man, t, 3) for t in (0, 1, 2, 5)] == pytest.approx([1e-3, 1e-3, 1e-4, 1e-5])
 
 
@@ -103,7 +130,7 @@ def test_epoch_sampler_is_seeded_sharded_and_balanced():
         r.set_epoch(2)
         shards.append(list(r))
     for b in range(100 // 8):
-        assert sorted(shards[0][4 * b:4 * b + 4] + shards[1][4 * b:4 * b + 4]) == sorted(a[8 * b:8 * b + 8])
+        assert sorted(shards[0][4 * b : 4 * b + 4] + shards[1][4 * b : 4 * b + 4]) == sorted(a[8 * b : 8 * b + 8])
     bal = EpochSampler(labels, seed=0, balanced=True)
     draws = np.concatenate([labels[list(bal)] for bal.epoch in range(20)])
     assert abs(draws.mean() - 0.5) < 0.05  # minority class oversampled to ~half
@@ -145,8 +172,11 @@ def test_resume_refuses_a_changed_config_and_a_reused_folder(tmp_path, trained):
     with pytest.raises(FileExistsError, match="--resume"):
         train(_cfg(tmp_path, run_dir=str(result.run_dir)), train_dataset=train_ds, test_dataset=test_ds)
     with pytest.raises(ValueError, match="configuration differs.*lr"):
-        train(_cfg(tmp_path, run_dir=str(result.run_dir), resume=True, lr=0.5),
-              train_dataset=train_ds, test_dataset=test_ds)
+        train(
+            _cfg(tmp_path, run_dir=str(result.run_dir), resume=True, lr=0.5),
+            train_dataset=train_ds,
+            test_dataset=test_ds,
+        )
     with pytest.raises(ValueError, match="--resume needs --run-dir"):
         train(_cfg(tmp_path, run_dir=None, resume=True), train_dataset=train_ds, test_dataset=test_ds)
 

@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from test_train_helpers import TINY_BN, ColourDataset
 from ferlib.train import TrainConfig, read_checkpoint, train
+from test_train_helpers import TINY_BN, ColourDataset
 
 pytestmark = pytest.mark.usefixtures("tiny_models")
 
@@ -43,8 +43,10 @@ def _tensors(obj, prefix=""):
 
 
 def _record(result) -> dict:
-    history = [{k: v for k, v in row.items() if k not in ("epoch_seconds", "train_images_per_second")}
-               for row in result.history]
+    history = [
+        {k: v for k, v in row.items() if k not in ("epoch_seconds", "train_images_per_second")}
+        for row in result.history
+    ]
     rec = {"history": history, "metrics": json.loads(json.dumps(result.metrics)), "sums": {}, "sha256": {}}
     for name in ("last.pt", "best.pt"):
         path = result.run_dir / "checkpoints" / name
@@ -62,13 +64,38 @@ def _record(result) -> dict:
 def _run(case: str, tmp_path: Path):
     torch.set_num_threads(1)
     if case == "tiny":
-        cfg = TrainConfig(model=TINY_BN, recipe="ma-net", profile="smoke", epochs=2, batch_size=16, lr=0.05,
-                          run_dir=str(tmp_path / case), progress=False, tensorboard=False, val_fraction=0.2,
-                          device="cpu", seed=3)
+        cfg = TrainConfig(
+            model=TINY_BN,
+            recipe="ma-net",
+            profile="smoke",
+            epochs=2,
+            batch_size=16,
+            lr=0.05,
+            run_dir=str(tmp_path / case),
+            progress=False,
+            tensorboard=False,
+            val_fraction=0.2,
+            device="cpu",
+            seed=3,
+        )
         return train(cfg, train_dataset=ColourDataset(96, 0), test_dataset=ColourDataset(32, 1))
-    cfg = TrainConfig(model="lan", dataset="synthfer", profile="smoke", n_train=12, n_test=4, val_fraction=0.25,
-                      epochs=2, iterations=None, batch_size=4, run_dir=str(tmp_path / case), progress=False,
-                      tensorboard=False, device="cpu", eval_batch_size=8, seed=1)
+    cfg = TrainConfig(
+        model="lan",
+        dataset="synthfer",
+        profile="smoke",
+        n_train=12,
+        n_test=4,
+        val_fraction=0.25,
+        epochs=2,
+        iterations=None,
+        batch_size=4,
+        run_dir=str(tmp_path / case),
+        progress=False,
+        tensorboard=False,
+        device="cpu",
+        eval_batch_size=8,
+        seed=1,
+    )
     return train(cfg)
 
 

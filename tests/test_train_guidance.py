@@ -19,6 +19,7 @@ from ferlib.train.guidance import (
     guidance_maps,
 )
 
+
 def _synthetic_features(n: int = 40, c: int = 6, seed: int = 0):
     """Features N×C×7×7 where, at every position, a known minority of samples is deformed.
 
@@ -50,7 +51,7 @@ class _Loader(list):
 @pytest.mark.parametrize("method", ["kmeans", "minibatch"])
 def test_guidance_maps_mark_the_minority_cluster(method, tmp_path):
     feats, minority = _synthetic_features()
-    loader = _Loader([{"image": feats[k:k + 10]} for k in range(0, 40, 10)], 40)
+    loader = _Loader([{"image": feats[k : k + 10]} for k in range(0, 40, 10)], 40)
     # chunk_size=10: MiniBatchKMeans sees the 40 samples as a stream of four partial fits
     centres = fit_guidance(nn.Identity(), loader, "cpu", method=method, seed=0, chunk_size=10)
     assert centres.attentive.shape == (7, 7, 6)

@@ -106,8 +106,12 @@ class ColourDataset(torch.utils.data.Dataset):
     def __getitem__(self, i):
         if self.delay:
             time.sleep(self.delay)  # makes an epoch long enough to be killed in the middle
-        return {"image": torch.from_numpy(self.images[i]), "label": int(self.labels[i]),
-                "landmarks5": torch.from_numpy(self.landmarks5[i]), "meta": {"id": f"item{i}"}}
+        return {
+            "image": torch.from_numpy(self.images[i]),
+            "label": int(self.labels[i]),
+            "landmarks5": torch.from_numpy(self.landmarks5[i]),
+            "meta": {"id": f"item{i}"},
+        }
 
 
 def test_test_models_are_registered_only_inside_the_block():

@@ -17,9 +17,22 @@ PAPER_MODELS = ("amp-net", "ma-net", "lan", "ffra-net", "man")
 def _tiny_smoke(model: str, tmp_path, **kw) -> TrainConfig:
     # The smoke profile, shrunk further for the test: 12 SynthFER faces (stratified: ~7 train +
     # ~5 validation), 4 test faces, one step of batch 4 (MAN: one per stage), at the models' 224 px.
-    base = dict(model=model, dataset="synthfer", profile="smoke", n_train=12, n_test=4, val_fraction=0.25,
-                epochs=1, iterations=1, batch_size=4, run_dir=str(tmp_path / model), progress=False,
-                tensorboard=False, device="cpu", eval_batch_size=8)
+    base = dict(
+        model=model,
+        dataset="synthfer",
+        profile="smoke",
+        n_train=12,
+        n_test=4,
+        val_fraction=0.25,
+        epochs=1,
+        iterations=1,
+        batch_size=4,
+        run_dir=str(tmp_path / model),
+        progress=False,
+        tensorboard=False,
+        device="cpu",
+        eval_batch_size=8,
+    )
     base.update(kw)
     return TrainConfig(**base)
 

@@ -26,14 +26,26 @@ def test_every_paper_has_a_recipe_and_each_loads():
 
 def test_recipes_carry_the_papers_numbers():
     amp = load_recipe("amp-net")  # amp-net.txt §IV-A
-    assert (amp.optimizer, amp.momentum, amp.weight_decay, amp.lr, amp.batch_size, amp.epochs) == \
-        ("sgd", 0.9, 1e-4, 0.1, 350, 100)
+    assert (amp.optimizer, amp.momentum, amp.weight_decay, amp.lr, amp.batch_size, amp.epochs) == (
+        "sgd",
+        0.9,
+        1e-4,
+        0.1,
+        350,
+        100,
+    )
     assert (amp.schedule.step_size, amp.schedule.gamma, amp.schedule.unit) == (20, 0.1, "epochs")
     assert amp.augment.hflip and amp.augment.translate > 0 and amp.augment.saturation > 0
     assert amp.model_kwargs == {"lam": 0.5}
     ma = load_recipe("ma-net")  # ma-net.txt §IV-B
-    assert (ma.optimizer, ma.momentum, ma.lr, ma.batch_size, ma.epochs, ma.schedule.step_size) == \
-        ("sgd", 0.9, 0.01, 128, 100, 15)
+    assert (ma.optimizer, ma.momentum, ma.lr, ma.batch_size, ma.epochs, ma.schedule.step_size) == (
+        "sgd",
+        0.9,
+        0.01,
+        128,
+        100,
+        15,
+    )
     assert ma.model_kwargs == {"lam": 0.6}
     lan = load_recipe("lan")  # lan.txt §IV-B
     assert (lan.optimizer, lan.lr, lan.batch_size) == ("sgd", 0.1, 64)
@@ -48,7 +60,9 @@ def test_recipes_carry_the_papers_numbers():
 
 
 def test_dataset_overrides():
-    caer = load_recipe("ma-net", dataset="CAER-S")  # "from scratch ... lr 0.1 ... by two every 50 epochs ... 400th epoch"
+    caer = load_recipe(
+        "ma-net", dataset="CAER-S"
+    )  # "from scratch ... lr 0.1 ... by two every 50 epochs ... 400th epoch"
     assert (caer.lr, caer.epochs, caer.schedule.step_size, caer.schedule.gamma) == (0.1, 400, 50, 0.5)
     assert load_recipe("ma-net", dataset="affectnet").sampler == "class_balanced"
     assert load_recipe("ma-net", dataset="rafdb").sampler == "random"
@@ -116,9 +130,10 @@ def test_bad_recipes_are_refused_with_the_file_named(tmp_path):
 
 
 def test_recipe_model_keywords_are_accepted_by_the_models():
+    import inspect
+
     from ferlib.models import list_models
     from ferlib.models.registry import model_entry
-    import inspect
 
     for name in ("amp-net", "ma-net", "lan", "ffra-net", "man"):
         if name not in list_models():
@@ -156,7 +171,8 @@ def test_default_profile_trains_on_the_frontal_synthfer_preset_unless_told_other
     assert train_ds.config.yaw_range == SYNTHFER_PRESETS["frontal"].yaw_range
     assert test_ds.config.occlusion_probs == SYNTHFER_PRESETS["frontal"].occlusion_probs
     train_ds, _ = build_datasets(
-        TrainConfig(model="resnet18", n_train=14, n_test=7, dataset_kwargs={"config": "standard"}), profile)
+        TrainConfig(model="resnet18", n_train=14, n_test=7, dataset_kwargs={"config": "standard"}), profile
+    )
     assert train_ds.config.yaw_range == SYNTHFER_PRESETS["standard"].yaw_range
     train_ds, _ = build_datasets(TrainConfig(model="resnet18", n_train=14, n_test=7), load_profile("smoke"))
     assert train_ds.config.yaw_range == SYNTHFER_PRESETS["standard"].yaw_range

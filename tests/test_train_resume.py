@@ -38,8 +38,13 @@ train(cfg, train_dataset=ColourDataset(160, 0, delay=delay), test_dataset=Colour
 
 def _run(script: Path, run_dir: Path, resume: bool, delay: float) -> subprocess.Popen:
     env = dict(os.environ, OMP_NUM_THREADS="1", TQDM_DISABLE="1")
-    return subprocess.Popen([sys.executable, str(script), str(run_dir), "1" if resume else "0", str(delay)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, str(script), str(run_dir), "1" if resume else "0", str(delay)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def _finished(proc: subprocess.Popen) -> None:

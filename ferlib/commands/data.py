@@ -24,10 +24,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run_list)
 
-    p = sub.add_parser("verify", help="check a local dataset copy against its manifest",
-                       description="Check layout, label parsing, counts against the manifest's split sizes and that "
-                       "every image decodes. Exits 1 when a problem is found; every message names the file, the "
-                       "expectation and the fix.")
+    p = sub.add_parser(
+        "verify",
+        help="check a local dataset copy against its manifest",
+        description="Check layout, label parsing, counts against the manifest's split sizes and that "
+        "every image decodes. Exits 1 when a problem is found; every message names the file, the "
+        "expectation and the fix.",
+    )
     p.add_argument("name", help="manifest name (see `ferlib data list`)")
     p.add_argument("--root", required=True, help="folder of your local copy, in the official layout")
     p.add_argument("--json", action="store_true", help="print the full report as JSON")
@@ -95,8 +98,20 @@ def run_list(args: argparse.Namespace) -> int:
 
     manifests = [load_manifest(n) for n in list_manifests()]
     if args.json:
-        _print_json([{"name": m.name, "title": m.title, "loader": m.loader, "num_classes": m.num_classes,
-                      "splits": dict(m.splits), "landmarks": m.landmarks, "request": m.request} for m in manifests])
+        _print_json(
+            [
+                {
+                    "name": m.name,
+                    "title": m.title,
+                    "loader": m.loader,
+                    "num_classes": m.num_classes,
+                    "splits": dict(m.splits),
+                    "landmarks": m.landmarks,
+                    "request": m.request,
+                }
+                for m in manifests
+            ]
+        )
         return 0
     width = max(len(m.name) for m in manifests)
     for m in manifests:
@@ -111,8 +126,9 @@ def run_verify(args: argparse.Namespace) -> int:
 
     kw = {"list_file": args.list_file} if args.list_file else {}
     try:
-        report = verify_dataset(args.name, args.root, decode=not args.no_decode, max_images=args.max_images,
-                                progress=not args.json, **kw)
+        report = verify_dataset(
+            args.name, args.root, decode=not args.no_decode, max_images=args.max_images, progress=not args.json, **kw
+        )
     except (KeyError, DatasetError) as exc:
         return _fail(str(exc.args[0]) if isinstance(exc, KeyError) else str(exc))
     if args.json:
@@ -125,9 +141,17 @@ def run_verify(args: argparse.Namespace) -> int:
 def run_synth(args: argparse.Namespace) -> int:
     from ferlib.data.synthfer import materialise
 
-    path = materialise(args.out, n=args.n, seed=args.seed, split=args.split, image_size=args.image_size,
-                       num_classes=args.num_classes, n_test=args.n_test, num_workers=args.workers,
-                       progress=not args.json)
+    path = materialise(
+        args.out,
+        n=args.n,
+        seed=args.seed,
+        split=args.split,
+        image_size=args.image_size,
+        num_classes=args.num_classes,
+        n_test=args.n_test,
+        num_workers=args.workers,
+        progress=not args.json,
+    )
     if args.json:
         _print_json({"manifest": str(path)})
     else:
@@ -144,8 +168,15 @@ def run_occlude(args: argparse.Namespace) -> int:
     if args.n is not None:
         kw["n"] = args.n
     try:
-        dataset = build_dataset(args.dataset, args.split, args.root, num_classes=args.num_classes,
-                                image_size=args.image_size, landmarks_file=args.landmarks_file, **kw)
+        dataset = build_dataset(
+            args.dataset,
+            args.split,
+            args.root,
+            num_classes=args.num_classes,
+            image_size=args.image_size,
+            landmarks_file=args.landmarks_file,
+            **kw,
+        )
         path = materialise_occluded(dataset, args.kind, args.out, seed=args.seed, progress=not args.json)
     except (DatasetError, ValueError) as exc:
         return _fail(str(exc))
@@ -162,14 +193,24 @@ def run_cache(args: argparse.Namespace) -> int:
     from ferlib.data.datasets import DatasetError, build_dataset
 
     try:
-        dataset = build_dataset(args.name, args.split, args.root, num_classes=args.num_classes,
-                                image_size=args.image_size, on_corrupt=args.on_corrupt)
+        dataset = build_dataset(
+            args.name,
+            args.split,
+            args.root,
+            num_classes=args.num_classes,
+            image_size=args.image_size,
+            on_corrupt=args.on_corrupt,
+        )
         cache = cached_dataset(dataset, args.cache_dir, progress=not args.json)
     except (DatasetError, ValueError) as exc:
         return _fail(str(exc))
     report = getattr(dataset, "report", None)
-    info = {"path": str(cache.path), "n": len(cache), "built_now": cache.built_now,
-            "skipped": 0 if report is None else len(report.skipped)}
+    info = {
+        "path": str(cache.path),
+        "n": len(cache),
+        "built_now": cache.built_now,
+        "skipped": 0 if report is None else len(report.skipped),
+    }
     if args.json:
         _print_json(info)
     else:

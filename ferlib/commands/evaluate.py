@@ -1,4 +1,5 @@
-"""``ferlib evaluate --checkpoint CKPT --dataset NAME [--root PATH] [--subset occlusion|pose30|pose45|FILE] [--json]``."""
+"""``ferlib evaluate --checkpoint CKPT --dataset NAME [--root PATH]
+[--subset occlusion|pose30|pose45|FILE] [--json]``."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import sys
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "evaluate", help="evaluate a checkpoint on a dataset, split or RAN occlusion/pose list",
+        "evaluate",
+        help="evaluate a checkpoint on a dataset, split or RAN occlusion/pose list",
         description="Evaluate a ferlib training checkpoint (checkpoints/best.pt or last.pt of a run) on any "
         "dataset split or RAN occlusion/pose subset: accuracy, per-class accuracy, macro-F1, confusion matrix.",
     )
@@ -30,9 +32,17 @@ def run(args: argparse.Namespace) -> int:
     from ferlib.train.evaluate import evaluate_checkpoint
 
     try:
-        m = evaluate_checkpoint(args.checkpoint, args.dataset, args.root, subset=args.subset, split=args.split,
-                                device=args.device, batch_size=args.batch_size, n=args.n,
-                                progress=not args.no_progress)
+        m = evaluate_checkpoint(
+            args.checkpoint,
+            args.dataset,
+            args.root,
+            subset=args.subset,
+            split=args.split,
+            device=args.device,
+            batch_size=args.batch_size,
+            n=args.n,
+            progress=not args.no_progress,
+        )
     except (ValueError, FileNotFoundError, KeyError) as exc:
         print(f"ferlib evaluate: {exc}", file=sys.stderr)
         return 2
@@ -40,8 +50,10 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(m, indent=2, default=str))
         return 0
     note = " (synthetic)" if m["synthetic"] else ""
-    print(f"{m['model']} on {m['dataset']} {m['subset'] or m['split']}{note}: {m['n']} images, accuracy "
-          f"{m['accuracy']:.4f}, mean class accuracy {m['mean_class_accuracy']:.4f}, macro-F1 {m['macro_f1']:.4f}")
+    print(
+        f"{m['model']} on {m['dataset']} {m['subset'] or m['split']}{note}: {m['n']} images, accuracy "
+        f"{m['accuracy']:.4f}, mean class accuracy {m['mean_class_accuracy']:.4f}, macro-F1 {m['macro_f1']:.4f}"
+    )
     for name, acc in m["per_class_accuracy"].items():
         print(f"  {name:<10} {'-' if acc is None else f'{acc:.4f}'}  (n={m['support'][name]})")
     return 0

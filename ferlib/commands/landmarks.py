@@ -26,26 +26,53 @@ def register(subparsers: Any) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("source", help="an image file, a folder of images (recursive), or a dataset name (see `ferlib data list`)")
+    p.add_argument(
+        "source", help="an image file, a folder of images (recursive), or a dataset name (see `ferlib data list`)"
+    )
     p.add_argument("--backend", default="mtcnn", help="landmark backend: mtcnn (default), retinaface, annotations")
-    p.add_argument("--out", type=Path, default=None,
-                   help="landmarks file (JSON lines) to write; default landmarks/<source>-<backend>[-<split>].jsonl")
-    p.add_argument("--csv", type=Path, default=None,
-                   help="also export path,lm5 CSV for `build_dataset(..., landmarks_file=CSV)` (folder/file extraction only)")
-    p.add_argument("--weights", default=None, help="RetinaFace checkpoint (mobilenet0.25_Final.pth or Resnet50_Final.pth)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="landmarks file (JSON lines) to write; default landmarks/<source>-<backend>[-<split>].jsonl",
+    )
+    p.add_argument(
+        "--csv",
+        type=Path,
+        default=None,
+        help="also export path,lm5 CSV for `build_dataset(..., landmarks_file=CSV)` (folder/file extraction only)",
+    )
+    p.add_argument(
+        "--weights", default=None, help="RetinaFace checkpoint (mobilenet0.25_Final.pth or Resnet50_Final.pth)"
+    )
     p.add_argument("--score-threshold", type=float, default=None, help="minimum face score (retinaface: default 0.5)")
-    p.add_argument("--min-face-size", type=int, default=None, help="mtcnn: smallest face in pixels (default 20; larger is faster)")
+    p.add_argument(
+        "--min-face-size", type=int, default=None, help="mtcnn: smallest face in pixels (default 20; larger is faster)"
+    )
     p.add_argument("--batch-size", type=int, default=16, help="images per detector call (default 16)")
-    p.add_argument("--fallback", choices=("template", "none"), default="template",
-                   help="no face found: use the canonical template points (default; right for aligned crops) or none")
+    p.add_argument(
+        "--fallback",
+        choices=("template", "none"),
+        default="template",
+        help="no face found: use the canonical template points (default; right for aligned crops) or none",
+    )
     p.add_argument("--root", default=None, help="dataset: folder of your local copy")
     p.add_argument("--split", default="train", help="dataset split (default train)")
     p.add_argument("--image-size", type=int, default=224, help="dataset: image size the samples are resized to")
     p.add_argument("--n", type=int, default=None, help="synthfer: number of samples")
     p.add_argument("--seed", type=int, default=0, help="synthfer: seed")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (per worker with --workers; default 1 for mtcnn, torch's choice otherwise)")
-    p.add_argument("--workers", type=int, default=0,
-                   help="run mtcnn/retinaface in N single-threaded processes (e.g. one per core); 0 = in this process")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (per worker with --workers; default 1 for mtcnn, torch's choice otherwise)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="run mtcnn/retinaface in N single-threaded processes (e.g. one per core); 0 = in this process",
+    )
     p.add_argument("--device", default="cpu", help="mtcnn/retinaface device (cpu, cuda)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -106,13 +133,19 @@ def run(args: argparse.Namespace) -> int:
         try:
             source = build_dataset(args.source, split=args.split, root=args.root, image_size=args.image_size, **kw)
         except (ValueError, FileNotFoundError, KeyError, TypeError) as exc:
-            print(f"ferlib landmarks: {args.source!r} is neither an existing image/folder nor a usable dataset: {exc}",
-                  file=sys.stderr)
+            print(
+                f"ferlib landmarks: {args.source!r} is neither an existing image/folder nor a usable dataset: {exc}",
+                file=sys.stderr,
+            )
             return 2
     out = args.out or _default_out(args, is_path)
     try:
         report = extract_landmarks(
-            source, out, detector=detector, batch_size=args.batch_size, fallback=args.fallback,
+            source,
+            out,
+            detector=detector,
+            batch_size=args.batch_size,
+            fallback=args.fallback,
             progress=not args.no_progress,
         )
     finally:
@@ -120,8 +153,8 @@ def run(args: argparse.Namespace) -> int:
             detector.close()
     summary = report.to_dict()
     if args.csv is not None:
-        from ferlib.landmarks.extract import write_landmarks_csv
         from ferlib.landmarks import load_landmarks_file
+        from ferlib.landmarks.extract import write_landmarks_csv
 
         csv_path, left_out = write_landmarks_csv(load_landmarks_file(out).values(), args.csv)
         summary["csv"] = {"path": str(csv_path), "left_out": left_out}
@@ -136,6 +169,8 @@ def run(args: argparse.Namespace) -> int:
             f"no face: {c['no_face']} ({c['fallback']} given template points, flagged), unreadable: {c['unreadable']}"
         )
         if "csv" in summary:
-            print(f"  CSV for build_dataset(landmarks_file=...): {summary['csv']['path']} "
-                  f"({summary['csv']['left_out']} record(s) without file-pixel points left out)")
+            print(
+                f"  CSV for build_dataset(landmarks_file=...): {summary['csv']['path']} "
+                f"({summary['csv']['left_out']} record(s) without file-pixel points left out)"
+            )
     return 0

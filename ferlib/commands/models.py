@@ -37,8 +37,10 @@ def format_table(profiles: list[dict[str, Any]]) -> str:
     ``profiles`` are :func:`~ferlib.models.complexity.model_complexity` results; their ``"claims"``
     come from the paper card. A total the paper does not state reads ``n/s``.
     """
-    header = (f"{'model':<12} {'part':<15} {'params M':>9} {'paper M':>8} {'ref M':>7} "
-              f"{'GMACs':>7} {'paper G':>7} {'ref G':>6}")
+    header = (
+        f"{'model':<12} {'part':<15} {'params M':>9} {'paper M':>8} {'ref M':>7} "
+        f"{'GMACs':>7} {'paper G':>7} {'ref G':>6}"
+    )
     lines = [header, "-" * len(header)]
     for prof in profiles:
         claims = prof["claims"]
@@ -79,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(profiles, indent=2, default=str))
     else:
         print(format_table(profiles))
-        print(f"GMACs = FlopCounterMode FLOPs / 2 at one 224×224 image; parameters exclude BN buffers; "
-              f"{NOT_STATED} = the paper states no figure; ref = reference figure of the paper card (see notes).")
+        print(
+            f"GMACs = FlopCounterMode FLOPs / 2 at one 224×224 image; parameters exclude BN buffers; "
+            f"{NOT_STATED} = the paper states no figure; ref = reference figure of the paper card (see notes)."
+        )
     return 0

@@ -43,31 +43,51 @@ def register(subparsers) -> None:
         "python3, cwd notebooks/) into runs/<stamp>-study/: executed notebooks, PNG figures, "
         "metrics.json and report.md/report.html. Stops at the first failing notebook.",
     )
-    p.add_argument("--profile", default=None, choices=tuple(PROFILES),
-                   help="study profile (default: $FERLIB_PROFILE or 'default')")
+    p.add_argument(
+        "--profile", default=None, choices=tuple(PROFILES), help="study profile (default: $FERLIB_PROFILE or 'default')"
+    )
     p.add_argument("--dataset", default="synthfer", help="dataset manifest name (default synthfer)")
     p.add_argument("--root", default=None, help="folder holding the dataset (real datasets)")
-    p.add_argument("--models", default=None,
-                   help="comma-separated model names (default: the profile's models)")
+    p.add_argument("--models", default=None, help="comma-separated model names (default: the profile's models)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("-p", "--parameter", action="append", default=[], metavar="KEY=VALUE",
-                   help="extra notebook parameter (YAML value), repeatable: -p epochs=3")
-    p.add_argument("--notebooks", type=_notebook_names, default=None,
-                   help="subset to run, e.g. 01,02 (default: all five)")
-    p.add_argument("--sweep", default=None, metavar="FILE.yaml",
-                   help="YAML list of parameter sets; runs the study once per set")
-    p.add_argument("--check", action="store_true",
-                   help="compare the run's metrics with notebooks/baselines/<profile>_metrics.json")
-    p.add_argument("--check-run", default=None, metavar="RUN_DIR",
-                   help="only check an existing run folder against the baseline (runs nothing)")
-    p.add_argument("--baseline", default=None, help="baseline file (default: notebooks/baselines/<profile>_metrics.json)")
+    p.add_argument(
+        "-p",
+        "--parameter",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra notebook parameter (YAML value), repeatable: -p epochs=3",
+    )
+    p.add_argument(
+        "--notebooks", type=_notebook_names, default=None, help="subset to run, e.g. 01,02 (default: all five)"
+    )
+    p.add_argument(
+        "--sweep", default=None, metavar="FILE.yaml", help="YAML list of parameter sets; runs the study once per set"
+    )
+    p.add_argument(
+        "--check", action="store_true", help="compare the run's metrics with notebooks/baselines/<profile>_metrics.json"
+    )
+    p.add_argument(
+        "--check-run",
+        default=None,
+        metavar="RUN_DIR",
+        help="only check an existing run folder against the baseline (runs nothing)",
+    )
+    p.add_argument(
+        "--baseline", default=None, help="baseline file (default: notebooks/baselines/<profile>_metrics.json)"
+    )
     p.add_argument("--run-dir", default=None, help="write into this folder instead of runs/<stamp>-study/")
-    p.add_argument("--notebook-dir", default=None, help="folder holding the notebooks (default: the checkout's notebooks/)")
+    p.add_argument(
+        "--notebook-dir", default=None, help="folder holding the notebooks (default: the checkout's notebooks/)"
+    )
     p.add_argument("--cell-timeout", type=int, default=None, help="seconds per cell before failing")
-    p.add_argument("--update-notebooks", action="store_true",
-                   help="after a successful run, copy the executed notebooks over notebooks/*.ipynb "
-                   "(cleaned for commit: no injected parameters, papermill/widget metadata or stderr)")
+    p.add_argument(
+        "--update-notebooks",
+        action="store_true",
+        help="after a successful run, copy the executed notebooks over notebooks/*.ipynb "
+        "(cleaned for commit: no injected parameters, papermill/widget metadata or stderr)",
+    )
     p.add_argument("--json", action="store_true", help="print the study result as JSON")
     p.set_defaults(func=run)
 
@@ -134,15 +154,21 @@ def run(args: argparse.Namespace) -> int:
         root, results = run_sweep(args.sweep, config, run_dir=args.run_dir, echo=echo)
         ok = all(r.ok for _, r in results)
         if args.json:
-            print(json.dumps({"sweep_dir": str(root), "ok": ok,
-                              "sets": [{"set": k, **r.to_dict()} for k, r in results]}, indent=2))
+            print(
+                json.dumps(
+                    {"sweep_dir": str(root), "ok": ok, "sets": [{"set": k, **r.to_dict()} for k, r in results]},
+                    indent=2,
+                )
+            )
         else:
             print(f"sweep report: {root / 'sweep.md'}")
         return 0 if ok else 1
 
     if not args.json:
-        print(f"ferlib study: profile {profile}, dataset {args.dataset}"
-              + (" (synthetic)" if args.dataset == "synthfer" else ""))
+        print(
+            f"ferlib study: profile {profile}, dataset {args.dataset}"
+            + (" (synthetic)" if args.dataset == "synthfer" else "")
+        )
     try:
         study = run_study(config, run_dir=args.run_dir, echo=echo)
     except (FileNotFoundError, ValueError) as exc:

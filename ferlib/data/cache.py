@@ -61,12 +61,17 @@ def dataset_fingerprint(dataset: Any) -> dict[str, Any]:
             out["indices"] = hashlib.sha256(np.asarray(idx, dtype=np.int64).tobytes()).hexdigest()
             break
     if len(out) <= 2:
-        warnings.warn(f"{type(dataset).__name__} has no fingerprint(); the cache key uses only its type and length")
+        warnings.warn(
+            f"{type(dataset).__name__} has no fingerprint(); the cache key uses only its type and length",
+            stacklevel=2,
+        )
     return out
 
 
 def cache_key(dataset: Any) -> str:
-    text = json.dumps({"version": CACHE_VERSION, "fingerprint": dataset_fingerprint(dataset)}, sort_keys=True, default=str)
+    text = json.dumps(
+        {"version": CACHE_VERSION, "fingerprint": dataset_fingerprint(dataset)}, sort_keys=True, default=str
+    )
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -156,15 +161,20 @@ class DecodedCache(Dataset):
             lm5 = np.full((n, 5, 2), np.nan, dtype=np.float32)
             optional: dict[str, np.ndarray | None] = {}
             for key in ("landmarks8", "landmarks"):
-                optional[key] = (np.full((n, *first[key].shape), np.nan, dtype=np.float32)
-                                 if isinstance(first.get(key), torch.Tensor) else None)
+                optional[key] = (
+                    np.full((n, *first[key].shape), np.nan, dtype=np.float32)
+                    if isinstance(first.get(key), torch.Tensor)
+                    else None
+                )
             metas: list[Any] = []
             for i in tqdm(range(n), desc=f"caching {self.path.name}", disable=not progress, unit="img"):
                 sample = first if i == 0 else self.dataset[i]
                 image = sample["image"]
                 if tuple(image.shape) != shape or image.dtype != torch.uint8:
-                    raise ValueError(f"item {i} has image {tuple(image.shape)} {image.dtype}; the cache needs uint8 {shape} for "
-                                     "every item (build the dataset with one image_size)")
+                    raise ValueError(
+                        f"item {i} has image {tuple(image.shape)} {image.dtype}; the cache needs uint8 {shape} for "
+                        "every item (build the dataset with one image_size)"
+                    )
                 mm[i] = image.numpy()
                 labels[i] = int(sample["label"])
                 if sample.get("landmarks5") is not None:
@@ -184,9 +194,16 @@ class DecodedCache(Dataset):
             arrays.update({k: v for k, v in optional.items() if v is not None})
             np.savez(tmp / _ARRAYS, **arrays)
             atomic_write_json(tmp / _META, metas)
-            atomic_write_json(tmp / _INDEX, {"version": CACHE_VERSION, "n": n, "shape": list(shape),
-                                             "fingerprint": _jsonable(dataset_fingerprint(self.dataset)),
-                                             "keys": sorted(arrays)})
+            atomic_write_json(
+                tmp / _INDEX,
+                {
+                    "version": CACHE_VERSION,
+                    "n": n,
+                    "shape": list(shape),
+                    "fingerprint": _jsonable(dataset_fingerprint(self.dataset)),
+                    "keys": sorted(arrays),
+                },
+            )
             try:
                 os.replace(tmp, self.path)
             except OSError:

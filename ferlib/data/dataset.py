@@ -181,9 +181,11 @@ class FERDataset(Dataset):
             j = (index + step) % n
             if j not in self._bad and self.labels[j] == label:
                 return j
-        raise CorruptImageError(self.records[index].path or self.records[index].id,
-                                f"unreadable and no other readable {CANONICAL_CLASSES[label]} image to stand in",
-                                "repair the dataset copy")
+        raise CorruptImageError(
+            self.records[index].path or self.records[index].id,
+            f"unreadable and no other readable {CANONICAL_CLASSES[label]} image to stand in",
+            "repair the dataset copy",
+        )
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         if index < 0:
@@ -196,8 +198,11 @@ class FERDataset(Dataset):
             if index not in self._bad:
                 self._bad.add(index)
                 self.report.add(Problem("corrupt", exc.file, exc.expectation, exc.fix))
-                warnings.warn(f"skipped unreadable image {exc.file} (counted in dataset.report); "
-                              "an image of the same class stands in for it", stacklevel=2)
+                warnings.warn(
+                    f"skipped unreadable image {exc.file} (counted in dataset.report); "
+                    "an image of the same class stands in for it",
+                    stacklevel=2,
+                )
             while True:
                 j = self._substitute(index)
                 try:
@@ -220,11 +225,19 @@ class FERDataset(Dataset):
             if r.path and os.path.exists(r.path):
                 st = os.stat(r.path)
                 h.update(f"{st.st_size}:{int(st.st_mtime)}\n".encode())
-        return {"name": self.name, "split": self.split, "root": str(self.root), "image_size": self.image_size,
-                "num_classes": self.num_classes, "n": len(self.records), "records": h.hexdigest(),
-                "manifest": None if self.manifest is None else self.manifest.name,
-                "landmarks_file": None if self.landmarks_file is None else
-                f"{self.landmarks_file.resolve()}:{self.landmarks_file.stat().st_mtime_ns}"}
+        return {
+            "name": self.name,
+            "split": self.split,
+            "root": str(self.root),
+            "image_size": self.image_size,
+            "num_classes": self.num_classes,
+            "n": len(self.records),
+            "records": h.hexdigest(),
+            "manifest": None if self.manifest is None else self.manifest.name,
+            "landmarks_file": None
+            if self.landmarks_file is None
+            else f"{self.landmarks_file.resolve()}:{self.landmarks_file.stat().st_mtime_ns}",
+        }
 
 
 __all__ = ["FERDataset"]

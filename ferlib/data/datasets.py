@@ -56,8 +56,18 @@ def _filter_classes(ctx: LoadContext, records: list[Record], num_classes: int) -
 
 
 #: Short names that map to manifests.
-ALIASES = {"raf-db": "rafdb", "raf_db": "rafdb", "affectnet": "affectnet7", "sfew": "sfew2", "caer-s": "caers",
-           "ck+": "ckplus", "fed-ro": "fedro", "fer-2013": "fer2013", "materialised": "synthfer", "occluded": "synthfer"}
+ALIASES = {
+    "raf-db": "rafdb",
+    "raf_db": "rafdb",
+    "affectnet": "affectnet7",
+    "sfew": "sfew2",
+    "caer-s": "caers",
+    "ck+": "ckplus",
+    "fed-ro": "fedro",
+    "fer-2013": "fer2013",
+    "materialised": "synthfer",
+    "occluded": "synthfer",
+}
 
 
 def resolve_name(name: str) -> str:
@@ -100,8 +110,11 @@ def build_dataset(
         )
     root = Path(root).expanduser()
     if not root.is_dir():
-        raise LayoutError(root, f"{manifest.title} root folder does not exist",
-                          f"pass the folder holding {', '.join(manifest.layout)}; see {manifest.path}")
+        raise LayoutError(
+            root,
+            f"{manifest.title} root folder does not exist",
+            f"pass the folder holding {', '.join(manifest.layout)}; see {manifest.path}",
+        )
     report = LoadReport(manifest.name, split)
     ctx = LoadContext(report, on_corrupt)
     builder = get_format(manifest.loader)
@@ -109,7 +122,9 @@ def build_dataset(
         records = builder(ctx, root, split, manifest, **kw)
     except TypeError as exc:
         if "unexpected keyword" in str(exc):
-            raise TypeError(f"{manifest.name}: {exc}; see build_dataset's docstring for the keywords each loader takes") from exc
+            raise TypeError(
+                f"{manifest.name}: {exc}; see build_dataset's docstring for the keywords each loader takes"
+            ) from exc
         raise
     records = [r for r in records if r.label >= 0]
     records = _filter_classes(ctx, records, num_classes)
@@ -118,9 +133,19 @@ def build_dataset(
         n = report.count(kind)
         if n and kind != "duplicate":
             warnings.warn(f"{manifest.name}/{split}: skipped {n} item(s) ({kind}); see dataset.report", stacklevel=2)
-    return FERDataset(manifest.name, split, root, records, num_classes=num_classes, image_size=image_size,
-                      on_corrupt=on_corrupt, report=report, manifest=manifest, landmarks_table=table,
-                      landmarks_file=landmarks_file)
+    return FERDataset(
+        manifest.name,
+        split,
+        root,
+        records,
+        num_classes=num_classes,
+        image_size=image_size,
+        on_corrupt=on_corrupt,
+        report=report,
+        manifest=manifest,
+        landmarks_table=table,
+        landmarks_file=landmarks_file,
+    )
 
 
 __all__ = [

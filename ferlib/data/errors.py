@@ -85,5 +85,11 @@ class LoadReport:
 
 
 __all__ = [
-    "BENIGN_KINDS", "CorruptImageError", "DatasetError", "LabelFileError", "LayoutError", "LoadReport", "Problem",
+    "BENIGN_KINDS",
+    "CorruptImageError",
+    "DatasetError",
+    "LabelFileError",
+    "LayoutError",
+    "LoadReport",
+    "Problem",
 ]

@@ -15,10 +15,10 @@ from __future__ import annotations
 import csv
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -118,12 +118,13 @@ class LandmarkTable(Mapping):
             self._by_hash.setdefault(rec["hash"], []).append(rec)
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike, include_partial: bool = True) -> "LandmarkTable":
+    def from_file(cls, path: str | os.PathLike, include_partial: bool = True) -> LandmarkTable:
         path = Path(path)
         journal = journal_path(path)
         if not path.is_file() and not (include_partial and journal.is_file()):
             raise FileNotFoundError(
-                f"landmarks file not found at {path}; create it with `ferlib landmarks <images|dir|dataset> --out {path}`"
+                f"landmarks file not found at {path}; create it with "
+                f"`ferlib landmarks <images|dir|dataset> --out {path}`"
             )
         header, records, ignored = (None, [], 0)
         if path.is_file():
@@ -160,7 +161,8 @@ class LandmarkTable(Mapping):
             if not hits:
                 name = p.rsplit("/", 1)[-1]
                 hits = [
-                    r for r in self._by_name.get(name, [])
+                    r
+                    for r in self._by_name.get(name, [])
                     if p.endswith("/" + _norm(r["path"])) or _norm(r["path"]).endswith("/" + p)
                 ]
             if content_hash is not None and hits:
@@ -233,9 +235,12 @@ def load_landmarks_file(path: str | os.PathLike, include_partial: bool = True) -
     if not path.is_file():
         if include_partial and journal_path(path).is_file():
             return LandmarkTable.from_file(path, include_partial=True)
-        raise LayoutError(path, "landmarks file not found",
-                          f"create it with `ferlib landmarks <images|dir|dataset> --out {path}`, or pass a CSV/NPZ "
-                          "as documented in ferlib.data.landmark_files.load_landmarks_file")
+        raise LayoutError(
+            path,
+            "landmarks file not found",
+            f"create it with `ferlib landmarks <images|dir|dataset> --out {path}`, or pass a CSV/NPZ "
+            "as documented in ferlib.data.landmark_files.load_landmarks_file",
+        )
     with open(path, "rb") as fh:
         head = fh.read(64).lstrip()
     if head.startswith(b"{"):
@@ -257,8 +262,11 @@ def load_landmarks_file(path: str | os.PathLike, include_partial: bool = True) -
         fields = reader.fieldnames or []
         key_col = "id" if "id" in fields else "path" if "path" in fields else None
         if key_col is None or "lm5" not in fields:
-            raise LabelFileError(path, f"landmarks CSV needs columns id (or path) and lm5, found {fields}",
-                                 "write it with `ferlib landmarks` or add the columns")
+            raise LabelFileError(
+                path,
+                f"landmarks CSV needs columns id (or path) and lm5, found {fields}",
+                "write it with `ferlib landmarks` or add the columns",
+            )
         for no, row in enumerate(reader, start=2):
             where = f"{path}:{no}"
             try:

@@ -14,11 +14,12 @@ through :mod:`importlib.resources` (never through the location of this file).
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
@@ -36,8 +37,10 @@ def manifests_dir() -> Path:
     folder = resources.files("ferlib") / "data_manifests"
     if not isinstance(folder, Path):
         # A zip import would hand back a zipfile.Path; pip installs wheels unpacked, so this is a broken install.
-        raise FileNotFoundError(f"ferlib's manifests at {folder} are not on the file system; "
-                                "install ferlib with pip (unpacked) or set FERLIB_MANIFESTS")
+        raise FileNotFoundError(
+            f"ferlib's manifests at {folder} are not on the file system; "
+            "install ferlib with pip (unpacked) or set FERLIB_MANIFESTS"
+        )
     return folder
 
 
@@ -72,10 +75,20 @@ class Manifest:
         return f"{self.title}: request at {self.request} (see {self.path})"
 
 
-_REQUIRED = ("name", "title", "loader", "num_classes", "layout", "splits", "label_map", "citation",
-             "licence", "request", "landmarks")
-_KNOWN = set(_REQUIRED) | {"description", "optional_layout", "assumptions", "split_dirs",
-                           "list_files", "base"}
+_REQUIRED = (
+    "name",
+    "title",
+    "loader",
+    "num_classes",
+    "layout",
+    "splits",
+    "label_map",
+    "citation",
+    "licence",
+    "request",
+    "landmarks",
+)
+_KNOWN = set(_REQUIRED) | {"description", "optional_layout", "assumptions", "split_dirs", "list_files", "base"}
 
 
 def _parse(path: Path) -> Manifest:
@@ -93,11 +106,15 @@ def _parse(path: Path) -> Manifest:
     if data["loader"] not in LOADERS:
         raise ValueError(f"manifest {path}: loader {data['loader']!r} is not one of {LOADERS}")
     label_map = {str(k): str(v) for k, v in (data["label_map"] or {}).items()}
-    bad = sorted(v for v in label_map.values() if v not in CANONICAL_CLASSES and v not in
-                 ("dropped", "none", "uncertain", "non-face"))
+    bad = sorted(
+        v
+        for v in label_map.values()
+        if v not in CANONICAL_CLASSES and v not in ("dropped", "none", "uncertain", "non-face")
+    )
     if bad:
-        raise ValueError(f"manifest {path}: label_map targets {bad} are not canonical classes "
-                         f"{CANONICAL_CLASSES}; fix the map")
+        raise ValueError(
+            f"manifest {path}: label_map targets {bad} are not canonical classes {CANONICAL_CLASSES}; fix the map"
+        )
     extra = {k: v for k, v in data.items() if k not in _KNOWN}
     return Manifest(
         name=data["name"],
@@ -122,7 +139,7 @@ def _parse(path: Path) -> Manifest:
     )
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load_cached(path_str: str, mtime: float) -> Manifest:
     return _parse(Path(path_str))
 
@@ -142,9 +159,7 @@ def load_manifest(name: str) -> Manifest:
     """The manifest ``data_manifests/<name>.yaml`` as a frozen :class:`Manifest`."""
     path = manifests_dir() / f"{name}.yaml"
     if not path.is_file():
-        raise KeyError(
-            f"no manifest named {name!r} (looked for {path}); available: {', '.join(list_manifests())}"
-        )
+        raise KeyError(f"no manifest named {name!r} (looked for {path}); available: {', '.join(list_manifests())}")
     return _load_cached(str(path), path.stat().st_mtime)
 
 

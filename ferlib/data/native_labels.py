@@ -10,7 +10,7 @@ it against the dataset's own documentation line by line. A 7-class run drops con
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from ferlib.data.labels import CANONICAL_CLASSES, CLASS_INDEX
 
@@ -120,7 +120,7 @@ def folder_label(name: str) -> int:
     )
 
 
-def ferplus_majority(votes: "list[float] | tuple[float, ...]") -> int | None:
+def ferplus_majority(votes: list[float] | tuple[float, ...]) -> int | None:
     """Canonical label of one FERPlus row by majority vote over its 10 columns.
 
     Returns ``None`` (drop the image) when the largest vote is ``unknown`` or ``NF``, when the

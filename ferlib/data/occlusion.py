@@ -25,8 +25,9 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -63,8 +64,7 @@ def canonical_kind(kind: str) -> str:
     k = KIND_ALIASES.get(str(kind).lower(), str(kind).lower())
     if k not in OCCLUDER_KINDS:
         raise ValueError(
-            f"unknown occluder kind {kind!r}; expected one of {OCCLUDER_KINDS} "
-            f"(aliases: {sorted(KIND_ALIASES)})"
+            f"unknown occluder kind {kind!r}; expected one of {OCCLUDER_KINDS} (aliases: {sorted(KIND_ALIASES)})"
         )
     return k
 
@@ -147,7 +147,9 @@ def _mask_shapes(rng: np.random.Generator) -> list[tuple]:
         shapes.append((np.array([[-w * 0.92, y], [w * 0.92, y]]), _shade(colour, 0.8), True, 0.06))
     for side in (-1, 1):
         shapes.append((np.array([[side * w * 0.8, top + 0.1], [side * 2.25, 0.35]]), _shade(colour, 0.9), True, 0.07))
-        shapes.append((np.array([[side * w * 0.75, bottom - 0.6], [side * 2.25, 0.9]]), _shade(colour, 0.9), True, 0.07))
+        shapes.append(
+            (np.array([[side * w * 0.75, bottom - 0.6], [side * 2.25, 0.9]]), _shade(colour, 0.9), True, 0.07)
+        )
     return shapes
 
 
@@ -161,7 +163,9 @@ def _sunglasses_shapes(rng: np.random.Generator) -> list[tuple]:
         shapes.append((_ellipse(cx, 0.03, rx + 0.07, ry + 0.07, 28), frame, False, 0))
         shapes.append((_ellipse(cx, 0.03, rx, ry, 28), lens, False, 0))
         # A reflection streak keeps the lenses from being a flat colour.
-        shapes.append((np.array([[cx - 0.3 * rx, -0.5 * ry], [cx + 0.1 * rx, -0.1 * ry]]), _shade(lens, 2.2), True, 0.06))
+        shapes.append(
+            (np.array([[cx - 0.3 * rx, -0.5 * ry], [cx + 0.1 * rx, -0.1 * ry]]), _shade(lens, 2.2), True, 0.06)
+        )
     shapes.append((np.array([[-1 + rx, -0.1], [1 - rx, -0.1]]), frame, True, 0.1))  # bridge
     for side in (-1, 1):
         shapes.append((np.array([[side * (1 + rx), -0.1], [side * 2.2, -0.2]]), frame, True, 0.1))  # temples
@@ -177,15 +181,21 @@ def _hand_shapes(rng: np.random.Generator) -> list[tuple]:
     angle = rng.uniform(-0.6, 0.6) + (math.pi if rng.random() < 0.5 else 0.0)
     palm = _ellipse(0, 0, 0.75 * size, 0.9 * size, 20)
     shapes: list[tuple] = [(palm, skin, False, 0)]
-    for k, (fx, length) in enumerate([(-0.52, 1.0), (-0.17, 1.15), (0.18, 1.1), (0.5, 0.9)]):
+    for fx, length in [(-0.52, 1.0), (-0.17, 1.15), (0.18, 1.1), (0.5, 0.9)]:
         x0 = fx * size
         finger = np.array(
-            [[x0 - 0.15 * size, -0.5 * size], [x0 + 0.15 * size, -0.5 * size],
-             [x0 + 0.13 * size, -(0.5 + length) * size], [x0 - 0.13 * size, -(0.5 + length) * size]]
+            [
+                [x0 - 0.15 * size, -0.5 * size],
+                [x0 + 0.15 * size, -0.5 * size],
+                [x0 + 0.13 * size, -(0.5 + length) * size],
+                [x0 - 0.13 * size, -(0.5 + length) * size],
+            ]
         )
         shapes.append((finger, skin, False, 0))
         shapes.append((_ellipse(x0, -(0.5 + length) * size, 0.13 * size, 0.13 * size, 10), skin, False, 0))
-    thumb = np.array([[0.55 * size, 0.1 * size], [0.75 * size, 0.4 * size], [1.45 * size, -0.3 * size], [1.3 * size, -0.5 * size]])
+    thumb = np.array(
+        [[0.55 * size, 0.1 * size], [0.75 * size, 0.4 * size], [1.45 * size, -0.3 * size], [1.3 * size, -0.5 * size]]
+    )
     shapes.append((thumb, _shade(skin, 0.95), False, 0))
     for fx in (-0.35, 0.0, 0.34):  # creases between fingers
         shapes.append((np.array([[fx * size, -0.55 * size], [fx * size, -1.0 * size]]), _shade(skin, 0.75), True, 0.04))
@@ -196,9 +206,7 @@ def _hand_shapes(rng: np.random.Generator) -> list[tuple]:
     return out
 
 
-def _draw_shapes(
-    layer: Image.Image, mask: Image.Image, shapes: list[tuple], matrix: np.ndarray
-) -> None:
+def _draw_shapes(layer: Image.Image, mask: Image.Image, shapes: list[tuple], matrix: np.ndarray) -> None:
     draw_c = ImageDraw.Draw(layer)
     draw_m = ImageDraw.Draw(mask)
     scale = math.sqrt(abs(np.linalg.det(matrix[:, :2])))
@@ -214,9 +222,7 @@ def _draw_shapes(
             draw_m.polygon(pts, fill=255)
 
 
-def _random_patch(
-    img: np.ndarray, lm: np.ndarray, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
+def _random_patch(img: np.ndarray, lm: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """A random rectangle of random texture over the face (FFRA-Net §4.5, Figure 8)."""
     h, w = img.shape[:2]
     m = placement_transform(lm, "random")
@@ -304,7 +310,17 @@ def occlude(
 # ---------------------------------------------------------------------------------------------
 
 MANIFEST_COLUMNS: tuple[str, ...] = (
-    "id", "path", "split", "label", "subject", "yaw", "pitch", "roll", "occlusion", "lm5", "lm8",
+    "id",
+    "path",
+    "split",
+    "label",
+    "subject",
+    "yaw",
+    "pitch",
+    "roll",
+    "occlusion",
+    "lm5",
+    "lm8",
 )
 
 
@@ -384,10 +400,19 @@ def materialise_occluded(
         atomic_write_bytes(out_dir / rel, buf.getvalue())
         rows.append(
             [
-                str(meta.get("id", i)), rel.as_posix(), split, str(int(sample["label"])),
-                _fmt(meta.get("subject")), _fmt(meta.get("yaw")), _fmt(meta.get("pitch")),
-                _fmt(meta.get("roll")), occlusion_label, format_points(lm5, 5),
-                format_points(sample.get("landmarks8"), 8), f"{mask.mean():.5f}", placement,
+                str(meta.get("id", i)),
+                rel.as_posix(),
+                split,
+                str(int(sample["label"])),
+                _fmt(meta.get("subject")),
+                _fmt(meta.get("yaw")),
+                _fmt(meta.get("pitch")),
+                _fmt(meta.get("roll")),
+                occlusion_label,
+                format_points(lm5, 5),
+                format_points(sample.get("landmarks8"), 8),
+                f"{mask.mean():.5f}",
+                placement,
             ]
         )
     text = io.StringIO()
@@ -396,6 +421,8 @@ def materialise_occluded(
     writer.writerows(rows)
     manifest = atomic_write_text(out_dir / "manifest.csv", text.getvalue())
     if n_template and progress:
-        print(f"materialise_occluded: {n_template} of {len(dataset)} samples had no landmarks5; "
-              "the occluder was placed on the canonical aligned-crop template (placement=template)")
+        print(
+            f"materialise_occluded: {n_template} of {len(dataset)} samples had no landmarks5; "
+            "the occluder was placed on the canonical aligned-crop template (placement=template)"
+        )
     return manifest

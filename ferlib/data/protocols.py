@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from typing import Hashable, Iterator, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -84,16 +84,24 @@ def class_balanced_weights(labels: Sequence[int], num_classes: int | None = None
     return (1.0 / counts[labels]).astype(np.float64)
 
 
-def class_balanced_sampler(labels: Sequence[int], num_samples: int | None = None, seed: int = 0) -> WeightedRandomSampler:
+def class_balanced_sampler(
+    labels: Sequence[int], num_samples: int | None = None, seed: int = 0
+) -> WeightedRandomSampler:
     """Oversampling sampler for imbalanced training sets (AffectNet): draws ``num_samples`` indices
     (default ``len(labels)``) with replacement, each class equally likely."""
     weights = class_balanced_weights(labels)
     generator = torch.Generator().manual_seed(int(seed))
-    return WeightedRandomSampler(torch.as_tensor(weights, dtype=torch.double),
-                                 num_samples=int(num_samples or len(weights)), replacement=True, generator=generator)
+    return WeightedRandomSampler(
+        torch.as_tensor(weights, dtype=torch.double),
+        num_samples=int(num_samples or len(weights)),
+        replacement=True,
+        generator=generator,
+    )
 
 
-def stratified_val_split(labels: Sequence[int], val_fraction: float = 0.1, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def stratified_val_split(
+    labels: Sequence[int], val_fraction: float = 0.1, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Seeded, stratified ``(train_idx, val_idx)`` carved from a training split.
 
     Each class contributes ``round(val_fraction · n_c)`` items to validation (at least one when
@@ -190,8 +198,7 @@ class EpochSampler(Sampler[int]):
     proportional to ``1 / count(class)`` (class-balanced oversampling, as MA-Net/AffectNet).
     """
 
-    def __init__(self, labels: Sequence[int], seed: int, *, balanced: bool = False,
-                 rank: int = 0, world_size: int = 1):
+    def __init__(self, labels: Sequence[int], seed: int, *, balanced: bool = False, rank: int = 0, world_size: int = 1):
         self.labels = np.asarray(labels, dtype=np.int64)
         self.seed, self.balanced, self.rank, self.world_size = seed, balanced, rank, world_size
         self.epoch = 0
@@ -214,7 +221,7 @@ class EpochSampler(Sampler[int]):
         total = len(self) * self.world_size
         if total > n:
             idx = torch.cat([idx, idx[: total - n]])
-        return idx[self.rank::self.world_size]
+        return idx[self.rank :: self.world_size]
 
     def __iter__(self) -> Iterator[int]:
         return iter(self.indices().tolist())

@@ -177,5 +177,4 @@ def parse_ran_list(path: str | Path, dataset: str) -> RanList:
     return parser(path)
 
 
-__all__ = ["RanEntry", "RanList", "parse_rafdb_list", "parse_affectnet_list", "parse_ferplus_list",
-           "parse_ran_list"]
+__all__ = ["RanEntry", "RanList", "parse_rafdb_list", "parse_affectnet_list", "parse_ferplus_list", "parse_ran_list"]

@@ -15,7 +15,8 @@ A sample is a ``dict``:
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence, TypedDict
+from collections.abc import Sequence
+from typing import Any, TypedDict
 
 import torch
 

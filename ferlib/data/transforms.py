@@ -27,7 +27,8 @@ torchvision uses for the image itself.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torchvision import tv_tensors
@@ -102,7 +103,9 @@ def shift_images(images: torch.Tensor, tx: torch.Tensor, ty: torch.Tensor) -> to
     src_x = torch.arange(width, device=device).view(1, width) - tx  # B×W
     rows = images.gather(2, src_y.clamp(0, height - 1).view(b, 1, height, 1).expand(b, c, height, width))
     out = rows.gather(3, src_x.clamp(0, width - 1).view(b, 1, 1, width).expand(b, c, height, width))
-    inside = ((src_y >= 0) & (src_y < height)).view(b, 1, height, 1) & ((src_x >= 0) & (src_x < width)).view(b, 1, 1, width)
+    inside = ((src_y >= 0) & (src_y < height)).view(b, 1, height, 1) & ((src_x >= 0) & (src_x < width)).view(
+        b, 1, 1, width
+    )
     return out * inside.to(out.dtype)
 
 
@@ -119,7 +122,9 @@ def affine_matrices(angle: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     return (m * scale.to(torch.float64).view(-1, 1, 1)).to(torch.float32)
 
 
-def affine_points(points: torch.Tensor, linear: torch.Tensor, shift: torch.Tensor, height: int, width: int) -> torch.Tensor:
+def affine_points(
+    points: torch.Tensor, linear: torch.Tensor, shift: torch.Tensor, height: int, width: int
+) -> torch.Tensor:
     """Move B×K×2 pixel landmarks by ``p' = A·(p − c) + c + t`` (A: B×2×2, t: B×2). NaN stays NaN."""
     centre = points.new_tensor([(width - 1) / 2.0, (height - 1) / 2.0])
     linear = linear.to(points.device, points.dtype)
@@ -138,14 +143,22 @@ def warp_images(images: torch.Tensor, linear: torch.Tensor, shift: torch.Tensor)
     device = images.device
     inv = torch.linalg.inv(linear.to(torch.float64)).to(device=device, dtype=torch.float32)  # B×2×2
     centre = torch.tensor([(width - 1) / 2.0, (height - 1) / 2.0], device=device)
-    ys, xs = torch.meshgrid(torch.arange(height, device=device, dtype=torch.float32),
-                            torch.arange(width, device=device, dtype=torch.float32), indexing="ij")
+    ys, xs = torch.meshgrid(
+        torch.arange(height, device=device, dtype=torch.float32),
+        torch.arange(width, device=device, dtype=torch.float32),
+        indexing="ij",
+    )
     out_xy = torch.stack([xs, ys], -1).view(1, height * width, 2)  # 1×HW×2
     src = (out_xy - centre - shift.to(device, torch.float32).view(b, 1, 2)) @ inv.transpose(1, 2) + centre
     grid = torch.stack([(2 * src[..., 0] + 1) / width - 1, (2 * src[..., 1] + 1) / height - 1], -1)
     coverage = torch.ones((b, 1, height, width), device=device)
-    warped = torch.nn.functional.grid_sample(torch.cat([images.float(), coverage], 1), grid.view(b, height, width, 2),
-                                             mode="bilinear", padding_mode="zeros", align_corners=False)
+    warped = torch.nn.functional.grid_sample(
+        torch.cat([images.float(), coverage], 1),
+        grid.view(b, height, width, 2),
+        mode="bilinear",
+        padding_mode="zeros",
+        align_corners=False,
+    )
     # Pixels on the frame's edge are attenuated once more by their coverage, as torchvision's
     # fill handling does, so the batched warp matches ``F.affine(..., fill=0)`` there too.
     warped = warped[:, :-1] * warped[:, -1:]
@@ -169,8 +182,9 @@ def _grey(images: torch.Tensor) -> torch.Tensor:
     return r.mul(LUMA_WEIGHTS[0]).add_(g, alpha=LUMA_WEIGHTS[1]).add_(b, alpha=LUMA_WEIGHTS[2]).floor_().unsqueeze(-3)
 
 
-def jitter_colours(images: torch.Tensor, brightness: torch.Tensor, contrast: torch.Tensor,
-                   saturation: torch.Tensor) -> torch.Tensor:
+def jitter_colours(
+    images: torch.Tensor, brightness: torch.Tensor, contrast: torch.Tensor, saturation: torch.Tensor
+) -> torch.Tensor:
     """Per-sample brightness, contrast and saturation factors on a uint8 RGB batch, in that order.
 
     Each step blends the image with a reference and rounds back to uint8, as
@@ -243,8 +257,10 @@ class LandmarkAugment:
         self.batched = batched
 
     def __repr__(self) -> str:
-        return (f"LandmarkAugment(flip={self.flip}, translate={self.translate}, rotate={self.rotate}, "
-                f"scale={self.scale}, color_jitter={self.color_jitter})")
+        return (
+            f"LandmarkAugment(flip={self.flip}, translate={self.translate}, rotate={self.rotate}, "
+            f"scale={self.scale}, color_jitter={self.color_jitter})"
+        )
 
     def _uniform(self, n: int, low: float, high: float) -> torch.Tensor:
         return torch.rand(n, generator=self.generator) * (high - low) + low
@@ -252,10 +268,16 @@ class LandmarkAugment:
     def sample_params(self, n: int, height: int, width: int) -> dict[str, torch.Tensor]:
         """Draw the per-sample parameters (CPU tensors): flip, angle, tx, ty, scale, b, c, s."""
         params = {
-            "flip": (torch.rand(n, generator=self.generator) < self.flip_p) if self.flip else torch.zeros(n, dtype=torch.bool),
+            "flip": (torch.rand(n, generator=self.generator) < self.flip_p)
+            if self.flip
+            else torch.zeros(n, dtype=torch.bool),
             "angle": self._uniform(n, -self.rotate, self.rotate) if self.rotate else torch.zeros(n),
-            "tx": torch.round(self._uniform(n, -self.translate * width, self.translate * width)) if self.translate else torch.zeros(n),
-            "ty": torch.round(self._uniform(n, -self.translate * height, self.translate * height)) if self.translate else torch.zeros(n),
+            "tx": torch.round(self._uniform(n, -self.translate * width, self.translate * width))
+            if self.translate
+            else torch.zeros(n),
+            "ty": torch.round(self._uniform(n, -self.translate * height, self.translate * height))
+            if self.translate
+            else torch.zeros(n),
             "scale": self._uniform(n, *self.scale) if self.scale else torch.ones(n),
         }
         for key, strength in zip(("brightness", "contrast", "saturation"), self.color_jitter or (0.0, 0.0, 0.0)):
@@ -266,8 +288,12 @@ class LandmarkAugment:
         images = batch["image"]
         single = images.dim() == 3
         if single:
-            batch = {k: (v.unsqueeze(0) if isinstance(v, torch.Tensor) and k in ("image", *LANDMARK_KEYS, "landmarks") else v)
-                     for k, v in batch.items()}
+            batch = {
+                k: (
+                    v.unsqueeze(0) if isinstance(v, torch.Tensor) and k in ("image", *LANDMARK_KEYS, "landmarks") else v
+                )
+                for k, v in batch.items()
+            }
             images = batch["image"]
         if images.dtype != torch.uint8 or images.dim() != 4:
             raise TypeError(f"LandmarkAugment expects uint8 B×3×H×W images, got {images.dtype} {tuple(images.shape)}")
@@ -338,8 +364,12 @@ class LandmarkAugment:
                 pidx = idx.to(points[k].device)
                 points[k][pidx] = hflip_landmarks(points[k][pidx], width, LANDMARK_KEYS.get(k))
 
-        geometric = bool((params["angle"] != 0).any() or (params["tx"] != 0).any() or (params["ty"] != 0).any()
-                         or (params["scale"] != 1).any())
+        geometric = bool(
+            (params["angle"] != 0).any()
+            or (params["tx"] != 0).any()
+            or (params["ty"] != 0).any()
+            or (params["scale"] != 1).any()
+        )
         colour = any(bool((params[k] != 1).any()) for k in ("brightness", "contrast", "saturation"))
         for i in range(n):
             angle, tx, ty, sc = (float(params[k][i]) for k in ("angle", "tx", "ty", "scale"))
@@ -347,8 +377,15 @@ class LandmarkAugment:
                 if angle == 0.0 and sc == 1.0:
                     out_images[i] = _shift_image(out_images[i], int(tx), int(ty))
                 else:
-                    out_images[i] = F.affine(out_images[i], angle=angle, translate=[tx, ty], scale=sc, shear=[0.0, 0.0],
-                                             interpolation=F.InterpolationMode.BILINEAR, fill=0)
+                    out_images[i] = F.affine(
+                        out_images[i],
+                        angle=angle,
+                        translate=[tx, ty],
+                        scale=sc,
+                        shear=[0.0, 0.0],
+                        interpolation=F.InterpolationMode.BILINEAR,
+                        fill=0,
+                    )
                 for k in point_keys:
                     kp = _keypoints(points[k][i], height, width)
                     moved = F.affine(kp, angle=angle, translate=[tx, ty], scale=sc, shear=[0.0, 0.0], center=centre)

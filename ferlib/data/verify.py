@@ -65,7 +65,9 @@ class VerifyReport:
             text = f"  {s.split}: {s.loaded} images"
             if s.expected is not None:
                 diff = s.difference
-                text += f" (manifest: {s.expected}" + (", matches)" if diff == 0 else f", differs by {diff:+d}; tolerated, check your copy)")
+                text += f" (manifest: {s.expected}" + (
+                    ", matches)" if diff == 0 else f", differs by {diff:+d}; tolerated, check your copy)"
+                )
             if self.decode_checked:
                 text += f"; decoded {s.decoded}, unreadable {s.unreadable}"
             lines.append(text)
@@ -77,7 +79,9 @@ class VerifyReport:
         serious = [p for p in self.problems if p.kind not in BENIGN_KINDS]
         if serious:
             kinds = Counter(p.kind for p in serious)
-            lines.append(f"  PROBLEMS ({len(serious)}: " + ", ".join(f"{k}={v}" for k, v in sorted(kinds.items())) + "):")
+            lines.append(
+                f"  PROBLEMS ({len(serious)}: " + ", ".join(f"{k}={v}" for k, v in sorted(kinds.items())) + "):"
+            )
             for p in serious[:max_problems]:
                 lines.append(f"    {p}")
             if len(serious) > max_problems:
@@ -90,8 +94,19 @@ class VerifyReport:
             "name": self.name,
             "root": self.root,
             "ok": self.ok,
-            "splits": [dict(split=s.split, loaded=s.loaded, expected=s.expected, difference=s.difference, decoded=s.decoded,
-                            unreadable=s.unreadable, dropped=s.dropped, duplicates=s.duplicates) for s in self.splits],
+            "splits": [
+                dict(
+                    split=s.split,
+                    loaded=s.loaded,
+                    expected=s.expected,
+                    difference=s.difference,
+                    decoded=s.decoded,
+                    unreadable=s.unreadable,
+                    dropped=s.dropped,
+                    duplicates=s.duplicates,
+                )
+                for s in self.splits
+            ],
             "problems": [p.as_dict() for p in self.problems],
             "notes": self.notes,
         }
@@ -100,8 +115,14 @@ class VerifyReport:
 def _check_layout(name: str, root: Path, report: VerifyReport) -> bool:
     m = load_manifest(name)
     if not root.is_dir():
-        report.problems.append(Problem("layout", str(root), f"{m.title} root folder does not exist",
-                                       f"pass --root with the folder holding {', '.join(m.layout)}"))
+        report.problems.append(
+            Problem(
+                "layout",
+                str(root),
+                f"{m.title} root folder does not exist",
+                f"pass --root with the folder holding {', '.join(m.layout)}",
+            )
+        )
         return False
     ok = True
     for rel in m.layout:
@@ -113,9 +134,14 @@ def _check_layout(name: str, root: Path, report: VerifyReport) -> bool:
             exists = (root / "KDEF").is_dir()
         if not exists:
             ok = False
-            report.problems.append(Problem(
-                "layout", str(path), f"{'folder' if want_dir else 'file'} {rel} required by the {m.title} layout is missing",
-                f"point --root at your copy of {m.title} (request it at {m.request}); layout in {m.path}"))
+            report.problems.append(
+                Problem(
+                    "layout",
+                    str(path),
+                    f"{'folder' if want_dir else 'file'} {rel} required by the {m.title} layout is missing",
+                    f"point --root at your copy of {m.title} (request it at {m.request}); layout in {m.path}",
+                )
+            )
     return ok
 
 
@@ -149,15 +175,22 @@ def verify_dataset(
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                ds = build_dataset(name, split, root, num_classes=m.num_classes, image_size=image_size,
-                                   on_corrupt="skip", **kw)
+                ds = build_dataset(
+                    name, split, root, num_classes=m.num_classes, image_size=image_size, on_corrupt="skip", **kw
+                )
         except DatasetError as exc:
-            report.problems.append(Problem("layout" if isinstance(exc, FileNotFoundError) else "bad_row",
-                                           exc.file, exc.expectation, exc.fix))
+            report.problems.append(
+                Problem(
+                    "layout" if isinstance(exc, FileNotFoundError) else "bad_row", exc.file, exc.expectation, exc.fix
+                )
+            )
             continue
         except (ValueError, KeyError, OSError) as exc:
-            report.problems.append(Problem("error", str(root), f"loading split {split!r} failed: {exc}",
-                                           f"compare your copy with {m.path}"))
+            report.problems.append(
+                Problem(
+                    "error", str(root), f"loading split {split!r} failed: {exc}", f"compare your copy with {m.path}"
+                )
+            )
             continue
         check.loaded = len(ds)
         check.dropped = dict(ds.report.dropped)

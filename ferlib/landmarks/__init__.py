@@ -17,7 +17,8 @@ points a dataset ships). Extraction over a dataset: :func:`extract_landmarks` /
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from ferlib.data.face_geometry import landmarks68_to_5
 from ferlib.landmarks.align import (

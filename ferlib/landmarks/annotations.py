@@ -8,13 +8,15 @@ alignment and pose subsets work the same way whichever source the points come fr
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from ferlib.data.face_geometry import box_around_points as box_around_landmarks
 from ferlib.data.face_geometry import landmarks68_to_5
 from ferlib.landmarks.base import Detector, Face, register_detector
+
 
 def sample_landmarks5(sample: Mapping[str, Any]) -> np.ndarray | None:
     """The 5 points a sample carries (``landmarks5``, else 68 ``landmarks`` converted); None if unknown."""

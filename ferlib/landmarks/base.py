@@ -21,14 +21,15 @@ and ``create_detector("mybackend", **options)`` builds it (``ferlib landmarks --
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
 from ferlib.data.images import to_rgb_array
 
-_REGISTRY: dict[str, type["Detector"]] = {}
+_REGISTRY: dict[str, type[Detector]] = {}
 
 
 @dataclass(frozen=True)
@@ -59,9 +60,7 @@ class Face:
 
     @property
     def center(self) -> np.ndarray:
-        return np.array(
-            [(self.box[0] + self.box[2]) / 2, (self.box[1] + self.box[3]) / 2], dtype=np.float32
-        )
+        return np.array([(self.box[0] + self.box[2]) / 2, (self.box[1] + self.box[3]) / 2], dtype=np.float32)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -39,9 +39,10 @@ import math
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -114,7 +115,9 @@ def iter_image_files(root: str | os.PathLike) -> list[Path]:
     if root.is_file():
         return [root]
     if not root.is_dir():
-        raise FileNotFoundError(f"no image or folder at {root}; pass an image file, a folder of images or a dataset name")
+        raise FileNotFoundError(
+            f"no image or folder at {root}; pass an image file, a folder of images or a dataset name"
+        )
     return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
 
 
@@ -150,7 +153,9 @@ def items_from_dataset(dataset: Sequence[Mapping[str, Any]]) -> Iterator[ImageIt
     for i in range(len(dataset)):
         s = dataset[i]
         path = sample_key_path(s, i)
-        yield ImageItem(path=path, hash=sample_content_hash(s, path), load=lambda s=s: to_rgb_array(s["image"]), sample=s)
+        yield ImageItem(
+            path=path, hash=sample_content_hash(s, path), load=lambda s=s: to_rgb_array(s["image"]), sample=s
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -158,7 +163,9 @@ def items_from_dataset(dataset: Sequence[Mapping[str, Any]]) -> Iterator[ImageIt
 # --------------------------------------------------------------------------------------------
 
 
-def make_record(item: ImageItem, image_hw: tuple[int, int], faces: Sequence[Face], backend: str, fallback: str = "template") -> dict:
+def make_record(
+    item: ImageItem, image_hw: tuple[int, int], faces: Sequence[Face], backend: str, fallback: str = "template"
+) -> dict:
     """The record for one image given the faces its detector found (see the module docstring)."""
     h, w = image_hw
     rec: dict[str, Any] = {
@@ -255,7 +262,9 @@ class _Journal:
                 lock.unlink()
 
 
-def write_landmarks_file(out: str | os.PathLike, records: Iterable[dict], detector_info: Mapping[str, Any] | None = None) -> Path:
+def write_landmarks_file(
+    out: str | os.PathLike, records: Iterable[dict], detector_info: Mapping[str, Any] | None = None
+) -> Path:
     """Write a consolidated landmarks file atomically: header line, then records sorted by path."""
     recs = sorted(records, key=lambda r: (r["path"], r["hash"]))
     header = {
@@ -297,9 +306,21 @@ def _detect_batch(detector: Detector, batch: list[ImageItem], backend: str, fall
     for i, item in enumerate(batch):
         if images[i] is None:
             records.append(
-                {"path": item.path, "hash": item.hash, "width": 0, "height": 0, "backend": backend,
-                 "space": "file" if item.sample is None else "sample", "status": "unreadable", "n_faces": 0, "landmarks5": None, "box": None, "score": None,
-                 "fallback": False, "error": errors[i]}
+                {
+                    "path": item.path,
+                    "hash": item.hash,
+                    "width": 0,
+                    "height": 0,
+                    "backend": backend,
+                    "space": "file" if item.sample is None else "sample",
+                    "status": "unreadable",
+                    "n_faces": 0,
+                    "landmarks5": None,
+                    "box": None,
+                    "score": None,
+                    "fallback": False,
+                    "error": errors[i],
+                }
             )
         else:
             records.append(make_record(item, images[i].shape[:2], faces_for[i], backend, fallback))
@@ -343,8 +364,12 @@ def extract_landmarks(
         if total is None:
             total = len(iter_image_files(source))
         items: Iterable[ImageItem] = items_from_files(source)
-    elif hasattr(source, "__getitem__") and hasattr(source, "__len__") and not (
-        len(source) and isinstance(source[0], ImageItem)  # type: ignore[arg-type]
+    elif (
+        hasattr(source, "__getitem__")
+        and hasattr(source, "__len__")
+        and not (
+            len(source) and isinstance(source[0], ImageItem)  # type: ignore[arg-type]
+        )
     ):
         total = len(source) if total is None else total  # type: ignore[arg-type]
         items = items_from_dataset(source)  # type: ignore[arg-type]
@@ -406,7 +431,8 @@ def extract_landmarks(
 
 
 def write_landmarks_csv(records: Iterable[Mapping[str, Any]], path: str | os.PathLike) -> tuple[Path, int]:
-    """Export records as the CSV ``ferlib.data.landmark_files.load_landmarks_file`` reads (``build_dataset(landmarks_file=...)``).
+    """Export records as the CSV ``ferlib.data.landmark_files.load_landmarks_file`` reads
+    (``build_dataset(landmarks_file=...)``).
 
     Columns ``path``, ``lm5`` (10 numbers ``x1 y1 … x5 y5``), ``status``, ``fallback``. That loader
     expects points in the pixels of the files on disk, so only records of folder/file extraction
@@ -437,7 +463,9 @@ def write_landmarks_csv(records: Iterable[Mapping[str, Any]], path: str | os.Pat
 class LandmarkedDataset:
     """A dataset whose samples get ``landmarks5`` from a landmarks file (see :func:`attach_landmarks`)."""
 
-    def __init__(self, dataset: Sequence[Mapping[str, Any]], table: LandmarkTable, strict: bool = False, overwrite: bool = True) -> None:
+    def __init__(
+        self, dataset: Sequence[Mapping[str, Any]], table: LandmarkTable, strict: bool = False, overwrite: bool = True
+    ) -> None:
         self.dataset = dataset
         self.table = table
         self.strict = strict

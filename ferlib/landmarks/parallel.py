@@ -82,7 +82,7 @@ class DetectorPool(Detector):
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
-    def __enter__(self) -> "DetectorPool":
+    def __enter__(self) -> DetectorPool:
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -22,8 +22,9 @@ with known pose, e.g. KDEF's angle codes, for a better calibration).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -64,7 +65,7 @@ def synthfer_pose_dataset(n: int, seed: int = 0, split: str = "train", image_siz
     return SynthFERDataset(n=n, seed=seed, split=split, image_size=image_size, config=cfg)
 
 
-def calibrate_on_synthfer(n: int = 2000, seed: int = 0, image_size: int = 64) -> "PoseCalibration":
+def calibrate_on_synthfer(n: int = 2000, seed: int = 0, image_size: int = 64) -> PoseCalibration:
     """Refit :data:`DEFAULT_CALIBRATION` on SynthFER's training split (takes ~4 s for n = 2000)."""
     ds = synthfer_pose_dataset(n, seed, "train", image_size)
     return calibrate_pose(ds, source=f"SynthFER (synthetic) train seed {seed} n={n}, yaw ±55°, pitch ±25°")
@@ -193,7 +194,11 @@ def pose_subset(
         pts = np.asarray(rows, dtype=np.float64).reshape(-1, 5, 2)
     else:
         keys = list(range(len(source)))
-        pts = np.stack([np.asarray(source[i]["landmarks5"], dtype=np.float64).reshape(5, 2) for i in keys]) if keys else np.zeros((0, 5, 2))
+        pts = (
+            np.stack([np.asarray(source[i]["landmarks5"], dtype=np.float64).reshape(5, 2) for i in keys])
+            if keys
+            else np.zeros((0, 5, 2))
+        )
     if len(pts) == 0:
         return []
     yaw, pitch = estimate_pose(pts, calibration)

@@ -52,7 +52,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
 }
 
 
-def _conv_bn(cin: int, cout: int, kernel: int = 3, stride: int = 1, leaky: float | None = 0.0, groups: int = 1) -> nn.Sequential:
+def _conv_bn(
+    cin: int, cout: int, kernel: int = 3, stride: int = 1, leaky: float | None = 0.0, groups: int = 1
+) -> nn.Sequential:
     """Conv (no bias) → BatchNorm → LeakyReLU(leaky); ``leaky=None`` leaves out the activation.
 
     Indices inside the Sequential (0 conv, 1 BN) match the public checkpoints' keys.
@@ -382,7 +384,9 @@ class RetinaFaceDetector(Detector):
         loc, conf, landms = self.net(x)
         priors = prior_boxes(h, w).to(self.device)
         if priors.shape[0] != loc.shape[1]:  # would silently pair offsets with the wrong anchors
-            raise RuntimeError(f"RetinaFace produced {loc.shape[1]} anchors for a {h}×{w} input, expected {priors.shape[0]}")
+            raise RuntimeError(
+                f"RetinaFace produced {loc.shape[1]} anchors for a {h}×{w} input, expected {priors.shape[0]}"
+            )
         scores = F.softmax(conf[0], dim=-1)[:, 1]
         keep = torch.nonzero(scores >= self.score_threshold).squeeze(1)
         if keep.numel() == 0:

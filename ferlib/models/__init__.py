@@ -10,13 +10,17 @@ plus one import line below; importing a family module registers its factories.
 
 from __future__ import annotations
 
-# Families, imported once, in the order their cards' ablation grids are listed.
+# Families, imported once, in the order their cards' ablation grids are listed (kept out of the
+# import sorter: the order is meaning, not layout).
+# isort: off
 from ferlib.models import baselines  # noqa: F401  (first: the others reuse its backbones)
 from ferlib.models import amp_net  # noqa: F401
 from ferlib.models import ma_net  # noqa: F401
 from ferlib.models import lan  # noqa: F401
 from ferlib.models import ffra_net  # noqa: F401
 from ferlib.models import man  # noqa: F401
+# isort: on
+
 from ferlib.models._base import FERModel, model_inputs
 from ferlib.models._card import AblationGrid, AblationRow, PaperCard
 from ferlib.models.checkpoints import load_checkpoint

@@ -17,7 +17,8 @@ landmarks8=None) -> ModelOutput`` and which answers, without ``hasattr`` probes:
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Mapping
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -53,7 +54,7 @@ class FERModel(nn.Module):
         """Training stages in order; one (``"main"``) unless the paper trains in stages."""
         return ("main",)
 
-    def set_stage(self, stage: str) -> "FERModel":
+    def set_stage(self, stage: str) -> FERModel:
         """Make ``stage`` the current one (what trains, what :meth:`loss` returns)."""
         if stage not in self.stages():
             raise ValueError(f"{type(self).__name__}.set_stage: stage must be one of {self.stages()}, got {stage!r}")

@@ -16,8 +16,9 @@ facts up here (``ferlib.models.get_card(name)``) instead of keeping its own tabl
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 __all__ = [
     "AblationGrid",

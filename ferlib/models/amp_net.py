@@ -48,26 +48,26 @@ Ablation variants (keyword arguments of ``create_model``): ``branches`` (any non
 
 from __future__ import annotations
 
-import re
 from collections import OrderedDict
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ferlib.models._amp_net_keys import (
+    map_ampnet_official_key,
+)
+from ferlib.models._amp_net_view import AMP_NET_VIEW, amp_net_geometry
 from ferlib.models._base import FERModel
 from ferlib.models._card import (
-    LANDMARK5_LABELS,
     AblationGrid,
-    BoxLayer,
     CheckpointFormat,
     Citation,
     Claims,
     PaperCard,
-    RegionPanel,
-    RegionView,
     ReportedResult,
     ablation_rows,
 )
@@ -80,7 +80,6 @@ from ferlib.models.regions import (
     AP_PATCH_NAMES,
     LP_REGION_NAMES,
     ap_patch_boxes,
-    division_points,
     equal_split_boxes,
     extract_patches,
     landmarks_to_grid,
@@ -181,9 +180,7 @@ class AttentionPerception(nn.Module):
         self.region_size = int(region_size)
         self.branches = nn.ModuleList(AttentionBranch(AP_BLOCKS) for _ in AP_PATCH_NAMES)
 
-    def forward(
-        self, x: torch.Tensor, grid_landmarks: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, grid_landmarks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         boxes = ap_patch_boxes(grid_landmarks, x.shape[-1], self.region_size)
         patches = extract_patches(x, boxes, self.region_size)  # B×5×C×L×L
         feats, attentions = [], []
@@ -259,9 +256,20 @@ class AMPNet(FERModel):
         osa_dropout: Dropout2d after each OSA block (public code: 0.5).
     """
 
-    def __init__(self, num_classes: int = 7, *, depth: int = 34, branches: Sequence[str] = BRANCHES,
-                 gp_block: str = "gate-osa", lp_scheme: int | str = 4, region_size: int = 10, lam: float = 0.5,
-                 gate_width: str = "scalar", gp_residual: bool = False, osa_dropout: float = 0.5):
+    def __init__(
+        self,
+        num_classes: int = 7,
+        *,
+        depth: int = 34,
+        branches: Sequence[str] = BRANCHES,
+        gp_block: str = "gate-osa",
+        lp_scheme: int | str = 4,
+        region_size: int = 10,
+        lam: float = 0.5,
+        gate_width: str = "scalar",
+        gp_residual: bool = False,
+        osa_dropout: float = 0.5,
+    ):
         super().__init__()
         branches = tuple(branches)
         unknown = set(branches) - set(BRANCHES)
@@ -281,7 +289,8 @@ class AMPNet(FERModel):
         self.ap = AttentionPerception(region_size) if "ap" in self.branches else None
         self.gp = (
             GlobalPerception(gp_block == "gate-osa", gate_width, gp_residual, osa_dropout)
-            if "gp" in self.branches else None
+            if "gp" in self.branches
+            else None
         )
         self.fusion = Fusion(num_classes, self.branches)
         self._init_weights()
@@ -304,17 +313,20 @@ class AMPNet(FERModel):
         uses = self.ap is not None or (self.lp is not None and self.lp.needs_landmarks)
         return ("landmarks5",) if uses else ()
 
-    def forward(self, images: torch.Tensor, landmarks5: torch.Tensor | None = None,
-                landmarks8: torch.Tensor | None = None) -> ModelOutput:
+    def forward(
+        self, images: torch.Tensor, landmarks5: torch.Tensor | None = None, landmarks8: torch.Tensor | None = None
+    ) -> ModelOutput:
         if self.needs_landmarks and landmarks5 is None:
             users = " and ".join(
-                name for name, module in (("LP", self.lp), ("AP", self.ap))
+                name
+                for name, module in (("LP", self.lp), ("AP", self.ap))
                 if module is not None and (name == "AP" or self.lp.needs_landmarks)
             )
             raise ValueError(
                 "AMP-Net needs landmarks5 (B×5×2 pixel xy of the input, RetinaFace order, NaN if unknown) for its "
                 f"{users} module; pass forward(images, landmarks5=batch['landmarks5']) (see ferlib/data/schema.py), "
-                "or build create_model('amp-net', branches=('gp',)) / branches=('gp', 'lp'), lp_scheme=2, which need none."
+                "or build create_model('amp-net', branches=('gp',)) / branches=('gp', 'lp'), lp_scheme=2, "
+                "which need none."
             )
         x = self.pre_extractor(images)
         grid = None
@@ -379,239 +391,80 @@ class AMPNet(FERModel):
 
 
 # --------------------------------------------------------------------------------------------------
-# Public checkpoint names (../shared/checkpoint-formats/ampnet-official-*.json; keys carry "module.").
-
-#: Public modules the public forward never calls (the paper's parameter count includes them).
-AMPNET_OFFICIAL_UNUSED_PREFIXES: tuple[str, ...] = (
-    "layer4_2_", "Occlusionlayer.", "Occlusionlayer1.", "fc_1_1.", "fc_2_1.", "fc_4.", "fc_4_1.",
-)
-
-_OSA_LAYER = re.compile(r"^stage(\d)\.OSA\1_1\.layers\.(\d+)\.OSA\1_1_\2/(conv|norm|pw_cbam\.sigatten\.fc2)\.(.+)$")
-_OSA_CONCAT = re.compile(r"^stage(\d)\.OSA\1_1\.concat\.OSA\1_1_concat/(conv|norm)\.(.+)$")
-_OSA_ESE = re.compile(r"^stage(\d)\.OSA\1_1\.ese\.fc\.(.+)$")
-_LP_BLOCK = re.compile(r"^layer3_([12])_([1-4])\.(\d+)\.(.+)$")
-_AP_BLOCK = re.compile(r"^layer4_1_([1-5])\.(\d+)\.(.+)$")
-_FC = {"fc_1.": "fusion.lp_fc.", "fc_2.": "fusion.ap_fc.", "fc_5.": "fusion.lap_head.", "fc_3.": "fusion.gp_head."}
-
-
-def map_ampnet_official_key(key: str) -> str | None:
-    """ferlib name of a public AMP-Net checkpoint key (``module.`` optional), or ``None`` for the
-    public modules the forward never uses (:data:`AMPNET_OFFICIAL_UNUSED_PREFIXES`).
-
-    Raises ``KeyError`` for a name that is not part of the public layout at all.
-    """
-    k = key[len("module."):] if key.startswith("module.") else key
-    if k.startswith(AMPNET_OFFICIAL_UNUSED_PREFIXES):
-        return None
-    if k.startswith(("conv1.", "bn1.")):
-        return f"pre_extractor.stem.{k}"
-    if k.startswith(("layer1.", "layer2.")):
-        return f"pre_extractor.{k}"
-    m = _LP_BLOCK.match(k)
-    if m:
-        stage, region, block, rest = int(m[1]), int(m[2]), int(m[3]), m[4]
-        return f"lp.branches.{region - 1}.blocks.{2 * (stage - 1) + block}.{rest}"
-    m = _AP_BLOCK.match(k)
-    if m:
-        return f"ap.branches.{int(m[1]) - 1}.blocks.{m[2]}.{m[3]}"
-    m = _OSA_LAYER.match(k)
-    if m:
-        sub = {"conv": "conv", "norm": "norm", "pw_cbam.sigatten.fc2": "gate.fc"}[m[3]]
-        return f"gp.blocks.{int(m[1]) - 2}.layers.{m[2]}.{sub}.{m[4]}"
-    m = _OSA_CONCAT.match(k)
-    if m:
-        return f"gp.blocks.{int(m[1]) - 2}.concat.{m[2]}.{m[3]}"
-    m = _OSA_ESE.match(k)
-    if m:
-        return f"gp.blocks.{int(m[1]) - 2}.ese.fc.{m[2]}"
-    for prefix, target in _FC.items():
-        if k.startswith(prefix):
-            return target + k[len(prefix):]
-    raise KeyError(
-        f"{key!r} is not a key of the public AMP-Net checkpoint layout "
-        "(see ../shared/checkpoint-formats/ampnet-official-*.json)"
-    )
-
-
-_F_LP = re.compile(r"^lp\.branches\.(\d)\.blocks\.(\d)\.(.+)$")
-_F_AP = re.compile(r"^ap\.branches\.(\d)\.blocks\.(\d)\.(.+)$")
-_F_OSA_LAYER = re.compile(r"^gp\.blocks\.(\d)\.layers\.(\d+)\.(conv|norm|gate\.fc)\.(.+)$")
-_F_OSA_CONCAT = re.compile(r"^gp\.blocks\.(\d)\.concat\.(conv|norm)\.(.+)$")
-_F_OSA_ESE = re.compile(r"^gp\.blocks\.(\d)\.ese\.fc\.(.+)$")
-
-
-def _public_key(name: str) -> str | None:
-    """Inverse of :func:`map_ampnet_official_key` (without ``module.``); ``None`` if no public twin."""
-    if name.startswith("pre_extractor.stem."):
-        return name[len("pre_extractor.stem."):]
-    if name.startswith(("pre_extractor.layer1.", "pre_extractor.layer2.")):
-        return name[len("pre_extractor."):]
-    m = _F_LP.match(name)
-    if m:
-        region, block, rest = int(m[1]), int(m[2]), m[3]
-        return f"layer3_{block // 2 + 1}_{region + 1}.{block % 2}.{rest}"
-    m = _F_AP.match(name)
-    if m:
-        return f"layer4_1_{int(m[1]) + 1}.{m[2]}.{m[3]}"
-    m = _F_OSA_LAYER.match(name)
-    if m:
-        s = int(m[1]) + 2
-        sub = {"conv": "conv", "norm": "norm", "gate.fc": "pw_cbam.sigatten.fc2"}[m[3]]
-        return f"stage{s}.OSA{s}_1.layers.{m[2]}.OSA{s}_1_{m[2]}/{sub}.{m[4]}"
-    m = _F_OSA_CONCAT.match(name)
-    if m:
-        s = int(m[1]) + 2
-        return f"stage{s}.OSA{s}_1.concat.OSA{s}_1_concat/{m[2]}.{m[3]}"
-    m = _F_OSA_ESE.match(name)
-    if m:
-        s = int(m[1]) + 2
-        return f"stage{s}.OSA{s}_1.ese.fc.{m[2]}"
-    for public, ours in _FC.items():
-        if name.startswith(ours):
-            return public + name[len(ours):]
-    return None
-
-
-def ampnet_official_key_map(model: nn.Module, prefix: str = "module.") -> dict[str, str]:
-    """``{public checkpoint key: ferlib state-dict key}`` for every entry of ``model.state_dict()``
-    that has a public counterpart (all of them for the default ``amp-net``; the extra tensors of
-    ``gp_residual=True`` or ``gate_width="channel"`` have none, and are left out).
-
-    Public keys absent from the map are either unused by the public forward
-    (:data:`AMPNET_OFFICIAL_UNUSED_PREFIXES`) or belong to branches this variant does not build.
-    """
-    out: dict[str, str] = {}
-    for name in model.state_dict():
-        public = _public_key(name)
-        if public is not None:
-            out[prefix + public] = name
-    return out
-
-
-# --------------------------------------------------------------------------------------------------
-
-# Region geometry for the explorer and the AP-patch CAMs (one face, NumPy).
-
-
-def amp_net_geometry(landmarks5: Any, image_size: int = 224, grid_size: int = 28, *, scheme: str = "proposed",
-                     patch_size: int = 10) -> dict[str, np.ndarray]:
-    """AMP-Net's geometry for one face: grid landmarks, division points, LP and AP boxes (grid cells).
-
-    Calls :func:`~ferlib.models.regions.landmarks_to_grid`, ``division_points``,
-    ``pose_based_division`` (Eqs. 2–4) and ``ap_patch_boxes`` (Eq. 6) on a batch of one.
-    """
-    points = landmarks5.detach().cpu().numpy() if torch.is_tensor(landmarks5) else np.asarray(landmarks5)
-    lm = torch.as_tensor(np.asarray(points, dtype=np.float64).reshape(-1, 2), dtype=torch.float32)[None]
-    grid = landmarks_to_grid(lm, (image_size, image_size), grid_size)
-    x_top, x_bottom, y_center = division_points(grid, grid_size)
-    lp = pose_based_division(grid, grid_size, scheme=scheme)
-    ap = ap_patch_boxes(grid, grid_size, patch_size)
-    return {
-        "grid_landmarks": grid[0].numpy(),
-        "division": np.array([float(x_top[0]), float(x_bottom[0]), float(y_center[0])]),
-        "lp": lp[0].numpy(),
-        "ap": ap[0].numpy(),
-    }
-
-
-#: Colours of the four LP regions in the padding mosaic (the explorer's palette, colour-blind friendly).
-_LP_COLOURS = ((0.0, 0.447, 0.698), (0.902, 0.624, 0.0), (0.0, 0.620, 0.451), (0.8, 0.475, 0.655))
-
-
-def _padding_mosaic(lp_boxes: np.ndarray, grid_size: int) -> np.ndarray:
-    """Which cells of each (r/2)×(r/2) map location-based padding fills (Fig. 4(d)), as an RGB mosaic."""
-    occupancy = torch.ones(1, 1, grid_size, grid_size)
-    padded = location_based_padding(occupancy, torch.as_tensor(lp_boxes)[None])[0, :, 0].numpy()
-    s = padded.shape[-1]
-    mosaic = np.ones((2 * s + 1, 2 * s + 1, 3))
-    for k in range(4):
-        r0, c0 = (k // 2) * (s + 1), (k % 2) * (s + 1)
-        mosaic[r0:r0 + s, c0:c0 + s] = np.where(padded[k][..., None] > 0, np.array(_LP_COLOURS[k]), 0.92)
-    return mosaic
-
-
-def amp_net_panels(geo: Mapping[str, Any], landmarks5: Any, image_size: int, grid_size: int) -> tuple[RegionPanel, ...]:
-    """Three panels: the face with LP (solid) and AP (dashed) boxes, the pose-based division on the
-    grid, and the location-based padding of each LP region into its (r/2)×(r/2) map."""
-    stride = image_size / grid_size
-    xt, xb, yc = (float(v) - 0.5 for v in geo["division"])
-    g = geo["grid_landmarks"]
-    edge = grid_size - 0.5
-    padded_side = grid_size // 2
-    return (
-        RegionPanel("face", "face: LP (solid), AP (dashed)",
-                    boxes=(BoxLayer(geo["lp"], LP_REGION_NAMES, stride),
-                           BoxLayer(geo["ap"], None, stride, "dashed", colour_offset=4)),
-                    points=((landmarks5, LANDMARK5_LABELS, "#FF2D2D"),)),
-        RegionPanel("grid", f"{grid_size}×{grid_size} grid: pose-based division",
-                    boxes=(BoxLayer(geo["lp"], None, 1.0, "filled"),),
-                    points=((g - 0.5, None, "#FF2D2D"),),
-                    lines=(((xt, -0.5), (xt, yc)), ((xb, yc), (xb, edge)), ((-0.5, yc), (edge, yc)))),
-        RegionPanel("image", f"location-based padding into {padded_side}×{padded_side} maps",
-                    image=_padding_mosaic(geo["lp"], grid_size), width=1.05),
-    )
-
-
-def _amp_net_regions(landmarks5: Any, image_size: int, grid_size: int, patch_size: int) -> dict[str, np.ndarray]:
-    return amp_net_geometry(landmarks5, image_size, grid_size, patch_size=patch_size)
-
-
-def _lp_info(geo: Mapping[str, Any]) -> str:
-    rows = ", ".join(f"{n}: {tuple(int(v) for v in b)}" for n, b in zip(("LT", "RT", "LB", "RB"), geo["lp"]))
-    return f"LP boxes on the grid (x0, y0, x1, y1): {rows}"
-
-
-AMP_NET_VIEW = RegionView("AMP-Net: PBD + LBP + AP", _amp_net_regions, amp_net_panels, _lp_info)
-
-# --------------------------------------------------------------------------------------------------
 # Paper card.
 
 AMP_NET_CITATION = Citation(
     ("Hanwei Liu", "Huiling Cai", "Qingcheng Lin", "Xuefeng Li", "Hui Xiao"),
     "Adaptive multilayer perceptual attention network for facial expression recognition",
-    "IEEE TCSVT", 2022, paper_file="amp-net.txt",
+    "IEEE TCSVT",
+    2022,
+    paper_file="amp-net.txt",
 )
 
 _PUBLIC_CODE_NOTE = "public code: the paper's code (github.com/liuhw01/AMP-Net) keeps the best test-set epoch"
 
 AMP_NET_ABLATIONS = (
-    AblationGrid("amp-net-modules", "amp-net", "amp-net.txt Tables I–II", "RAF-DB, no pre-training", ablation_rows(
-        ("GP+LP+AP (AMP-Net)", {"branches": ("gp", "lp", "ap")}, 88.06),
-        ("GP (gate-OSA)", {"branches": ("gp",)}, 86.32),
-        ("GP (OSA)", {"branches": ("gp",), "gp_block": "osa"}, 86.08),
-        ("LP", {"branches": ("lp",)}, 86.02),
-        ("AP", {"branches": ("ap",)}, 84.33),
-        ("GP+LP", {"branches": ("gp", "lp")}, 87.23),
-        ("GP+AP", {"branches": ("gp", "ap")}, 86.77),
-        ("LP+AP", {"branches": ("lp", "ap")}, 86.67),
-    )),
-    AblationGrid("amp-net-lp-scheme", "amp-net", "amp-net.txt Table III (LP module alone)", "RAF-DB, no pre-training",
-                 ablation_rows(
-                     ("scheme 4: PBD + LBP (proposed)", {"branches": ("lp",), "lp_scheme": 4}, 86.02),
-                     ("scheme 2: equal 2×2 split", {"branches": ("lp",), "lp_scheme": 2}, 84.65),
-                     ("scheme 1: PBD + ROI Align", {"branches": ("lp",), "lp_scheme": 1}, 79.35),
-                     ("scheme 3: modified PBD + LBP", {"branches": ("lp",), "lp_scheme": 3}, 85.27),
-                 )),
-    AblationGrid("amp-net-region-size", "amp-net-r18", "amp-net.txt Fig. 8(a) (only L = 10 printed)", "RAF-DB",
-                 ablation_rows(
-                     ("L = 10", {"region_size": 10}, 88.06),
-                     ("L = 6", {"region_size": 6}, None),
-                     ("L = 14", {"region_size": 14}, None),
-                     ("L = 8", {"region_size": 8}, None),
-                     ("L = 12", {"region_size": 12}, None),
-                 )),
-    AblationGrid("amp-net-lambda", "amp-net-r18", "amp-net.txt Fig. 8(b) (only λ = 0.5 printed)", "RAF-DB",
-                 ablation_rows(
-                     ("λ = 0.5", {"lam": 0.5}, 88.06),
-                     ("λ = 0.2", {"lam": 0.2}, None),
-                     ("λ = 0.8", {"lam": 0.8}, None),
-                 )),
+    AblationGrid(
+        "amp-net-modules",
+        "amp-net",
+        "amp-net.txt Tables I–II",
+        "RAF-DB, no pre-training",
+        ablation_rows(
+            ("GP+LP+AP (AMP-Net)", {"branches": ("gp", "lp", "ap")}, 88.06),
+            ("GP (gate-OSA)", {"branches": ("gp",)}, 86.32),
+            ("GP (OSA)", {"branches": ("gp",), "gp_block": "osa"}, 86.08),
+            ("LP", {"branches": ("lp",)}, 86.02),
+            ("AP", {"branches": ("ap",)}, 84.33),
+            ("GP+LP", {"branches": ("gp", "lp")}, 87.23),
+            ("GP+AP", {"branches": ("gp", "ap")}, 86.77),
+            ("LP+AP", {"branches": ("lp", "ap")}, 86.67),
+        ),
+    ),
+    AblationGrid(
+        "amp-net-lp-scheme",
+        "amp-net",
+        "amp-net.txt Table III (LP module alone)",
+        "RAF-DB, no pre-training",
+        ablation_rows(
+            ("scheme 4: PBD + LBP (proposed)", {"branches": ("lp",), "lp_scheme": 4}, 86.02),
+            ("scheme 2: equal 2×2 split", {"branches": ("lp",), "lp_scheme": 2}, 84.65),
+            ("scheme 1: PBD + ROI Align", {"branches": ("lp",), "lp_scheme": 1}, 79.35),
+            ("scheme 3: modified PBD + LBP", {"branches": ("lp",), "lp_scheme": 3}, 85.27),
+        ),
+    ),
+    AblationGrid(
+        "amp-net-region-size",
+        "amp-net-r18",
+        "amp-net.txt Fig. 8(a) (only L = 10 printed)",
+        "RAF-DB",
+        ablation_rows(
+            ("L = 10", {"region_size": 10}, 88.06),
+            ("L = 6", {"region_size": 6}, None),
+            ("L = 14", {"region_size": 14}, None),
+            ("L = 8", {"region_size": 8}, None),
+            ("L = 12", {"region_size": 12}, None),
+        ),
+    ),
+    AblationGrid(
+        "amp-net-lambda",
+        "amp-net-r18",
+        "amp-net.txt Fig. 8(b) (only λ = 0.5 printed)",
+        "RAF-DB",
+        ablation_rows(
+            ("λ = 0.5", {"lam": 0.5}, 88.06),
+            ("λ = 0.2", {"lam": 0.2}, None),
+            ("λ = 0.8", {"lam": 0.8}, None),
+        ),
+    ),
 )
 
 AMP_NET_CHECKPOINTS = (
-    CheckpointFormat("ampnet-official", map_ampnet_official_key,
-                     "public AMP-Net checkpoints (VGGFace2 pre-training with 8,631-way heads, or fine-tuned); "
-                     "public modules the forward never uses map to None"),
+    CheckpointFormat(
+        "ampnet-official",
+        map_ampnet_official_key,
+        "public AMP-Net checkpoints (VGGFace2 pre-training with 8,631-way heads, or fine-tuned); "
+        "public modules the forward never uses map to None",
+    ),
 )
 
 AMP_NET_CARD = PaperCard(
@@ -630,8 +483,9 @@ AMP_NET_CARD = PaperCard(
         ),
     ),
     results=(
-        ReportedResult("RAF-DB", 89.25, "amp-net.txt Table IV (VGGFace2 pre-training)", "VGGFace2", True,
-                       _PUBLIC_CODE_NOTE),
+        ReportedResult(
+            "RAF-DB", 89.25, "amp-net.txt Table IV (VGGFace2 pre-training)", "VGGFace2", True, _PUBLIC_CODE_NOTE
+        ),
         ReportedResult("AffectNet-7", 64.54, "amp-net.txt abstract", "VGGFace2", True, _PUBLIC_CODE_NOTE),
         ReportedResult("AffectNet-8", 61.74, "amp-net.txt abstract", "VGGFace2", True, _PUBLIC_CODE_NOTE),
         ReportedResult("SFEW 2.0", 61.17, "amp-net.txt abstract", "VGGFace2", True, _PUBLIC_CODE_NOTE),
@@ -651,12 +505,15 @@ AMP_NET_R18_CARD = PaperCard(
     claims=Claims(
         reference_params={"lp": 42.31e6, "ap": 10.58e6, "gp": 3.48e6},
         reference_gmacs={"lp": 2.06, "ap": 0.26, "gp": 0.71},
-        notes=("the paper gives no parameter count for the ResNet-18 variant (Tables IV-V)",
-               "reference figures: measured on the public code's forward, per part"),
+        notes=(
+            "the paper gives no parameter count for the ResNet-18 variant (Tables IV-V)",
+            "reference figures: measured on the public code's forward, per part",
+        ),
     ),
     results=(
-        ReportedResult("RAF-DB", 88.84, "amp-net.txt Table IV, AMP-Net* (ResNet-18)", "VGGFace2", True,
-                       _PUBLIC_CODE_NOTE),
+        ReportedResult(
+            "RAF-DB", 88.84, "amp-net.txt Table IV, AMP-Net* (ResNet-18)", "VGGFace2", True, _PUBLIC_CODE_NOTE
+        ),
         ReportedResult("AffectNet-7", 64.32, "amp-net.txt Table V, AMP-Net*", "VGGFace2", True, _PUBLIC_CODE_NOTE),
         ReportedResult("AffectNet-8", 61.39, "amp-net.txt Table V, AMP-Net*", "VGGFace2", True, _PUBLIC_CODE_NOTE),
     ),

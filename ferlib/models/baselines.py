@@ -94,8 +94,9 @@ class ResNetClassifier(FERModel):
         self.layer3, self.layer4 = stages["layer3"], stages["layer4"]
         self.fc = nn.Linear(512, num_classes)
 
-    def forward(self, images: torch.Tensor, landmarks5: torch.Tensor | None = None,
-                landmarks8: torch.Tensor | None = None) -> ModelOutput:
+    def forward(
+        self, images: torch.Tensor, landmarks5: torch.Tensor | None = None, landmarks8: torch.Tensor | None = None
+    ) -> ModelOutput:
         x = self.maxpool(self.relu(self.bn1(self.conv1(images))))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         logits = self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
@@ -107,7 +108,10 @@ class ResNetClassifier(FERModel):
     def parts(self) -> dict[str, nn.Module]:
         return {
             "stem": nn.ModuleList([self.conv1, self.bn1]),
-            "layer1": self.layer1, "layer2": self.layer2, "layer3": self.layer3, "layer4": self.layer4,
+            "layer1": self.layer1,
+            "layer2": self.layer2,
+            "layer3": self.layer3,
+            "layer4": self.layer4,
             "head": self.fc,
         }
 
@@ -125,8 +129,9 @@ class VGG16Classifier(FERModel):
         self.classifier[6] = nn.Linear(4096, num_classes)
         self.se = SEModule(512, reduction=se_reduction) if se else nn.Identity()
 
-    def forward(self, images: torch.Tensor, landmarks5: torch.Tensor | None = None,
-                landmarks8: torch.Tensor | None = None) -> ModelOutput:
+    def forward(
+        self, images: torch.Tensor, landmarks5: torch.Tensor | None = None, landmarks8: torch.Tensor | None = None
+    ) -> ModelOutput:
         x = self.block5(self.se(self.blocks1_4(images)))
         logits = self.classifier(torch.flatten(self.avgpool(x), 1))
         return ModelOutput(logits=logits)
@@ -146,10 +151,19 @@ class VGG16Classifier(FERModel):
 
 _NO_PARAM_CLAIM = "the citing papers report accuracy only, no parameter count"
 
-RESNET = Citation(("Kaiming He", "Xiangyu Zhang", "Shaoqing Ren", "Jian Sun"),
-                  "Deep residual learning for image recognition", "CVPR", 2016, "10.1109/CVPR.2016.90")
-VGG = Citation(("Karen Simonyan", "Andrew Zisserman"),
-               "Very deep convolutional networks for large-scale image recognition", "ICLR", 2015)
+RESNET = Citation(
+    ("Kaiming He", "Xiangyu Zhang", "Shaoqing Ren", "Jian Sun"),
+    "Deep residual learning for image recognition",
+    "CVPR",
+    2016,
+    "10.1109/CVPR.2016.90",
+)
+VGG = Citation(
+    ("Karen Simonyan", "Andrew Zisserman"),
+    "Very deep convolutional networks for large-scale image recognition",
+    "ICLR",
+    2015,
+)
 
 VGG16_CARD = PaperCard(
     citation=VGG,

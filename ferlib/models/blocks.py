@@ -44,15 +44,18 @@ class SEModule(nn.Module):
         return x * w
 
 
-def conv_norm_act(cin: int, cout: int, kernel_size: int = 3, stride: int = 1, *, act: bool = True,
-                  named: bool = False) -> nn.Sequential:
+def conv_norm_act(
+    cin: int, cout: int, kernel_size: int = 3, stride: int = 1, *, act: bool = True, named: bool = False
+) -> nn.Sequential:
     """Conv (padding ``kernel_size // 2``, no bias) → BatchNorm (→ ReLU), as one ``nn.Sequential``.
 
     Children are numbered (``0``, ``1``, ``2``) or, with ``named=True``, called ``conv``/``bn``/``relu``
     (MA-Net's multi-scale ``P_i``, whose names the public checkpoint map relies on).
     """
-    layers = [("conv", nn.Conv2d(cin, cout, kernel_size, stride=stride, padding=kernel_size // 2, bias=False)),
-              ("bn", nn.BatchNorm2d(cout))]
+    layers = [
+        ("conv", nn.Conv2d(cin, cout, kernel_size, stride=stride, padding=kernel_size // 2, bias=False)),
+        ("bn", nn.BatchNorm2d(cout)),
+    ]
     if act:
         layers.append(("relu", nn.ReLU(inplace=True)))
     return nn.Sequential(OrderedDict(layers)) if named else nn.Sequential(*(m for _, m in layers))
@@ -68,8 +71,16 @@ def downsample(cin: int, cout: int, stride: int = 1) -> nn.Sequential | None:
 class ConvBN(nn.Module):
     """Conv → BN (→ ReLU). Named ``conv``/``bn`` like the public CBAM's ``BasicConv``."""
 
-    def __init__(self, cin: int, cout: int, kernel_size: int, stride: int = 1, padding: int = 0,
-                 relu: bool = True, bias: bool = False):
+    def __init__(
+        self,
+        cin: int,
+        cout: int,
+        kernel_size: int,
+        stride: int = 1,
+        padding: int = 0,
+        relu: bool = True,
+        bias: bool = False,
+    ):
         super().__init__()
         self.conv = nn.Conv2d(cin, cout, kernel_size, stride=stride, padding=padding, bias=bias)
         self.bn = nn.BatchNorm2d(cout, eps=1e-5, momentum=0.01, affine=True)
@@ -145,8 +156,16 @@ class CBAMBasicBlock(nn.Module):
     which random numbers each layer draws, and is kept so seeded models reproduce bit for bit.
     """
 
-    def __init__(self, cin: int, cout: int, stride: int = 1, *, attention: bool = True, reduction: int = 16,
-                 shortcut_first: bool = False):
+    def __init__(
+        self,
+        cin: int,
+        cout: int,
+        stride: int = 1,
+        *,
+        attention: bool = True,
+        reduction: int = 16,
+        shortcut_first: bool = False,
+    ):
         super().__init__()
         shortcut = downsample(cin, cout, stride) if shortcut_first else None
         self.conv1 = nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)

@@ -11,7 +11,7 @@ name and a key map), e.g.
 * ``"manet-official"`` (MA-Net's card) — the public MA-Net checkpoints (MS-Celeb-1M pre-training
   with 12,666-way heads, or fine-tuned 7-class), through :func:`ferlib.models.ma_net.manet_official_key_map`;
 * ``"ampnet-official"`` (AMP-Net's cards) — the public AMP-Net checkpoints (VGGFace2 pre-training
-  with 8,631-way heads, or fine-tuned), through :func:`ferlib.models.amp_net.map_ampnet_official_key`
+  with 8,631-way heads, or fine-tuned), through :func:`ferlib.models._amp_net_keys.map_ampnet_official_key`
   (``None`` for the public modules its forward never uses);
 
 and two generic formats work for every model:
@@ -37,9 +37,9 @@ naming the file, the tensor, both shapes and the fix.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping
 
 import torch
 import torch.nn as nn
@@ -48,8 +48,14 @@ from ferlib.models._base import FERModel
 from ferlib.models._card import CheckpointFormat
 from ferlib.models.registry import get_card, list_models
 
-__all__ = ["CheckpointError", "GENERIC_SOURCES", "LoadReport", "checkpoint_sources", "load_checkpoint",
-           "read_state_dict"]
+__all__ = [
+    "CheckpointError",
+    "GENERIC_SOURCES",
+    "LoadReport",
+    "checkpoint_sources",
+    "load_checkpoint",
+    "read_state_dict",
+]
 
 #: Formats every model loads; the others come from the paper cards.
 GENERIC_SOURCES = ("torchvision", "ferlib")
@@ -72,9 +78,13 @@ def __getattr__(name: str):
         return checkpoint_sources()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
+
 #: Identity-classification head sizes of known pre-training sets.
-IDENTITY_HEADS = {12666: "MS-Celeb-1M subset (MA-Net pre-training)", 8631: "VGGFace2 (AMP-Net pre-training)",
-                  1000: "ImageNet"}
+IDENTITY_HEADS = {
+    12666: "MS-Celeb-1M subset (MA-Net pre-training)",
+    8631: "VGGFace2 (AMP-Net pre-training)",
+    1000: "ImageNet",
+}
 
 
 class CheckpointError(ValueError):
@@ -156,7 +166,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 
 
 def _strip_module(key: str) -> str:
-    return key[len("module."):] if key.startswith("module.") else key
+    return key[len("module.") :] if key.startswith("module.") else key
 
 
 def _card_format(model: nn.Module, source: str) -> CheckpointFormat:

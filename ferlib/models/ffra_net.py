@@ -37,6 +37,7 @@ Module details the paper leaves open, and ferlib's choices:
 from __future__ import annotations
 
 from collections import OrderedDict
+
 import torch
 import torch.nn as nn
 
@@ -112,7 +113,7 @@ class LocalAttentionModule(nn.Module):
         for s_i, part in zip(pieces, self.parts):
             previous = part(s_i if previous is None else s_i + previous)
             outputs.append(previous)
-        return torch.cat([torch.cat(outputs[r * cols:(r + 1) * cols], dim=3) for r in range(rows)], dim=2)
+        return torch.cat([torch.cat(outputs[r * cols : (r + 1) * cols], dim=3) for r in range(rows)], dim=2)
 
 
 class FeatureFusion(nn.Module):
@@ -129,9 +130,7 @@ class FeatureFusion(nn.Module):
             raise ValueError(f"FFRA-Net: lam is the local-attention weight of Eq. 5 and must lie in [0, 1], got {lam}")
         self.mode = mode
         self.lam = float(lam)
-        self.reduce = (
-            conv_norm_act(2 * channels, channels, 1, act=False) if mode == "concat" else None
-        )
+        self.reduce = conv_norm_act(2 * channels, channels, 1, act=False) if mode == "concat" else None
 
     def forward(self, x: torch.Tensor, y_ms: torch.Tensor | None, y_la: torch.Tensor | None) -> torch.Tensor:
         if y_ms is None and y_la is None:
@@ -151,12 +150,23 @@ class FFRANet(FERModel):
 
     card_name = "ffra-net"
 
-    def __init__(self, num_classes: int = 7, fusion: str = "weighted", lam: float = 0.6,
-                 multi_scale: bool = True, local_attention: bool = True, split: str = "layer3",
-                 n_scales: int = 4, local_grid: tuple[int, int] = (2, 2), sa_groups: int = 8):
+    def __init__(
+        self,
+        num_classes: int = 7,
+        fusion: str = "weighted",
+        lam: float = 0.6,
+        multi_scale: bool = True,
+        local_attention: bool = True,
+        split: str = "layer3",
+        n_scales: int = 4,
+        local_grid: tuple[int, int] = (2, 2),
+        sa_groups: int = 8,
+    ):
         super().__init__()
         if split not in FFRA_SPLITS:
-            raise ValueError(f"FFRA-Net: split must be one of {FFRA_SPLITS} (where the pre-extractor ends), got {split!r}")
+            raise ValueError(
+                f"FFRA-Net: split must be one of {FFRA_SPLITS} (where the pre-extractor ends), got {split!r}"
+            )
         stages = resnet_stages(18)
         if split == "layer3":
             pre = ("stem", "layer1", "layer2", "layer3")
@@ -174,8 +184,9 @@ class FFRANet(FERModel):
         self.last_stage = nn.Sequential(OrderedDict((k, stages[k]) for k in last))
         self.fc = nn.Linear(512, num_classes)
 
-    def forward(self, images: torch.Tensor, landmarks5: torch.Tensor | None = None,
-                landmarks8: torch.Tensor | None = None) -> ModelOutput:
+    def forward(
+        self, images: torch.Tensor, landmarks5: torch.Tensor | None = None, landmarks8: torch.Tensor | None = None
+    ) -> ModelOutput:
         x = self.pre_extractor(images)
         y_ms = self.multi_scale(x) if self.multi_scale is not None else None
         y_la = self.local_attention(x) if self.local_attention is not None else None
@@ -188,8 +199,11 @@ class FFRANet(FERModel):
         """``pre_extractor``: X (what a plain ResNet sees at this depth); ``fused``: Y of Eq. 5
         (the "feature fusion" CAM row of Fig. 6); ``last_stage``: ResNet-18's last stage on Y, the
         layer a Grad-CAM of the whole network would use; plus each module's output when present."""
-        targets: dict[str, nn.Module] = {"pre_extractor": self.pre_extractor, "fused": self.fusion,
-                                         "last_stage": self.last_stage}
+        targets: dict[str, nn.Module] = {
+            "pre_extractor": self.pre_extractor,
+            "fused": self.fusion,
+            "last_stage": self.last_stage,
+        }
         if self.multi_scale is not None:
             targets["multi_scale"] = self.multi_scale
         if self.local_attention is not None:
@@ -213,12 +227,24 @@ FFRA_NET_CARD = PaperCard(
     citation=Citation(
         ("Y. Chen", "S. Liu", "D. Zhao", "W. Ji"),
         "Occlusion facial expression recognition based on feature fusion residual attention network",
-        "Front. Neurorobot.", 2023, "10.3389/fnbot.2023.1250706", "ffra-net.txt",
+        "Front. Neurorobot.",
+        2023,
+        "10.3389/fnbot.2023.1250706",
+        "ffra-net.txt",
     ),
-    claims=Claims(ferlib_params_7cls=14_280_135, notes=("ffra-net.txt reports no parameter count",),
-                  facts={"lambda_default": 0.6,
-                         "table2_fm_sg_rafdb_acc": {"neither": (75.98, 77.44), "multi_scale": (76.86, 78.62),
-                                                    "local_attention": (77.74, 79.37), "both": (77.87, 79.50)}}),
+    claims=Claims(
+        ferlib_params_7cls=14_280_135,
+        notes=("ffra-net.txt reports no parameter count",),
+        facts={
+            "lambda_default": 0.6,
+            "table2_fm_sg_rafdb_acc": {
+                "neither": (75.98, 77.44),
+                "multi_scale": (76.86, 78.62),
+                "local_attention": (77.74, 79.37),
+                "both": (77.87, 79.50),
+            },
+        },
+    ),
     results=(
         ReportedResult("RAF-DB", 88.66, "ffra-net.txt Table 5"),
         ReportedResult("FERPlus", 88.97, "ffra-net.txt Table 5"),
@@ -228,34 +254,70 @@ FFRA_NET_CARD = PaperCard(
     ),
     recipe="ffra-net",
     ablations=(
-        AblationGrid("ffra-net-fusion", "ffra-net", "ffra-net.txt Table 1", "SG_RAF-DB (sunglasses)", ablation_rows(
-            ("weighted (FFRA-Net)", {"fusion": "weighted"}, 79.50),
-            ("add", {"fusion": "add"}, 77.87),
-            ("concat", {"fusion": "concat"}, 76.69),
-        )),
-        AblationGrid("ffra-net-modules", "ffra-net", "ffra-net.txt Table 2", "SG_RAF-DB (sunglasses)", ablation_rows(
-            ("multi-scale + local attention", {"multi_scale": True, "local_attention": True}, 79.50),
-            ("neither (baseline)", {"multi_scale": False, "local_attention": False}, 77.44),
-            ("multi-scale only", {"multi_scale": True, "local_attention": False}, 78.62),
-            ("local attention only", {"multi_scale": False, "local_attention": True}, 79.37),
-        )),
-        AblationGrid("ffra-net-lambda", "ffra-net", "ffra-net.txt §4.3 (λ = 0.6 used)", "SG_RAF-DB", ablation_rows(
-            ("λ = 0.6 (FFRA-Net)", {"lam": 0.6}, 79.50),
-            ("λ = 0.3", {"lam": 0.3}, None),
-            ("λ = 0.9", {"lam": 0.9}, None),
-        )),
+        AblationGrid(
+            "ffra-net-fusion",
+            "ffra-net",
+            "ffra-net.txt Table 1",
+            "SG_RAF-DB (sunglasses)",
+            ablation_rows(
+                ("weighted (FFRA-Net)", {"fusion": "weighted"}, 79.50),
+                ("add", {"fusion": "add"}, 77.87),
+                ("concat", {"fusion": "concat"}, 76.69),
+            ),
+        ),
+        AblationGrid(
+            "ffra-net-modules",
+            "ffra-net",
+            "ffra-net.txt Table 2",
+            "SG_RAF-DB (sunglasses)",
+            ablation_rows(
+                ("multi-scale + local attention", {"multi_scale": True, "local_attention": True}, 79.50),
+                ("neither (baseline)", {"multi_scale": False, "local_attention": False}, 77.44),
+                ("multi-scale only", {"multi_scale": True, "local_attention": False}, 78.62),
+                ("local attention only", {"multi_scale": False, "local_attention": True}, 79.37),
+            ),
+        ),
+        AblationGrid(
+            "ffra-net-lambda",
+            "ffra-net",
+            "ffra-net.txt §4.3 (λ = 0.6 used)",
+            "SG_RAF-DB",
+            ablation_rows(
+                ("λ = 0.6 (FFRA-Net)", {"lam": 0.6}, 79.50),
+                ("λ = 0.3", {"lam": 0.3}, None),
+                ("λ = 0.9", {"lam": 0.9}, None),
+            ),
+        ),
     ),
     primary_cam_target="last_stage",
 )
+
 
 @register_model(
     "ffra-net",
     paper="Chen et al., feature fusion residual attention network for occluded FER (ffra-net.txt, §3)",
     card=FFRA_NET_CARD,
 )
-def ffra_net(num_classes: int = 7, fusion: str = "weighted", lam: float = 0.6, multi_scale: bool = True,
-             local_attention: bool = True, split: str = "layer3", n_scales: int = 4,
-             local_grid: tuple[int, int] = (2, 2), sa_groups: int = 8) -> FFRANet:
+def ffra_net(
+    num_classes: int = 7,
+    fusion: str = "weighted",
+    lam: float = 0.6,
+    multi_scale: bool = True,
+    local_attention: bool = True,
+    split: str = "layer3",
+    n_scales: int = 4,
+    local_grid: tuple[int, int] = (2, 2),
+    sa_groups: int = 8,
+) -> FFRANet:
     """FFRA-Net (ffra-net.txt): ResNet-18 + multi-scale + local attention, weighted fusion λ=0.6."""
-    return FFRANet(num_classes, fusion=fusion, lam=lam, multi_scale=multi_scale, local_attention=local_attention,
-                   split=split, n_scales=n_scales, local_grid=local_grid, sa_groups=sa_groups)
+    return FFRANet(
+        num_classes,
+        fusion=fusion,
+        lam=lam,
+        multi_scale=multi_scale,
+        local_attention=local_attention,
+        split=split,
+        n_scales=n_scales,
+        local_grid=local_grid,
+        sa_groups=sa_groups,
+    )

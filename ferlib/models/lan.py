@@ -30,7 +30,6 @@ from typing import Any
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from ferlib.models._base import FERModel
 from ferlib.models._card import AblationGrid, Citation, Claims, PaperCard, ReportedResult, ablation_rows
@@ -87,8 +86,13 @@ class LAN(FERModel):
 
     card_name = "lan"
 
-    def __init__(self, num_classes: int = 7, fusion: str = "add", alpha: float = 0.5,
-                 lan_widths: tuple[int, int, int] = (256, 128, 64)):
+    def __init__(
+        self,
+        num_classes: int = 7,
+        fusion: str = "add",
+        alpha: float = 0.5,
+        lan_widths: tuple[int, int, int] = (256, 128, 64),
+    ):
         super().__init__()
         if fusion not in LAN_FUSIONS:
             raise ValueError(f"LAN: fusion must be one of {LAN_FUSIONS} (lan.txt Table 6), got {fusion!r}")
@@ -101,8 +105,9 @@ class LAN(FERModel):
         self.lan_module = LocalAttentionModule(512, tuple(lan_widths))
         self.fc = nn.Linear(1024 if fusion == "concat" else 512, num_classes)
 
-    def forward(self, images: torch.Tensor, landmarks5: torch.Tensor | None = None,
-                landmarks8: torch.Tensor | None = None) -> ModelOutput:
+    def forward(
+        self, images: torch.Tensor, landmarks5: torch.Tensor | None = None, landmarks8: torch.Tensor | None = None
+    ) -> ModelOutput:
         f_map = self.backbone(images)  # F_o
         attention = self.lan_module(f_map)  # F_m, B×1×H×W
         attended = f_map * attention  # Eq. 1
@@ -151,7 +156,10 @@ LAN_CARD = PaperCard(
     citation=Citation(
         ("Sunyoung Cho", "Jwajin Lee"),
         "Learning local attention with guidance map for pose robust facial expression recognition",
-        "IEEE Access", 2022, "10.1109/ACCESS.2022.3198658", "lan.txt",
+        "IEEE Access",
+        2022,
+        "10.1109/ACCESS.2022.3198658",
+        "lan.txt",
     ),
     claims=Claims(
         ferlib_params_7cls=12_729_864,
@@ -166,16 +174,28 @@ LAN_CARD = PaperCard(
     ),
     recipe="lan",
     ablations=(
-        AblationGrid("lan-alpha", "lan", "lan.txt §IV (α = 0.5 used)", "—", ablation_rows(
-            ("α = 0.5 (LAN)", {"alpha": 0.5}, None),
-            ("α = 0 (no guidance)", {"alpha": 0.0}, None),
-            ("α = 1", {"alpha": 1.0}, None),
-        )),
-        AblationGrid("lan-fusion", "lan", "lan.txt Table 6", "AffectNet", ablation_rows(
-            ("addition (LAN)", {"fusion": "add"}, 60.88),
-            ("concatenation", {"fusion": "concat"}, 60.20),
-            ("averaging", {"fusion": "average"}, 59.40),
-        )),
+        AblationGrid(
+            "lan-alpha",
+            "lan",
+            "lan.txt §IV (α = 0.5 used)",
+            "—",
+            ablation_rows(
+                ("α = 0.5 (LAN)", {"alpha": 0.5}, None),
+                ("α = 0 (no guidance)", {"alpha": 0.0}, None),
+                ("α = 1", {"alpha": 1.0}, None),
+            ),
+        ),
+        AblationGrid(
+            "lan-fusion",
+            "lan",
+            "lan.txt Table 6",
+            "AffectNet",
+            ablation_rows(
+                ("addition (LAN)", {"fusion": "add"}, 60.88),
+                ("concatenation", {"fusion": "concat"}, 60.20),
+                ("averaging", {"fusion": "average"}, 59.40),
+            ),
+        ),
     ),
     primary_cam_target="backbone",
 )
@@ -186,7 +206,8 @@ LAN_CARD = PaperCard(
     paper="Cho & Lee, local attention network with guidance map, pose-robust FER (lan.txt, §III)",
     card=LAN_CARD,
 )
-def lan(num_classes: int = 7, fusion: str = "add", alpha: float = 0.5,
-        lan_widths: tuple[int, int, int] = (256, 128, 64)) -> LAN:
+def lan(
+    num_classes: int = 7, fusion: str = "add", alpha: float = 0.5, lan_widths: tuple[int, int, int] = (256, 128, 64)
+) -> LAN:
     """LAN (lan.txt): ResNet-18 + local attention module; fusion add|concat|average; α for the BCE loss."""
     return LAN(num_classes, fusion=fusion, alpha=alpha, lan_widths=lan_widths)

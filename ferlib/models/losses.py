@@ -11,7 +11,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -43,8 +44,9 @@ def decision_fusion_logits(first: torch.Tensor, second: torch.Tensor, lam: float
     return lam * first + (1.0 - lam) * second
 
 
-def decision_fusion_loss(output: ModelOutput, batch: Mapping[str, Any], first: str, second: str,
-                         lam: float) -> torch.Tensor:
+def decision_fusion_loss(
+    output: ModelOutput, batch: Mapping[str, Any], first: str, second: str, lam: float
+) -> torch.Tensor:
     """``λ·CE(branch_logits[first]) + (1 − λ)·CE(branch_logits[second])``; when either head is
     missing (one-branch ablations, feature-level fusion) the plain :func:`cross_entropy`."""
     heads = output.branch_logits

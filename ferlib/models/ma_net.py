@@ -45,7 +45,8 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -150,8 +151,11 @@ class MultiScaleBlock(nn.Module):
         # Res2Net passes X_1 through unchanged, so it has n−1 convolutions.
         n_left = scales if symmetric else scales - 1
         self.left = nn.ModuleList(conv_norm_act(width, width, act=False, named=True) for _ in range(n_left))
-        self.right = (nn.ModuleList(conv_norm_act(width, width, act=False, named=True) for _ in range(scales))
-                      if symmetric else None)
+        self.right = (
+            nn.ModuleList(conv_norm_act(width, width, act=False, named=True) for _ in range(scales))
+            if symmetric
+            else None
+        )
         self.downsample = downsample(cin, cout, stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -176,8 +180,7 @@ class MultiScaleBlock(nn.Module):
         return self.relu(torch.cat(outs, dim=1) + identity)
 
 
-def AttentiveBlock(cin: int, cout: int, stride: int = 1, attention: bool = True,
-                   reduction: int = 16) -> CBAMBasicBlock:
+def AttentiveBlock(cin: int, cout: int, stride: int = 1, attention: bool = True, reduction: int = 16) -> CBAMBasicBlock:
     """Attentive block of Fig. 2(c): ResNet basic block with CBAM (reduction 16) on the second
     convolution's output before the shortcut, ``F_r = M_s(F) ⊗ (M_c(F) ⊗ F)`` (Eq. 4): the shared
     :class:`~ferlib.models.blocks.CBAMBasicBlock`, shortcut built first as the public code does.
@@ -228,7 +231,7 @@ class LocalAttentionModule(nn.Module):
         if len(boxes) != len(self.regions) or boxes[-1][2] != h:
             ma_net_regions(int(h), self.split, self.overlap)  # raises, naming the problem
         maps = [net(s[:, :, y0:y1, x0:x1]) for net, (x0, y0, x1, y1) in zip(self.regions, boxes)]
-        rows = [torch.cat(maps[r * self.split:(r + 1) * self.split], dim=3) for r in range(self.split)]
+        rows = [torch.cat(maps[r * self.split : (r + 1) * self.split], dim=3) for r in range(self.split)]
         return torch.cat(rows, dim=2)
 
 
@@ -451,10 +454,17 @@ def _split_view(split: int, overlap: int) -> RegionView:
 
     def panels(geo: Mapping[str, Any], landmarks5: Any, image_size: int, grid_size: int) -> tuple[RegionPanel, ...]:
         return (
-            RegionPanel("face", name, boxes=(BoxLayer(geo["grid_boxes"], None, image_size / grid_size),),
-                        points=((landmarks5, LANDMARK5_LABELS, "#FF2D2D"),)),
-            RegionPanel("grid", f"{grid_size}×{grid_size} grid (landmark-free)",
-                        boxes=(BoxLayer(geo["grid_boxes"], None, 1.0, "filled"),)),
+            RegionPanel(
+                "face",
+                name,
+                boxes=(BoxLayer(geo["grid_boxes"], None, image_size / grid_size),),
+                points=((landmarks5, LANDMARK5_LABELS, "#FF2D2D"),),
+            ),
+            RegionPanel(
+                "grid",
+                f"{grid_size}×{grid_size} grid (landmark-free)",
+                boxes=(BoxLayer(geo["grid_boxes"], None, 1.0, "filled"),),
+            ),
         )
 
     return RegionView(name, compute, panels)
@@ -468,7 +478,9 @@ MA_NET_CARD = PaperCard(
     citation=Citation(
         ("Zengqun Zhao", "Qingshan Liu", "Shanmin Wang"),
         "Learning deep global multi-scale and local attention features for facial expression recognition in the wild",
-        "IEEE TIP", 2021, paper_file="ma-net.txt",
+        "IEEE TIP",
+        2021,
+        paper_file="ma-net.txt",
     ),
     claims=Claims(
         params={"total": 50.54e6},
@@ -476,12 +488,15 @@ MA_NET_CARD = PaperCard(
         reference_params={"pre_extractor": 0.68e6, "local": 42.31e6, "global": 7.55e6},
         reference_gmacs={"pre_extractor": 0.99, "local": 2.06, "global": 0.59},
         ferlib_params_7cls=50_547_214,
-        notes=("paper §IV-B: 50.54 M parameters, 3.65 G FLOPs (multiply-accumulates)",
-               "reference figures: per-part split measured on the public code with 7-class heads"),
+        notes=(
+            "paper §IV-B: 50.54 M parameters, 3.65 G FLOPs (multiply-accumulates)",
+            "reference figures: per-part split measured on the public code with 7-class heads",
+        ),
     ),
     results=(
-        ReportedResult("RAF-DB", 88.40, "ma-net.txt abstract (MS-Celeb-1M pre-training)", "MS-Celeb-1M", True,
-                       _PUBLIC_CODE_NOTE),
+        ReportedResult(
+            "RAF-DB", 88.40, "ma-net.txt abstract (MS-Celeb-1M pre-training)", "MS-Celeb-1M", True, _PUBLIC_CODE_NOTE
+        ),
         ReportedResult("CAER-S", 88.42, "ma-net.txt abstract", "MS-Celeb-1M", True, _PUBLIC_CODE_NOTE),
         ReportedResult("AffectNet-7", 64.53, "ma-net.txt abstract", "MS-Celeb-1M", True, _PUBLIC_CODE_NOTE),
         ReportedResult("AffectNet-8", 60.29, "ma-net.txt abstract", "MS-Celeb-1M", True, _PUBLIC_CODE_NOTE),
@@ -489,37 +504,61 @@ MA_NET_CARD = PaperCard(
     ),
     recipe="ma-net",
     ablations=(
-        AblationGrid("ma-net-multiscale", "ma-net", "ma-net.txt Table I (one branch)", "RAF-DB, no pre-training",
-                     ablation_rows(
-                         ("symmetric multi-scale", {"global_branch": "symmetric", "local_branch": None}, 83.74),
-                         ("baseline (LTS)", {"global_branch": "lts", "local_branch": None}, 82.59),
-                         ("Res2Net multi-scale", {"global_branch": "res2net", "local_branch": None}, 82.89),
-                         ("local feature", {"global_branch": None, "local_branch": "feature"}, 83.87),
-                         ("local feature + attention", {"global_branch": None, "local_branch": "attention"}, 84.65),
-                     )),
-        AblationGrid("ma-net-regions", "ma-net", "ma-net.txt Table III", "RAF-DB, no pre-training", ablation_rows(
-            ("2×2, overlap 0 (MA-Net)", {"split": 2, "overlap": 0}, 86.32),
-            ("1×1", {"split": 1, "overlap": 0}, 84.58),
-            ("2×2, overlap 6", {"split": 2, "overlap": 6}, 85.14),
-            ("3×3, overlap 1", {"split": 3, "overlap": 1}, 85.41),
-            ("3×3, overlap 7", {"split": 3, "overlap": 7}, 85.29),
-        )),
-        AblationGrid("ma-net-fusion", "ma-net", "ma-net.txt Table IV", "RAF-DB, no pre-training", ablation_rows(
-            ("decision-level (MA-Net)", {"fusion": "decision"}, 86.34),
-            ("feature-level", {"fusion": "feature"}, 82.76),
-        )),
-        AblationGrid("ma-net-lambda", "ma-net", "ma-net.txt Fig. 6 (best λ = 0.6; values not printed)", "RAF-DB",
-                     ablation_rows(
-                         ("λ = 0.6 (MA-Net)", {"lam": 0.6}, 86.34),
-                         ("λ = 0.2", {"lam": 0.2}, None),
-                         ("λ = 0.9", {"lam": 0.9}, None),
-                     )),
+        AblationGrid(
+            "ma-net-multiscale",
+            "ma-net",
+            "ma-net.txt Table I (one branch)",
+            "RAF-DB, no pre-training",
+            ablation_rows(
+                ("symmetric multi-scale", {"global_branch": "symmetric", "local_branch": None}, 83.74),
+                ("baseline (LTS)", {"global_branch": "lts", "local_branch": None}, 82.59),
+                ("Res2Net multi-scale", {"global_branch": "res2net", "local_branch": None}, 82.89),
+                ("local feature", {"global_branch": None, "local_branch": "feature"}, 83.87),
+                ("local feature + attention", {"global_branch": None, "local_branch": "attention"}, 84.65),
+            ),
+        ),
+        AblationGrid(
+            "ma-net-regions",
+            "ma-net",
+            "ma-net.txt Table III",
+            "RAF-DB, no pre-training",
+            ablation_rows(
+                ("2×2, overlap 0 (MA-Net)", {"split": 2, "overlap": 0}, 86.32),
+                ("1×1", {"split": 1, "overlap": 0}, 84.58),
+                ("2×2, overlap 6", {"split": 2, "overlap": 6}, 85.14),
+                ("3×3, overlap 1", {"split": 3, "overlap": 1}, 85.41),
+                ("3×3, overlap 7", {"split": 3, "overlap": 7}, 85.29),
+            ),
+        ),
+        AblationGrid(
+            "ma-net-fusion",
+            "ma-net",
+            "ma-net.txt Table IV",
+            "RAF-DB, no pre-training",
+            ablation_rows(
+                ("decision-level (MA-Net)", {"fusion": "decision"}, 86.34),
+                ("feature-level", {"fusion": "feature"}, 82.76),
+            ),
+        ),
+        AblationGrid(
+            "ma-net-lambda",
+            "ma-net",
+            "ma-net.txt Fig. 6 (best λ = 0.6; values not printed)",
+            "RAF-DB",
+            ablation_rows(
+                ("λ = 0.6 (MA-Net)", {"lam": 0.6}, 86.34),
+                ("λ = 0.2", {"lam": 0.2}, None),
+                ("λ = 0.9", {"lam": 0.9}, None),
+            ),
+        ),
     ),
     primary_cam_target="multi_scale",
     checkpoint_formats=(
-        CheckpointFormat("manet-official", manet_official_key_map,
-                         "public MA-Net checkpoints (MS-Celeb-1M pre-training with 12,666-way heads, or fine-tuned "
-                         "7-class)"),
+        CheckpointFormat(
+            "manet-official",
+            manet_official_key_map,
+            "public MA-Net checkpoints (MS-Celeb-1M pre-training with 12,666-way heads, or fine-tuned 7-class)",
+        ),
     ),
     region_views=(_split_view(2, 0), _split_view(3, 7)),
 )

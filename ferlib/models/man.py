@@ -53,12 +53,12 @@ are missing or NaN, derives them from ``batch["landmarks5"]`` with
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
-
-import torch
-import torch.nn as nn
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
+import torch
+import torch.nn as nn
 
 from ferlib.models._base import FERModel
 from ferlib.models._card import (
@@ -118,9 +118,15 @@ class RASnet(nn.Module):
         self.num_regions = num_regions
         self.mask_size = tuple(mask_size)
         self.features = nn.Sequential(
-            nn.Conv2d(3, 64, 5, stride=3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2, 2, ceil_mode=True),
-            nn.Conv2d(64, 128, 5, stride=3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2, 2, ceil_mode=True),
-            nn.Conv2d(128, 128, 3, stride=1, padding=0), nn.ReLU(inplace=True), nn.MaxPool2d(2, 2, ceil_mode=True),
+            nn.Conv2d(3, 64, 5, stride=3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2, 2, ceil_mode=True),
+            nn.Conv2d(64, 128, 5, stride=3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2, 2, ceil_mode=True),
+            nn.Conv2d(128, 128, 3, stride=1, padding=0),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2, 2, ceil_mode=True),
         )
         side = rasnet_feature_side(image_size)
         self.fc1 = nn.Linear(128 * side * side, 2048)
@@ -147,8 +153,13 @@ class RegionAttentionBranch(nn.Module):
 class RegionWeightBranch(nn.Module):
     """Weight-learning branch: reduce channels and size, fc → N, softmax → q (§III-B-2)."""
 
-    def __init__(self, channels: int = 512, num_regions: int = 8, feature_size: tuple[int, int] = (14, 14),
-                 reduced_channels: int = 128):
+    def __init__(
+        self,
+        channels: int = 512,
+        num_regions: int = 8,
+        feature_size: tuple[int, int] = (14, 14),
+        reduced_channels: int = 128,
+    ):
         super().__init__()
         self.reduce_channels = nn.Sequential(nn.Conv2d(channels, reduced_channels, 1), nn.ReLU(inplace=True))
         self.reduce_size = nn.MaxPool2d(2, 2, ceil_mode=True)
@@ -163,16 +174,23 @@ class RegionWeightBranch(nn.Module):
 class MABlock(nn.Module):
     """Multiple attention block (Fig. 2, Eqs. 5–6): ``F = Σ_r q_r f_r(V, M_r)``."""
 
-    def __init__(self, channels: int = 512, num_regions: int = 8, feature_size: tuple[int, int] = (14, 14),
-                 se_reduction: int = 16, reduced_channels: int = 128):
+    def __init__(
+        self,
+        channels: int = 512,
+        num_regions: int = 8,
+        feature_size: tuple[int, int] = (14, 14),
+        se_reduction: int = 16,
+        reduced_channels: int = 128,
+    ):
         super().__init__()
         self.branches = nn.ModuleList(RegionAttentionBranch(channels, se_reduction) for _ in range(num_regions))
         self.weights = RegionWeightBranch(channels, num_regions, feature_size, reduced_channels)
 
     def forward(self, features: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         q = self.weights(features)  # B×N
-        fused = sum(q[:, r, None, None, None] * branch(features, masks[:, r:r + 1])
-                    for r, branch in enumerate(self.branches))
+        fused = sum(
+            q[:, r, None, None, None] * branch(features, masks[:, r : r + 1]) for r, branch in enumerate(self.branches)
+        )
         return fused, q
 
 
@@ -193,19 +211,29 @@ class MultipleAttentionNetwork(FERModel):
 
     card_name = "man"
 
-    def __init__(self, num_classes: int = 7, num_regions: int = 8, image_size: int = 224,
-                 mask_sizes: str = "table2", se_reduction: int = 16, weight_channels: int = 128,
-                 stage: str = "joint"):
+    def __init__(
+        self,
+        num_classes: int = 7,
+        num_regions: int = 8,
+        image_size: int = 224,
+        mask_sizes: str = "table2",
+        se_reduction: int = 16,
+        weight_channels: int = 128,
+        stage: str = "joint",
+    ):
         super().__init__()
         if mask_sizes not in REGION_SIZES:
             raise ValueError(f"MAN: mask_sizes must be one of {sorted(REGION_SIZES)}, got {mask_sizes!r}")
         if num_regions != len(MAN_REGION_NAMES):
             raise ValueError(
-                f"MAN: num_regions must be {len(MAN_REGION_NAMES)} (the Table 2 regions: {', '.join(MAN_REGION_NAMES)}), "
+                f"MAN: num_regions must be {len(MAN_REGION_NAMES)} "
+                f"(the Table 2 regions: {', '.join(MAN_REGION_NAMES)}), "
                 f"got {num_regions}"
             )
         if image_size % 16:
-            raise ValueError(f"MAN: image_size must be a multiple of 16 (VGG16 stride at conv block 4), got {image_size}")
+            raise ValueError(
+                f"MAN: image_size must be a multiple of 16 (VGG16 stride at conv block 4), got {image_size}"
+            )
         self.image_size = image_size
         self.mask_sizes = mask_sizes
         feature_size = (image_size // 16, image_size // 16)
@@ -227,7 +255,7 @@ class MultipleAttentionNetwork(FERModel):
         """The paper's training stages in order: ``("rasnet", "ersnet")`` (§III-C)."""
         return MAN_STAGES
 
-    def set_stage(self, stage: str) -> "MultipleAttentionNetwork":
+    def set_stage(self, stage: str) -> MultipleAttentionNetwork:
         """Choose what trains and what :meth:`loss` returns.
 
         ``"rasnet"``: only RASnet's parameters require gradients, loss = mask loss (Eqs. 2–3).
@@ -245,8 +273,9 @@ class MultipleAttentionNetwork(FERModel):
         return self
 
     # -- forward and losses ----------------------------------------------------------------------
-    def forward(self, images: torch.Tensor, landmarks5: torch.Tensor | None = None,
-                landmarks8: torch.Tensor | None = None) -> ModelOutput:
+    def forward(
+        self, images: torch.Tensor, landmarks5: torch.Tensor | None = None, landmarks8: torch.Tensor | None = None
+    ) -> ModelOutput:
         if images.shape[-2:] != (self.image_size, self.image_size):
             raise ValueError(
                 f"MAN: built for {self.image_size}×{self.image_size} inputs (RASnet's fc size depends on it), "
@@ -283,8 +312,12 @@ class MultipleAttentionNetwork(FERModel):
             lm8 = landmarks5_to_8(lm5.to(device=device, dtype=torch.float32))
         valid = torch.isfinite(lm8).all(dim=(1, 2))
         side = self.image_size // 16
-        masks = ground_truth_masks(torch.nan_to_num(lm8), (self.image_size, self.image_size), (side, side),
-                                   region_sizes=REGION_SIZES[self.mask_sizes])
+        masks = ground_truth_masks(
+            torch.nan_to_num(lm8),
+            (self.image_size, self.image_size),
+            (side, side),
+            region_sizes=REGION_SIZES[self.mask_sizes],
+        )
         return masks, valid
 
     def mask_loss(self, output: ModelOutput, batch: dict[str, Any]) -> torch.Tensor:
@@ -314,15 +347,21 @@ class MultipleAttentionNetwork(FERModel):
         return {"conv5_3": self.block5[VGG16_CONV5_3_RELU], "ma_block": self.ma_block}
 
     def parts(self) -> dict[str, nn.Module]:
-        return {"rasnet": self.rasnet, "blocks1_4": self.blocks1_4, "ma_block": self.ma_block,
-                "block5": self.block5, "classifier": self.classifier}
+        return {
+            "rasnet": self.rasnet,
+            "blocks1_4": self.blocks1_4,
+            "ma_block": self.ma_block,
+            "block5": self.block5,
+            "classifier": self.classifier,
+        }
 
 
 # -- region view (the explorer, notebook 02) -----------------------------------------------------------
 
 
-def man_region_geometry(landmarks5: Any, image_size: int = 224, grid_size: int = 28,
-                        patch_size: int = 10) -> dict[str, np.ndarray]:
+def man_region_geometry(
+    landmarks5: Any, image_size: int = 224, grid_size: int = 28, patch_size: int = 10
+) -> dict[str, np.ndarray]:
     """The 8 points l1..l8 derived from the 5 and the Table 2 boxes around them (pixels, xyxy)."""
     lm = torch.as_tensor(np.asarray(landmarks5, dtype=np.float32))[None]
     lm8 = landmarks5_to_8(lm)
@@ -331,14 +370,18 @@ def man_region_geometry(landmarks5: Any, image_size: int = 224, grid_size: int =
     return {"landmarks8": lm8[0].numpy(), "pixel_boxes": xyxy.numpy()}
 
 
-def man_region_panels(geo: Mapping[str, Any], landmarks5: Any, image_size: int,
-                      grid_size: int) -> tuple[RegionPanel, ...]:
+def man_region_panels(
+    geo: Mapping[str, Any], landmarks5: Any, image_size: int, grid_size: int
+) -> tuple[RegionPanel, ...]:
     """The eight points on the face; the Table 2 regions (the whole face, region 1, left out)."""
     names = tuple(f"l{i}" for i in range(1, 9))
     return (
         RegionPanel("face", "8 points derived from the 5", points=((geo["landmarks8"], names, "#FFD400"),)),
-        RegionPanel("face", "Table 2 regions",
-                    boxes=(BoxLayer(geo["pixel_boxes"][1:], tuple(MAN_REGION_NAMES[1:]), 1.0, "thin"),)),
+        RegionPanel(
+            "face",
+            "Table 2 regions",
+            boxes=(BoxLayer(geo["pixel_boxes"][1:], tuple(MAN_REGION_NAMES[1:]), 1.0, "thin"),),
+        ),
     )
 
 
@@ -348,30 +391,48 @@ MAN_CARD = PaperCard(
     citation=Citation(
         ("Yanling Gan", "Jingying Chen", "Zongkai Yang", "Luhui Xu"),
         "Multiple attention network for facial expression recognition",
-        "IEEE Access", 2020, "10.1109/ACCESS.2020.2963913", "man.txt",
+        "IEEE Access",
+        2020,
+        "10.1109/ACCESS.2020.2963913",
+        "man.txt",
     ),
     claims=Claims(
         ferlib_params_7cls=141_393_647,
-        notes=("man.txt reports no parameter count",
-               "Table 1 prints 1056 outputs for RASnet's fc8; ferlib uses N·A·B = 8·14·14 = 1568"),
-        facts={"rasnet_fc_input_at_224": 512, "rasnet_table1_fc8_outputs_printed": 1056,
-               "rasnet_fc8_outputs_used": 1568},
+        notes=(
+            "man.txt reports no parameter count",
+            "Table 1 prints 1056 outputs for RASnet's fc8; ferlib uses N·A·B = 8·14·14 = 1568",
+        ),
+        facts={
+            "rasnet_fc_input_at_224": 512,
+            "rasnet_table1_fc8_outputs_printed": 1056,
+            "rasnet_fc8_outputs_used": 1568,
+        },
     ),
     results=(
         ReportedResult("RAF-DB", 85.69, "man.txt Table 3 (VGG-Face initialisation; 75.59 from scratch)", "VGG-Face"),
-        ReportedResult("RAF-DB (text)", 85.82, "man.txt §IV-C text", "VGG-Face",
-                       note="the text of §IV-C says 85.82 where Table 3 and the abstract say 85.69"),
+        ReportedResult(
+            "RAF-DB (text)",
+            85.82,
+            "man.txt §IV-C text",
+            "VGG-Face",
+            note="the text of §IV-C says 85.82 where Table 3 and the abstract say 85.69",
+        ),
         ReportedResult("RAF-DB (from scratch)", 75.59, "man.txt Table 3", "none"),
         ReportedResult("CK+", 96.28, "man.txt Table 5 (10-fold)", "VGG-Face"),
     ),
     recipe="man",
     ablations=(
-        AblationGrid("man-baselines", "man", "man.txt Table 3 (from scratch)", "RAF-DB, trained from scratch",
-                     ablation_rows(
-                         ("RASnet + ERSnet (MAN)", {}, 75.59),
-                         ("VGG16", {}, 73.63, "vgg16"),
-                         ("VGG16 + SE", {}, 73.27, "vgg16-se"),
-                     )),
+        AblationGrid(
+            "man-baselines",
+            "man",
+            "man.txt Table 3 (from scratch)",
+            "RAF-DB, trained from scratch",
+            ablation_rows(
+                ("RASnet + ERSnet (MAN)", {}, 75.59),
+                ("VGG16", {}, 73.63, "vgg16"),
+                ("VGG16 + SE", {}, 73.27, "vgg16-se"),
+            ),
+        ),
     ),
     primary_cam_target="conv5_3",
     region_views=(MAN_VIEW,),
@@ -383,8 +444,22 @@ MAN_CARD = PaperCard(
     paper="Gan et al., Multiple attention network (RASnet + ERSnet), man.txt §III",
     card=MAN_CARD,
 )
-def man(num_classes: int = 7, num_regions: int = 8, image_size: int = 224, mask_sizes: str = "table2",
-        se_reduction: int = 16, weight_channels: int = 128, stage: str = "joint") -> MultipleAttentionNetwork:
+def man(
+    num_classes: int = 7,
+    num_regions: int = 8,
+    image_size: int = 224,
+    mask_sizes: str = "table2",
+    se_reduction: int = 16,
+    weight_channels: int = 128,
+    stage: str = "joint",
+) -> MultipleAttentionNetwork:
     """Multiple Attention Network (man.txt): RASnet masks + VGG16 ERSnet with the MA block."""
-    return MultipleAttentionNetwork(num_classes, num_regions=num_regions, image_size=image_size, mask_sizes=mask_sizes,
-                                    se_reduction=se_reduction, weight_channels=weight_channels, stage=stage)
+    return MultipleAttentionNetwork(
+        num_classes,
+        num_regions=num_regions,
+        image_size=image_size,
+        mask_sizes=mask_sizes,
+        se_reduction=se_reduction,
+        weight_channels=weight_channels,
+        stage=stage,
+    )

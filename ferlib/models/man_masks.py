@@ -53,11 +53,25 @@ MAN_REGION_NAMES: tuple[str, ...] = (
 
 #: (w/W, h/H) per region, as printed in man.txt Table 2.
 REGION_SIZES_TABLE2: tuple[tuple[float, float], ...] = (
-    (1.0, 1.0), (0.36, 0.72), (0.36, 0.54), (0.27, 0.27), (0.27, 0.27), (0.27, 0.27), (0.27, 0.27), (0.27, 0.27),
+    (1.0, 1.0),
+    (0.36, 0.72),
+    (0.36, 0.54),
+    (0.27, 0.27),
+    (0.27, 0.27),
+    (0.27, 0.27),
+    (0.27, 0.27),
+    (0.27, 0.27),
 )
 #: The same with the eyes-and-brows box landscape (0.72 W × 0.36 H); see the module docstring.
 REGION_SIZES_EYES_LANDSCAPE: tuple[tuple[float, float], ...] = (
-    (1.0, 1.0), (0.72, 0.36), (0.36, 0.54), (0.27, 0.27), (0.27, 0.27), (0.27, 0.27), (0.27, 0.27), (0.27, 0.27),
+    (1.0, 1.0),
+    (0.72, 0.36),
+    (0.36, 0.54),
+    (0.27, 0.27),
+    (0.27, 0.27),
+    (0.27, 0.27),
+    (0.27, 0.27),
+    (0.27, 0.27),
 )
 REGION_SIZES = {"table2": REGION_SIZES_TABLE2, "eyes-landscape": REGION_SIZES_EYES_LANDSCAPE}
 
@@ -91,7 +105,9 @@ def landmarks5_to_8(landmarks5: torch.Tensor) -> torch.Tensor:
     NaN inputs give NaN outputs.
     """
     if landmarks5.shape[-2:] != (5, 2):
-        raise ValueError(f"landmarks5_to_8: expected ...×5×2 landmarks (RetinaFace order), got {tuple(landmarks5.shape)}")
+        raise ValueError(
+            f"landmarks5_to_8: expected ...×5×2 landmarks (RetinaFace order), got {tuple(landmarks5.shape)}"
+        )
     eye_l, eye_r, nose, mouth_l, mouth_r = landmarks5.unbind(dim=-2)
     u = eye_r - eye_l
     eye_mid = 0.5 * (eye_l + eye_r)
@@ -110,8 +126,11 @@ def landmarks5_to_8(landmarks5: torch.Tensor) -> torch.Tensor:
     return torch.stack(points, dim=-2)
 
 
-def region_boxes(landmarks8: torch.Tensor, image_size: tuple[int, int] = (224, 224),
-                 region_sizes: tuple[tuple[float, float], ...] = REGION_SIZES_TABLE2) -> torch.Tensor:
+def region_boxes(
+    landmarks8: torch.Tensor,
+    image_size: tuple[int, int] = (224, 224),
+    region_sizes: tuple[tuple[float, float], ...] = REGION_SIZES_TABLE2,
+) -> torch.Tensor:
     """Table 2 boxes: B×8×2 landmarks → B×N×4 of (x, y, w, h) in pixels (centre and size).
 
     ``image_size`` is (H, W) of the image the landmarks are given in.
@@ -128,12 +147,14 @@ def region_boxes(landmarks8: torch.Tensor, image_size: tuple[int, int] = (224, 2
         [whole, 0.5 * (l2 + l5), 0.5 * (l1 + l8), 0.5 * (l2 + l3), 0.5 * (l4 + l5), l1, l6, l7], dim=1
     )  # B×N×2
     sizes = torch.tensor(region_sizes, dtype=lm.dtype, device=lm.device) * torch.tensor(
-        [float(width), float(height)], dtype=lm.dtype, device=lm.device)
+        [float(width), float(height)], dtype=lm.dtype, device=lm.device
+    )
     return torch.cat([centres, sizes.expand(lm.shape[0], -1, -1)], dim=2)
 
 
-def boxes_to_masks(boxes: torch.Tensor, feature_size: tuple[int, int] = (14, 14),
-                   scale: float = MASK_SCALE) -> torch.Tensor:
+def boxes_to_masks(
+    boxes: torch.Tensor, feature_size: tuple[int, int] = (14, 14), scale: float = MASK_SCALE
+) -> torch.Tensor:
     """Eq. 4: B×N×4 pixel boxes (x, y, w, h) → B×N×A×B masks of 0/1 (float), rows along y.
 
     Bounds are inclusive, so a cell index i is in the mask when it lies in
@@ -148,8 +169,12 @@ def boxes_to_masks(boxes: torch.Tensor, feature_size: tuple[int, int] = (14, 14)
     return (in_y[..., :, None] & in_x[..., None, :]).float()
 
 
-def ground_truth_masks(landmarks8: torch.Tensor, image_size: tuple[int, int] = (224, 224),
-                       feature_size: tuple[int, int] = (14, 14), scale: float = MASK_SCALE,
-                       region_sizes: tuple[tuple[float, float], ...] = REGION_SIZES_TABLE2) -> torch.Tensor:
+def ground_truth_masks(
+    landmarks8: torch.Tensor,
+    image_size: tuple[int, int] = (224, 224),
+    feature_size: tuple[int, int] = (14, 14),
+    scale: float = MASK_SCALE,
+    region_sizes: tuple[tuple[float, float], ...] = REGION_SIZES_TABLE2,
+) -> torch.Tensor:
     """MAN ground-truth masks M̂ (Table 2 + Eq. 4): B×8×2 landmarks → B×8×A×B of 0/1."""
     return boxes_to_masks(region_boxes(landmarks8, image_size, region_sizes), feature_size, scale)

@@ -12,7 +12,7 @@
   reduction to ``C3``, eSE, an optional projected shortcut, and Dropout2d.
 
 Sub-module names (``layers.i.conv/norm/gate.fc``, ``concat.conv/norm``, ``ese.fc``) are chosen so that
-:func:`ferlib.models.amp_net.map_ampnet_official_key` maps the public checkpoint one to one.
+:func:`ferlib.models._amp_net_keys.map_ampnet_official_key` maps the public checkpoint one to one.
 """
 
 from __future__ import annotations
@@ -93,8 +93,18 @@ class OSABlock(nn.Module):
     block (not in the paper; 0 disables it).
     """
 
-    def __init__(self, in_ch: int, stage_ch: int, concat_ch: int, n_layers: int = 3, *, gate: bool = True,
-                 gate_width: str = "scalar", residual: bool = False, dropout: float = 0.5):
+    def __init__(
+        self,
+        in_ch: int,
+        stage_ch: int,
+        concat_ch: int,
+        n_layers: int = 3,
+        *,
+        gate: bool = True,
+        gate_width: str = "scalar",
+        residual: bool = False,
+        dropout: float = 0.5,
+    ):
         super().__init__()
         self.layers = nn.ModuleList(
             ConvNormGate(in_ch if i == 0 else stage_ch, stage_ch, gate, gate_width) for i in range(n_layers)

@@ -37,10 +37,10 @@ Missing landmarks (NaN), an extension the paper does not spell out, documented h
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
-
 import torch
 import torchvision.ops
 
@@ -166,7 +166,7 @@ def pose_based_division(grid_landmarks: torch.Tensor, grid_size: int, scheme: st
     pair_x = torch.stack([x_top, x_bottom], dim=1)  # B×2
     dv = torch.stack([y_center, r - y_center], dim=1)
     dl, dr = pair_x, r - pair_x
-    l = torch.minimum(torch.minimum(dv, dl), dr)
+    l = torch.minimum(torch.minimum(dv, dl), dr)  # noqa: E741 (the paper's l of Eq. 3)
     # Special case 1.
     small = l < r / 3
     bind_v = dv == l
@@ -245,8 +245,9 @@ def _gather_cells(features, src_y, src_x, valid_y, valid_x) -> torch.Tensor:
     return gathered * mask[:, :, None]
 
 
-def roi_align_regions(features: torch.Tensor, boxes: torch.Tensor, out_size: int | None = None,
-                      sampling_ratio: int = 2) -> torch.Tensor:
+def roi_align_regions(
+    features: torch.Tensor, boxes: torch.Tensor, out_size: int | None = None, sampling_ratio: int = 2
+) -> torch.Tensor:
     """Table III scheme 1: ROI Align (``torchvision.ops.roi_align``, bilinear, ``aligned=True``) of the
     B×K×4 boxes to B×K×C×S×S. Boxes are in cell-edge coordinates, so ``aligned=True`` samples the
     covered cells exactly."""
@@ -255,8 +256,9 @@ def roi_align_regions(features: torch.Tensor, boxes: torch.Tensor, out_size: int
     k = boxes.shape[1]
     batch_index = torch.arange(b, device=features.device, dtype=features.dtype).repeat_interleave(k)
     rois = torch.cat([batch_index[:, None], boxes.reshape(b * k, 4).to(features)], dim=1)
-    out = torchvision.ops.roi_align(features, rois, output_size=(s, s), spatial_scale=1.0,
-                                    sampling_ratio=sampling_ratio, aligned=True)
+    out = torchvision.ops.roi_align(
+        features, rois, output_size=(s, s), spatial_scale=1.0, sampling_ratio=sampling_ratio, aligned=True
+    )
     return out.reshape(b, k, c, s, s)
 
 

@@ -11,8 +11,9 @@ The card look-ups (:func:`get_card`, :func:`ablation_grids`, :func:`paper_result
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch.nn as nn
 

@@ -10,9 +10,10 @@ import dataclasses
 import html
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ferlib.study.context import default_notebook_dir, flatten_metrics, read_run_metrics
 
@@ -69,8 +70,12 @@ class CheckResult:
         return "\n".join(lines)
 
     def to_markdown(self) -> str:
-        lines = [f"Baseline `{self.baseline}`: {'passed' if self.ok else 'FAILED'}", "",
-                 "| metric | baseline | this run | rule | ok |", "|---|---:|---:|---|---|"]
+        lines = [
+            f"Baseline `{self.baseline}`: {'passed' if self.ok else 'FAILED'}",
+            "",
+            "| metric | baseline | this run | rule | ok |",
+            "|---|---:|---:|---|---|",
+        ]
         lines += [
             f"| {r.metric} | {format_value(r.expected)} | {format_value(r.actual)} | {r.rule} | "
             f"{'yes' if r.ok else 'NO: ' + r.reason} |"
@@ -118,8 +123,10 @@ def _check_one(name: str, spec: Mapping[str, Any], actual: Any) -> CheckRow:
         ok, rule = actual <= hi, f"<= {format_value(hi)}"
     else:
         ok, rule = lo <= actual <= hi, f"in [{format_value(lo)}, {format_value(hi)}]"
-    reason = "" if ok else (
-        f"{format_value(actual)} is outside the allowed range ({rule}; baseline {format_value(expected)})"
+    reason = (
+        ""
+        if ok
+        else (f"{format_value(actual)} is outside the allowed range ({rule}; baseline {format_value(expected)})")
     )
     return CheckRow(name, expected, actual, rule, ok, reason)
 
@@ -152,4 +159,3 @@ def check_run(run_dir: str | os.PathLike, baseline_file: str | os.PathLike) -> C
         )
     baseline = json.loads(baseline_file.read_text())
     return check_metrics(read_run_metrics(run_dir), baseline, str(baseline_file))
-

@@ -13,9 +13,10 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ferlib.fileio import atomic_write_json
 from ferlib.profiles import StudyProfile, get_profile
@@ -75,9 +76,7 @@ def flatten_metrics(metrics: Mapping[str, Any]) -> dict[str, Any]:
     Headline lists are dropped; they say which numbers to show, they are not numbers.
     """
     cleaned = {
-        nb: {k: v for k, v in section.items() if k != HEADLINE_KEY}
-        if isinstance(section, Mapping)
-        else section
+        nb: {k: v for k, v in section.items() if k != HEADLINE_KEY} if isinstance(section, Mapping) else section
         for nb, section in metrics.items()
     }
     return flatten_section(cleaned)
@@ -91,9 +90,7 @@ def read_run_metrics(run_dir: str | Path) -> dict[str, Any]:
     try:
         return json.loads(path.read_text())
     except json.JSONDecodeError as exc:
-        raise ValueError(
-            f"{path} is not valid JSON ({exc}); delete it or rerun the study into a new folder"
-        ) from None
+        raise ValueError(f"{path} is not valid JSON ({exc}); delete it or rerun the study into a new folder") from None
 
 
 @dataclass
@@ -164,9 +161,15 @@ class NotebookContext:
 
         seed = self.seed if seed is None else int(seed)
         fields: dict[str, Any] = dict(
-            model=model, dataset=self.dataset, root=self.data_root, profile=self.profile.train_profile,
-            seed=seed, device=str(self.device), num_workers=self.profile.num_workers,
-            progress=self.profile.progress, tensorboard=False,
+            model=model,
+            dataset=self.dataset,
+            root=self.data_root,
+            profile=self.profile.train_profile,
+            seed=seed,
+            device=str(self.device),
+            num_workers=self.profile.num_workers,
+            progress=self.profile.progress,
+            tensorboard=False,
             run_dir=str(self.path(f"train/{model}/seed-{seed}")),
         )
         fields.update(overrides)
@@ -174,10 +177,7 @@ class NotebookContext:
 
     def describe(self) -> str:
         """A short, path-free summary to print in the notebook's setup cell."""
-        return (
-            f"notebook {self.key} | {self.dataset_label} | device {self.device} | "
-            f"run folder {self.run_dir.name}"
-        )
+        return f"notebook {self.key} | {self.dataset_label} | device {self.device} | run folder {self.run_dir.name}"
 
     def path(self, name: str) -> Path:
         """A file inside the run folder (for artefacts such as checkpoints or caches)."""
@@ -288,4 +288,3 @@ def prepare_notebook(
         device=resolve_device(device),
         seed=int(seed),
     )
-

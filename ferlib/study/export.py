@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from ferlib.fileio import atomic_write_text
 from ferlib.study.context import KERNEL_NAME, default_notebook_dir
@@ -21,8 +22,12 @@ STRIP_EXTRA_KEYS = ("metadata.papermill", "cell.metadata.papermill", "metadata.w
 #: What the nbstripout command line strips by default (cell timings among them); ``strip_output``
 #: called as a function only strips what it is given.
 NBSTRIPOUT_DEFAULT_KEYS = (
-    "metadata.signature", "cell.metadata.collapsed", "cell.metadata.ExecuteTime",
-    "cell.metadata.execution", "cell.metadata.heading_collapsed", "cell.metadata.hidden",
+    "metadata.signature",
+    "cell.metadata.collapsed",
+    "cell.metadata.ExecuteTime",
+    "cell.metadata.execution",
+    "cell.metadata.heading_collapsed",
+    "cell.metadata.hidden",
     "cell.metadata.scrolled",
 )
 
@@ -40,20 +45,24 @@ def clean_notebook(nb: Any) -> Any:
     """
     from nbstripout import strip_output
 
-    nb.cells = [
-        c for c in nb.cells if "injected-parameters" not in c.get("metadata", {}).get("tags", [])
-    ]
+    nb.cells = [c for c in nb.cells if "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
     for cell in nb.cells:
         if cell.get("cell_type") == "code":
             cell.outputs = [
-                o for o in cell.get("outputs", [])
+                o
+                for o in cell.get("outputs", [])
                 if not (o.get("output_type") == "stream" and o.get("name") == "stderr")
                 and "application/vnd.jupyter.widget-view+json" not in (o.get("data") or {})
             ]
     # Same result as `nbstripout --keep-output --keep-count --extra-keys "<STRIP_EXTRA_KEYS>"`, so
     # that `nbstripout --verify` with those flags passes on committed notebooks.
-    strip_output(nb, keep_output=True, keep_count=True, keep_id=False,
-                 extra_keys=list(NBSTRIPOUT_DEFAULT_KEYS + STRIP_EXTRA_KEYS))
+    strip_output(
+        nb,
+        keep_output=True,
+        keep_count=True,
+        keep_id=False,
+        extra_keys=list(NBSTRIPOUT_DEFAULT_KEYS + STRIP_EXTRA_KEYS),
+    )
     count = 0
     for cell in nb.cells:
         if cell.get("cell_type") == "code":
@@ -82,9 +91,7 @@ def absolute_paths_in(nb: Any) -> list[tuple[int, str]]:
     return found
 
 
-def export_notebooks(
-    run_dir: str | os.PathLike, notebook_dir: str | os.PathLike | None = None
-) -> list[Path]:
+def export_notebooks(run_dir: str | os.PathLike, notebook_dir: str | os.PathLike | None = None) -> list[Path]:
     """Copy a successful run's executed notebooks over the committed ones, cleaned.
 
     Refuses (``ValueError``) when a notebook of the run failed or an output holds an absolute path.

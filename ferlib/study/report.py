@@ -54,7 +54,7 @@ def write_report(study: StudyResult) -> tuple[Path, Path]:
         md += ["## Regression check", "", study.check.to_markdown(), ""]
     if figures:
         md += ["## Figures", ""]
-        for prefix, names in figures.items():
+        for names in figures.values():
             for name in names:
                 md += [f"![{name}]({name})", ""]
     md += [
@@ -98,4 +98,3 @@ def write_report(study: StudyResult) -> tuple[Path, Path]:
     parts.append("</body></html>")
     html_path = atomic_write_text(study.run_dir / "report.html", "\n".join(parts))
     return md_path, html_path
-

@@ -61,9 +61,7 @@ class StudyResult:
 
     @property
     def ok(self) -> bool:
-        return all(r.status == "ok" for r in self.notebooks) and (
-            self.check is None or self.check.ok
-        )
+        return all(r.status == "ok" for r in self.notebooks) and (self.check is None or self.check.ok)
 
     @property
     def failed(self) -> NotebookResult | None:

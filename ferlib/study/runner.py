@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ferlib.fileio import atomic_write_json
 from ferlib.runs import RunFolder
@@ -37,8 +38,7 @@ def parse_parameter(text: str) -> tuple[str, Any]:
     key = key.strip()
     if not sep or not key.isidentifier():
         raise ValueError(
-            f"notebook parameter {text!r} is not key=value with a Python identifier as key "
-            "(example: -p epochs=3)"
+            f"notebook parameter {text!r} is not key=value with a Python identifier as key (example: -p epochs=3)"
         )
     try:
         value = yaml.safe_load(raw) if raw.strip() else None
@@ -86,9 +86,7 @@ def _plan(config: StudyConfig, run_dir: Path) -> list[tuple[str, Path, dict[str,
     for name in config.notebooks:
         path = nb_dir / name
         if not path.exists():
-            raise FileNotFoundError(
-                f"notebook {path} not found; known study notebooks: {', '.join(NOTEBOOKS)}"
-            )
+            raise FileNotFoundError(f"notebook {path} not found; known study notebooks: {', '.join(NOTEBOOKS)}")
         declared = _declared_parameters(path)
         if not declared:
             raise ValueError(
@@ -127,15 +125,8 @@ def _failure_details(output: Path, exc: Exception) -> tuple[int | None, str | No
 
         nb = nbformat.read(str(output), as_version=4)
         # papermill's index ignores the red error-banner cells it adds to the output notebook
-        cells = [
-            c for c in nb.cells
-            if "papermill-error-cell-tag" not in c.get("metadata", {}).get("tags", [])
-        ]
-        injected = sum(
-            1
-            for c in cells[:cell_index]
-            if "injected-parameters" in c.get("metadata", {}).get("tags", [])
-        )
+        cells = [c for c in nb.cells if "papermill-error-cell-tag" not in c.get("metadata", {}).get("tags", [])]
+        injected = sum(1 for c in cells[:cell_index] if "injected-parameters" in c.get("metadata", {}).get("tags", []))
         cell_index -= injected  # number it as in the notebook the user edits
     return cell_index, source, error
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ferlib.fileio import atomic_write_json, atomic_write_text
 from ferlib.runs import new_run_dir
@@ -95,19 +96,19 @@ def write_sweep_report(root: Path, results: Sequence[tuple[str, StudyResult]]) -
         "|---|---|---|---|---|---|---|",
     ]
     for label, res in results:
-        heads = "; ".join(
-            f"{notebook_key(r.notebook)}: {k} = {format_value(v)}"
-            for r in res.notebooks
-            for k, v in r.headline.items()
-        ) or "—"
+        heads = (
+            "; ".join(
+                f"{notebook_key(r.notebook)}: {k} = {format_value(v)}"
+                for r in res.notebooks
+                for k, v in r.headline.items()
+            )
+            or "—"
+        )
         params = ", ".join(f"{k}={v!r}" for k, v in res.config.parameters.items()) or "—"
         dataset = res.config.dataset + (" (synthetic)" if res.config.dataset == "synthfer" else "")
         lines.append(
             f"| {label} | [{res.run_dir.name}]({res.run_dir.name}/report.md) | {res.config.profile} | "
             f"{dataset} | {params} | {'ok' if res.ok else 'FAILED'} | {heads} |"
         )
-    atomic_write_json(
-        root / "sweep.json", [{"set": label, **res.to_dict()} for label, res in results]
-    )
+    atomic_write_json(root / "sweep.json", [{"set": label, **res.to_dict()} for label, res in results])
     return atomic_write_text(root / "sweep.md", "\n".join(lines) + "\n")
-

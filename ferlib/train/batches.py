@@ -4,12 +4,12 @@ a batch through these functions, so they see exactly the same tensors."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import nullcontext
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from ferlib.data.transforms import LandmarkAugment, normalize_images
 from ferlib.train.recipes import Recipe
@@ -18,8 +18,9 @@ from ferlib.train.recipes import Recipe
 def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
     """Every tensor of ``batch`` on ``device`` (non-blocking on CUDA, from pinned memory)."""
     non_blocking = device.type == "cuda"
-    return {k: (v.to(device, non_blocking=non_blocking) if isinstance(v, torch.Tensor) else v)
-            for k, v in batch.items()}
+    return {
+        k: (v.to(device, non_blocking=non_blocking) if isinstance(v, torch.Tensor) else v) for k, v in batch.items()
+    }
 
 
 def prepare_images(batch: dict[str, Any], channels_last: bool) -> torch.Tensor:
@@ -41,9 +42,14 @@ def build_augment(recipe: Recipe, enabled: bool) -> Callable | None:
     zoom = (a.scale_min, a.scale_max) != (1.0, 1.0)
     if not enabled or not (a.hflip or a.translate or zoom or any(jitter)):
         return None
-    return LandmarkAugment(flip=a.hflip, translate=a.translate, rotate=0.0,
-                           scale=(a.scale_min, a.scale_max) if zoom else None,
-                           color_jitter=jitter if any(jitter) else None, seed=0)
+    return LandmarkAugment(
+        flip=a.hflip,
+        translate=a.translate,
+        rotate=0.0,
+        scale=(a.scale_min, a.scale_max) if zoom else None,
+        color_jitter=jitter if any(jitter) else None,
+        seed=0,
+    )
 
 
 def compute_loss(core: nn.Module, output, batch: dict[str, Any]) -> torch.Tensor:

@@ -30,8 +30,16 @@ CHECKPOINT_FORMAT = "ferlib-train-checkpoint"
 CHECKPOINT_VERSION = 1
 
 #: Config fields that may differ between an interrupted run and its resumption.
-RESUME_FREE_FIELDS = ("resume", "progress", "num_workers", "device", "tensorboard", "cpu_threads",
-                      "save_every_epoch", "eval_batch_size")
+RESUME_FREE_FIELDS = (
+    "resume",
+    "progress",
+    "num_workers",
+    "device",
+    "tensorboard",
+    "cpu_threads",
+    "save_every_epoch",
+    "eval_batch_size",
+)
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -68,8 +76,11 @@ def load_model_state(model: nn.Module, state: dict[str, torch.Tensor], where: st
     own = model.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
-    shapes = [f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
-              for k in sorted(set(own) & set(state)) if tuple(own[k].shape) != tuple(state[k].shape)]
+    shapes = [
+        f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+        for k in sorted(set(own) & set(state))
+        if tuple(own[k].shape) != tuple(state[k].shape)
+    ]
     if missing or unexpected or shapes:
         parts = []
         if missing:
@@ -78,8 +89,11 @@ def load_model_state(model: nn.Module, state: dict[str, torch.Tensor], where: st
             parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[:3]})")
         if shapes:
             parts.append(f"{len(shapes)} with other shapes (e.g. {shapes[:3]})")
-        raise ValueError(f"weights in {where} do not match the model: " + "; ".join(parts)
-                         + ". Check --model, --num-classes and the model variant the checkpoint was trained with")
+        raise ValueError(
+            f"weights in {where} do not match the model: "
+            + "; ".join(parts)
+            + ". Check --model, --num-classes and the model variant the checkpoint was trained with"
+        )
     model.load_state_dict(state)
 
 
@@ -121,8 +135,10 @@ def prepare_run_dir(cfg: TrainConfig, ctx: dist_utils.DistContext) -> Path:
         if ctx.is_main:
             path.mkdir(parents=True, exist_ok=True)
             if not cfg.resume and (path / "checkpoints" / "last.pt").exists():
-                problem = (f"run folder {path} already holds a training run (checkpoints/last.pt); "
-                           "pass --resume to continue it or choose another --run-dir")
+                problem = (
+                    f"run folder {path} already holds a training run (checkpoints/last.pt); "
+                    "pass --resume to continue it or choose another --run-dir"
+                )
         problem = dist_utils.broadcast_object(problem, ctx)  # every rank stops, none waits forever
         if problem:
             raise FileExistsError(problem)
@@ -141,8 +157,10 @@ def check_resume_config(run_dir: Path, cfg: TrainConfig, state: dict[str, Any]) 
     diff = [k for k in now if k not in RESUME_FREE_FIELDS and saved.get(k) != now[k]]
     if diff:
         detail = ", ".join(f"{k}: run has {saved.get(k)!r}, now {now[k]!r}" for k in diff[:6])
-        raise ValueError(f"cannot resume {run_dir}: the configuration differs ({detail}); "
-                         "resume with the same options or start a new --run-dir")
+        raise ValueError(
+            f"cannot resume {run_dir}: the configuration differs ({detail}); "
+            "resume with the same options or start a new --run-dir"
+        )
 
 
 def write_history(run_dir: Path, history: list[dict[str, Any]]) -> None:

@@ -101,8 +101,10 @@ def resolve_recipe(cfg: TrainConfig) -> tuple[Recipe, Profile]:
         # then let the profile cap the batch and learning rate and thin out the decays.
         recipe = rebudget(recipe, epochs=cfg.epochs, iterations=cfg.iterations)
         budget_profile = dataclasses.replace(
-            profile, epochs=None if cfg.epochs is not None else profile.epochs,
-            iterations=None if cfg.iterations is not None else profile.iterations)
+            profile,
+            epochs=None if cfg.epochs is not None else profile.epochs,
+            iterations=None if cfg.iterations is not None else profile.iterations,
+        )
     recipe = apply_profile(recipe, budget_profile)
     changes: dict[str, Any] = {}
     if cfg.batch_size is not None:

@@ -47,12 +47,26 @@ def build_datasets(cfg: TrainConfig, profile: Profile) -> tuple[Dataset, Dataset
     return train_ds, test_ds
 
 
-def make_loader(ds: Dataset, batch_size: int, *, sampler: Sampler | None = None, num_workers: int = 0,
-                pin_memory: bool = False, drop_last: bool = False) -> DataLoader:
+def make_loader(
+    ds: Dataset,
+    batch_size: int,
+    *,
+    sampler: Sampler | None = None,
+    num_workers: int = 0,
+    pin_memory: bool = False,
+    drop_last: bool = False,
+) -> DataLoader:
     """A ``DataLoader`` in a fixed order (or ``sampler``'s) with ferlib's collation and seeded workers."""
     return DataLoader(
-        ds, batch_size=batch_size, sampler=sampler, shuffle=False, num_workers=num_workers,
-        collate_fn=collate_samples, pin_memory=pin_memory, drop_last=drop_last,
+        ds,
+        batch_size=batch_size,
+        sampler=sampler,
+        shuffle=False,
+        num_workers=num_workers,
+        collate_fn=collate_samples,
+        pin_memory=pin_memory,
+        drop_last=drop_last,
         worker_init_fn=worker_init_fn if num_workers > 0 else None,
-        generator=torch.Generator(), persistent_workers=False,
+        generator=torch.Generator(),
+        persistent_workers=False,
     )

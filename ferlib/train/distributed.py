@@ -7,7 +7,8 @@ Without them everything here is a no-op for a single process.
 Launch lines (see docs/training.md)::
 
     # one machine, 4 GPUs
-    torchrun --standalone --nproc-per-node 4 -m ferlib train --model ma-net --dataset rafdb --root /data/RAF-DB --profile full
+    torchrun --standalone --nproc-per-node 4 -m ferlib train --model ma-net --dataset rafdb \
+        --root /data/RAF-DB --profile full
     # two machines with 8 GPUs each (run on both; node-rank 0 and 1)
     torchrun --nnodes 2 --node-rank 0 --nproc-per-node 8 --rdzv-backend c10d \
         --rdzv-endpoint host0:29500 -m ferlib train --model ma-net --dataset rafdb --root /data/RAF-DB --profile full

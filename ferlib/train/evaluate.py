@@ -18,9 +18,10 @@ predicting a shard and the shards gathered before the metrics are computed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -30,8 +31,8 @@ from tqdm.auto import tqdm
 
 import ferlib.train.distributed as dist_utils
 from ferlib.data.protocols import IndexedDataset
-from ferlib.runs import resolve_device
 from ferlib.models import create_model, model_inputs
+from ferlib.runs import resolve_device
 from ferlib.train.batches import compute_loss, prepare_images, to_device
 from ferlib.train.checkpoint import load_model_state, read_checkpoint
 from ferlib.train.data import make_loader
@@ -40,11 +41,18 @@ from ferlib.train.guidance import TrainingGuidance
 from ferlib.train.metrics import classification_metrics
 
 
-
 @torch.no_grad()
-def predict(core: nn.Module, loader: DataLoader, device: torch.device, *,
-            guidance_fn: Callable | None = None, autocast: Callable = nullcontext,
-            channels_last: bool = False, progress: bool = False, desc: str = "eval") -> dict[str, Any]:
+def predict(
+    core: nn.Module,
+    loader: DataLoader,
+    device: torch.device,
+    *,
+    guidance_fn: Callable | None = None,
+    autocast: Callable = nullcontext,
+    channels_last: bool = False,
+    progress: bool = False,
+    desc: str = "eval",
+) -> dict[str, Any]:
     """Labels, predictions and mean loss of ``core`` over ``loader`` (no augmentation)."""
     was_training = core.training
     core.eval()
@@ -62,9 +70,12 @@ def predict(core: nn.Module, loader: DataLoader, device: torch.device, *,
         ys.append(batch["label"].cpu())
         ps.append(out.logits.float().argmax(1).cpu())
     core.train(was_training)
-    return {"y_true": torch.cat(ys).numpy() if ys else np.zeros(0, np.int64),
-            "y_pred": torch.cat(ps).numpy() if ps else np.zeros(0, np.int64),
-            "loss_sum": loss_sum, "n": n}
+    return {
+        "y_true": torch.cat(ys).numpy() if ys else np.zeros(0, np.int64),
+        "y_pred": torch.cat(ps).numpy() if ps else np.zeros(0, np.int64),
+        "loss_sum": loss_sum,
+        "n": n,
+    }
 
 
 def gather_predictions(pred: dict[str, Any], ctx: DistContext) -> dict[str, Any]:
@@ -72,14 +83,17 @@ def gather_predictions(pred: dict[str, Any], ctx: DistContext) -> dict[str, Any]
     if ctx.world_size == 1:
         return pred
     parts = dist_utils.all_gather_object(pred)
-    return {"y_true": np.concatenate([p["y_true"] for p in parts]),
-            "y_pred": np.concatenate([p["y_pred"] for p in parts]),
-            "loss_sum": sum(p["loss_sum"] for p in parts), "n": sum(p["n"] for p in parts)}
+    return {
+        "y_true": np.concatenate([p["y_true"] for p in parts]),
+        "y_pred": np.concatenate([p["y_pred"] for p in parts]),
+        "loss_sum": sum(p["loss_sum"] for p in parts),
+        "n": sum(p["n"] for p in parts),
+    }
 
 
 def evaluate_split(core, ds, batch_size, device, ctx, class_names, **kw) -> dict[str, Any]:
     """Metrics of ``core`` on all of ``ds``; under DDP each rank predicts a shard."""
-    idx = np.arange(len(ds))[ctx.rank::ctx.world_size]
+    idx = np.arange(len(ds))[ctx.rank :: ctx.world_size]
     loader = make_loader(IndexedDataset(ds, idx) if ctx.world_size > 1 else ds, batch_size)
     pred = gather_predictions(predict(core, loader, device, **kw), ctx)
     metrics = classification_metrics(pred["y_true"], pred["y_pred"], class_names=class_names)
@@ -94,8 +108,12 @@ def evaluate_split(core, ds, batch_size, device, ctx, class_names, **kw) -> dict
 SUBSETS = ("occlusion", "pose30", "pose45")
 
 #: Dataset name → RAN manifest holding its occlusion/pose lists.
-RAN_MANIFESTS = {"rafdb": "ran_rafdb", "affectnet7": "ran_affectnet", "affectnet8": "ran_affectnet",
-                 "ferplus": "ran_ferplus"}
+RAN_MANIFESTS = {
+    "rafdb": "ran_rafdb",
+    "affectnet7": "ran_affectnet",
+    "affectnet8": "ran_affectnet",
+    "ferplus": "ran_ferplus",
+}
 
 
 def _synthfer_subset(ds: Any, subset: str) -> np.ndarray:
@@ -114,9 +132,17 @@ def _synthfer_subset(ds: Any, subset: str) -> np.ndarray:
     return np.asarray(keep, dtype=np.int64)
 
 
-def build_eval_dataset(dataset: str, root: str | None = None, *, subset: str | None = None, split: str = "test",
-                       num_classes: int = 7, image_size: int = 224, n: int | None = None,
-                       **kw: Any) -> Dataset:
+def build_eval_dataset(
+    dataset: str,
+    root: str | None = None,
+    *,
+    subset: str | None = None,
+    split: str = "test",
+    num_classes: int = 7,
+    image_size: int = 224,
+    n: int | None = None,
+    **kw: Any,
+) -> Dataset:
     """The dataset (or RAN subset) an evaluation runs on."""
     from ferlib.data.datasets import build_dataset, resolve_name
 
@@ -127,7 +153,9 @@ def build_eval_dataset(dataset: str, root: str | None = None, *, subset: str | N
         if subset is None:
             return ds
         if subset not in SUBSETS:
-            raise ValueError(f"SynthFER subsets are {SUBSETS}; list files apply to real RAF-DB/AffectNet/FERPlus copies")
+            raise ValueError(
+                f"SynthFER subsets are {SUBSETS}; list files apply to real RAF-DB/AffectNet/FERPlus copies"
+            )
         return IndexedDataset(ds, _synthfer_subset(ds, subset))
     if subset is None:
         return build_dataset(dataset, split, root, **common)
@@ -146,21 +174,41 @@ def build_eval_dataset(dataset: str, root: str | None = None, *, subset: str | N
     return build_dataset(ran, split_name, root, list_file=path, **common)
 
 
-def evaluate_checkpoint(checkpoint: str | Path, dataset: str, root: str | None = None, *, subset: str | None = None,
-                        split: str = "test", device: str = "auto", batch_size: int = 32, n: int | None = None,
-                        progress: bool = True, dataset_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
+def evaluate_checkpoint(
+    checkpoint: str | Path,
+    dataset: str,
+    root: str | None = None,
+    *,
+    subset: str | None = None,
+    split: str = "test",
+    device: str = "auto",
+    batch_size: int = 32,
+    n: int | None = None,
+    progress: bool = True,
+    dataset_kwargs: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Metrics of ``checkpoint`` on ``dataset`` (``split`` or ``subset``); see the module docstring."""
     state = read_checkpoint(checkpoint)
     try:
         model = create_model(state["model_name"], num_classes=int(state["num_classes"]), **dict(state["model_kwargs"]))
     except (KeyError, TypeError) as exc:
-        raise ValueError(f"checkpoint {checkpoint} names model {state['model_name']!r} with keywords "
-                         f"{dict(state['model_kwargs'])} that this ferlib cannot build: {exc}") from None
+        raise ValueError(
+            f"checkpoint {checkpoint} names model {state['model_name']!r} with keywords "
+            f"{dict(state['model_kwargs'])} that this ferlib cannot build: {exc}"
+        ) from None
     load_model_state(model, state["model"], str(checkpoint))
     dev = resolve_device(device)
     model.to(dev).eval()
-    ds = build_eval_dataset(dataset, root, subset=subset, split=split, num_classes=int(state["num_classes"]),
-                            image_size=int(state.get("image_size", 224)), n=n, **(dataset_kwargs or {}))
+    ds = build_eval_dataset(
+        dataset,
+        root,
+        subset=subset,
+        split=split,
+        num_classes=int(state["num_classes"]),
+        image_size=int(state.get("image_size", 224)),
+        n=n,
+        **(dataset_kwargs or {}),
+    )
     if len(ds) == 0:
         raise ValueError(f"{dataset} {subset or split} has no images to evaluate")
     guidance_fn = None
@@ -169,8 +217,24 @@ def evaluate_checkpoint(checkpoint: str | Path, dataset: str, root: str | None =
         g.restore(model, state["guidance"], dev)
         guidance_fn = g.fn
     class_names = list(state.get("class_names") or getattr(ds, "class_names", None) or [])
-    metrics = evaluate_split(model, ds, batch_size, dev, DistContext(device=dev), class_names or None, guidance_fn=guidance_fn,
-                             progress=progress, desc="evaluate")
-    return {"checkpoint": str(checkpoint), "model": state["model_name"], "trained_epochs": int(state.get("epoch", 0)),
-            "dataset": dataset, "subset": subset, "split": split if subset is None else None,
-            "synthetic": dataset.lower() == "synthfer" and root is None, **metrics}
+    metrics = evaluate_split(
+        model,
+        ds,
+        batch_size,
+        dev,
+        DistContext(device=dev),
+        class_names or None,
+        guidance_fn=guidance_fn,
+        progress=progress,
+        desc="evaluate",
+    )
+    return {
+        "checkpoint": str(checkpoint),
+        "model": state["model_name"],
+        "trained_epochs": int(state.get("epoch", 0)),
+        "dataset": dataset,
+        "subset": subset,
+        "split": split if subset is None else None,
+        "synthetic": dataset.lower() == "synthfer" and root is None,
+        **metrics,
+    }

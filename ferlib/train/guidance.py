@@ -45,9 +45,10 @@ move the guidance together with the image; nothing per-sample has to be cached.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import numpy as np
 import torch
@@ -90,12 +91,18 @@ class GuidanceCentres:
         info_keys = np.array(list(self.info.keys()), dtype=str)
         info_values = np.array([str(v) for v in self.info.values()], dtype=str)
         with open(path, "wb") as fh:  # an open handle keeps numpy from appending a second ".npz"
-            np.savez(fh, attentive=self.attentive, general=self.general, counts=self.counts,
-                     info_keys=info_keys, info_values=info_values)
+            np.savez(
+                fh,
+                attentive=self.attentive,
+                general=self.general,
+                counts=self.counts,
+                info_keys=info_keys,
+                info_values=info_values,
+            )
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "GuidanceCentres":
+    def load(cls, path: str | Path) -> GuidanceCentres:
         """Read centres written by :meth:`save`."""
         path = Path(path)
         if not path.is_file():
@@ -107,17 +114,20 @@ class GuidanceCentres:
             missing = {"attentive", "general", "counts"} - set(data.files)
             if missing:
                 raise ValueError(f"{path} is not a ferlib guidance-centres file: missing {sorted(missing)}")
-            info = dict(zip(data["info_keys"].tolist(), data["info_values"].tolist())) if "info_keys" in data.files else {}
+            info = (
+                dict(zip(data["info_keys"].tolist(), data["info_values"].tolist())) if "info_keys" in data.files else {}
+            )
             return cls(data["attentive"], data["general"], data["counts"], info)
 
     def tensors(self, device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(attentive, general) centres as float32 tensors H×W×C."""
-        return (torch.as_tensor(self.attentive, dtype=torch.float32, device=device),
-                torch.as_tensor(self.general, dtype=torch.float32, device=device))
+        return (
+            torch.as_tensor(self.attentive, dtype=torch.float32, device=device),
+            torch.as_tensor(self.general, dtype=torch.float32, device=device),
+        )
 
 
-def guidance_maps(features: torch.Tensor,
-                  centres: GuidanceCentres | tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+def guidance_maps(features: torch.Tensor, centres: GuidanceCentres | tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
     """Attention guidance maps (lan.txt §III-C): B×C×H×W features → B×H×W float of 0/1.
 
     A position is 1 when its feature vector is strictly nearer (Euclidean) to the attentive centre
@@ -163,9 +173,14 @@ def _batch_images(batch: Any, prepare: Callable[[Any], torch.Tensor] | None) -> 
 
 
 @torch.no_grad()
-def _iter_features(extractor: nn.Module, loader: Iterable, device: torch.device,
-                   prepare: Callable[[Any], torch.Tensor] | None, desc: str,
-                   progress: bool = True) -> Iterable[torch.Tensor]:
+def _iter_features(
+    extractor: nn.Module,
+    loader: Iterable,
+    device: torch.device,
+    prepare: Callable[[Any], torch.Tensor] | None,
+    desc: str,
+    progress: bool = True,
+) -> Iterable[torch.Tensor]:
     for batch in tqdm(loader, desc=desc, unit="batch", disable=not progress):
         images = _batch_images(batch, prepare).to(device)
         features = extractor(images)
@@ -185,11 +200,20 @@ def _attentive_first(centres: np.ndarray, counts: np.ndarray) -> tuple[np.ndarra
     return centres[attentive], centres[general], np.array([counts[attentive], counts[general]], dtype=np.int64)
 
 
-def fit_guidance(model_or_backbone: nn.Module, loader: Iterable, device: torch.device | str = "cpu", *,
-                 method: str = "auto", seed: int = 0, n_init: int = 3,
-                 max_in_memory: int = MAX_IN_MEMORY_SAMPLES, chunk_size: int = 2048, kmeans_threads: int = 1,
-                 prepare: Callable[[Any], torch.Tensor] | None = None,
-                 progress: bool = True) -> GuidanceCentres:
+def fit_guidance(
+    model_or_backbone: nn.Module,
+    loader: Iterable,
+    device: torch.device | str = "cpu",
+    *,
+    method: str = "auto",
+    seed: int = 0,
+    n_init: int = 3,
+    max_in_memory: int = MAX_IN_MEMORY_SAMPLES,
+    chunk_size: int = 2048,
+    kmeans_threads: int = 1,
+    prepare: Callable[[Any], torch.Tensor] | None = None,
+    progress: bool = True,
+) -> GuidanceCentres:
     """Cluster the backbone's features at each position into K = 2 (lan.txt §III-C).
 
     ``loader`` yields collated batches (``batch["image"]``, float normalised or uint8) of the
@@ -217,8 +241,10 @@ def fit_guidance(model_or_backbone: nn.Module, loader: Iterable, device: torch.d
         method = "kmeans" if n is not None and n <= max_in_memory else "minibatch"
     try:
         if method == "kmeans":
-            chunks = [f.permute(0, 2, 3, 1).cpu().numpy() for f in
-                      _iter_features(extractor, loader, device, prepare, "LAN guidance: features", progress)]
+            chunks = [
+                f.permute(0, 2, 3, 1).cpu().numpy()
+                for f in _iter_features(extractor, loader, device, prepare, "LAN guidance: features", progress)
+            ]
             if not chunks:
                 raise ValueError("fit_guidance: the loader yielded no batches")
             feats = np.concatenate(chunks)  # N×H×W×C
@@ -228,8 +254,7 @@ def fit_guidance(model_or_backbone: nn.Module, loader: Iterable, device: torch.d
             attentive = np.empty((h, w, c), np.float32)
             general = np.empty((h, w, c), np.float32)
             counts = np.empty((h, w, 2), np.int64)
-            for p in tqdm(range(h * w), desc="LAN guidance: K-means per position", unit="pos",
-                          disable=not progress):
+            for p in tqdm(range(h * w), desc="LAN guidance: K-means per position", unit="pos", disable=not progress):
                 i, j = divmod(p, w)
                 with threadpool_limits(limits=kmeans_threads):
                     km = KMeans(n_clusters=2, n_init=n_init, random_state=seed).fit(feats[:, i, j])
@@ -253,8 +278,10 @@ def fit_guidance(model_or_backbone: nn.Module, loader: Iterable, device: torch.d
                 x = f.permute(0, 2, 3, 1).cpu().numpy()
                 if shape is None:
                     shape = x.shape[1:]
-                    models = [MiniBatchKMeans(n_clusters=2, random_state=seed, n_init=n_init)
-                              for _ in range(shape[0] * shape[1])]
+                    models = [
+                        MiniBatchKMeans(n_clusters=2, random_state=seed, n_init=n_init)
+                        for _ in range(shape[0] * shape[1])
+                    ]
                 n += x.shape[0]
                 buffer.append(x)
                 if sum(len(b) for b in buffer) >= chunk_size:
@@ -265,8 +292,9 @@ def fit_guidance(model_or_backbone: nn.Module, loader: Iterable, device: torch.d
             if shape is None or n < 2:
                 raise ValueError("fit_guidance: the loader yielded fewer than 2 usable samples")
             h, w, c = shape
-            centres = torch.as_tensor(np.stack([km.cluster_centers_ for km in models]).reshape(h, w, 2, c),
-                                      dtype=torch.float32)
+            centres = torch.as_tensor(
+                np.stack([km.cluster_centers_ for km in models]).reshape(h, w, 2, c), dtype=torch.float32
+            )
             size = torch.zeros(h, w, 2, dtype=torch.int64)
             for f in _iter_features(extractor, loader, device, prepare, "LAN guidance: cluster sizes", progress):
                 d0 = (f.permute(0, 2, 3, 1).cpu() - centres[:, :, 0]).pow(2).sum(-1)
@@ -280,7 +308,8 @@ def fit_guidance(model_or_backbone: nn.Module, loader: Iterable, device: torch.d
             for i in range(h):
                 for j in range(w):
                     attentive[i, j], general[i, j], counts[i, j] = _attentive_first(
-                        centres[i, j].numpy(), size[i, j].numpy())
+                        centres[i, j].numpy(), size[i, j].numpy()
+                    )
     finally:
         extractor.train(was_training)
     info = {"method": method, "n_samples": int(counts[0, 0].sum()), "seed": seed, "k": 2}
@@ -304,7 +333,7 @@ class GuidanceAnnotator(nn.Module):
         self.register_buffer("general", general)
         self.backbone.eval()
 
-    def train(self, mode: bool = True) -> "GuidanceAnnotator":
+    def train(self, mode: bool = True) -> GuidanceAnnotator:
         super().train(mode)
         self.backbone.eval()  # BatchNorm statistics stay those of the clustered backbone
         return self
@@ -325,8 +354,9 @@ class TrainingGuidance:
     def __init__(self) -> None:
         self.annotator: nn.Module | None = None
 
-    def fit(self, core: nn.Module, ds: Dataset, batch_size: int, device: torch.device, seed: int,
-            progress: bool = True) -> None:
+    def fit(
+        self, core: nn.Module, ds: Dataset, batch_size: int, device: torch.device, seed: int, progress: bool = True
+    ) -> None:
         centres = fit_guidance(core, make_loader(ds, batch_size), device=device, seed=seed, progress=progress)
         self.annotator = GuidanceAnnotator(core, centres).to(device)
 

@@ -41,9 +41,10 @@ from __future__ import annotations
 import random
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -129,22 +130,31 @@ class _Run:
         return self.cfg.progress and self.ctx.is_main
 
 
-def train(cfg: TrainConfig, *, train_dataset: Dataset | None = None,
-          test_dataset: Dataset | None = None) -> TrainResult:
+def train(
+    cfg: TrainConfig, *, train_dataset: Dataset | None = None, test_dataset: Dataset | None = None
+) -> TrainResult:
     """Train ``cfg.model`` on ``cfg.dataset`` with its recipe; see the module docstring.
 
     ``train_dataset``/``test_dataset`` replace the datasets built from ``cfg`` (notebooks and tests
     pass in-memory sets this way; their sizes are then theirs, not the profile's).
     """
     run = _setup(cfg, train_dataset, test_dataset)
-    epoch_bar = tqdm(range(run.start_epoch, len(run.plan)), desc=f"{cfg.model} epochs", initial=run.start_epoch,
-                     total=len(run.plan), disable=not run.progress)
+    epoch_bar = tqdm(
+        range(run.start_epoch, len(run.plan)),
+        desc=f"{cfg.model} epochs",
+        initial=run.start_epoch,
+        total=len(run.plan),
+        disable=not run.progress,
+    )
     for epoch in epoch_bar:
         si = run.plan[epoch][0]
         if si != run.stage_index:  # entering a stage (or resuming inside one)
             _enter_stage(run, epoch)
-        if (run.recipe.guidance_warmup_epochs is not None and run.guidance.annotator is None
-                and epoch >= run.recipe.guidance_warmup_epochs):
+        if (
+            run.recipe.guidance_warmup_epochs is not None
+            and run.guidance.annotator is None
+            and epoch >= run.recipe.guidance_warmup_epochs
+        ):
             run.guidance.fit(run.core, run.train_part, run.eval_bs, run.device, cfg.seed, progress=run.progress)
         totals, lr, train_time = _train_one_epoch(run, epoch)
         row, improved = _validate_epoch(run, epoch, totals, lr, train_time)
@@ -197,26 +207,34 @@ def _open_run_folder(cfg: TrainConfig, ctx: dist_utils.DistContext, device: torc
         folder.write_config(cfg)
         atomic_write_json(run_dir / "recipe.json", to_dict(recipe))
         folder.write_versions()
-        atomic_write_json(run_dir / "seed.json", {"seed": cfg.seed, "split_seed": cfg.split_seed,
-                                                  "deterministic": cfg.deterministic})
-    return _Run(cfg=cfg, ctx=ctx, device=device, recipe=recipe, run_dir=run_dir, folder=folder,
-                resume_state=resume_state)
+        atomic_write_json(
+            run_dir / "seed.json", {"seed": cfg.seed, "split_seed": cfg.split_seed, "deterministic": cfg.deterministic}
+        )
+    return _Run(
+        cfg=cfg, ctx=ctx, device=device, recipe=recipe, run_dir=run_dir, folder=folder, resume_state=resume_state
+    )
 
 
 def _split_data(run: _Run, train_dataset: Dataset, test_dataset: Dataset, val_fraction: float) -> None:
     """Carve the seeded, stratified validation split from the training set; record it in ``split.json``."""
     cfg = run.cfg
     labels = dataset_labels(train_dataset)
-    run.class_names = list(getattr(train_dataset, "class_names", None)
-                           or [str(i) for i in range(cfg.num_classes)])
+    run.class_names = list(getattr(train_dataset, "class_names", None) or [str(i) for i in range(cfg.num_classes)])
     tr_idx, va_idx = stratified_split(labels, val_fraction, cfg.split_seed)
     run.train_part, run.val_part = IndexedDataset(train_dataset, tr_idx), IndexedDataset(train_dataset, va_idx)
     run.test_dataset = test_dataset
     if run.ctx.is_main:
-        atomic_write_json(run.run_dir / "split.json", {
-            "val_fraction": val_fraction, "split_seed": cfg.split_seed,
-            "n_train": len(tr_idx), "n_val": len(va_idx), "n_test": len(test_dataset),
-            "val_indices": va_idx.tolist()})
+        atomic_write_json(
+            run.run_dir / "split.json",
+            {
+                "val_fraction": val_fraction,
+                "split_seed": cfg.split_seed,
+                "n_train": len(tr_idx),
+                "n_val": len(va_idx),
+                "n_test": len(test_dataset),
+                "val_indices": va_idx.tolist(),
+            },
+        )
 
 
 def _make_train_loader(run: _Run) -> None:
@@ -224,13 +242,26 @@ def _make_train_loader(run: _Run) -> None:
     cfg, ctx = run.cfg, run.ctx
     batch_size = min(run.recipe.batch_size, len(run.train_part))
     if batch_size % ctx.world_size:
-        raise ValueError(f"batch size {batch_size} is not divisible by the {ctx.world_size} processes; "
-                         "pass --batch-size a multiple of the world size")
+        raise ValueError(
+            f"batch size {batch_size} is not divisible by the {ctx.world_size} processes; "
+            "pass --batch-size a multiple of the world size"
+        )
     per_rank = batch_size // ctx.world_size
-    run.sampler = EpochSampler(run.train_part.labels, cfg.seed, balanced=run.recipe.sampler == "class_balanced",
-                               rank=ctx.rank, world_size=ctx.world_size)
-    run.train_loader = make_loader(run.train_part, per_rank, sampler=run.sampler, num_workers=cfg.num_workers,
-                                   pin_memory=run.device.type == "cuda", drop_last=True)
+    run.sampler = EpochSampler(
+        run.train_part.labels,
+        cfg.seed,
+        balanced=run.recipe.sampler == "class_balanced",
+        rank=ctx.rank,
+        world_size=ctx.world_size,
+    )
+    run.train_loader = make_loader(
+        run.train_part,
+        per_rank,
+        sampler=run.sampler,
+        num_workers=cfg.num_workers,
+        pin_memory=run.device.type == "cuda",
+        drop_last=True,
+    )
     run.steps_per_epoch = len(run.train_loader)
     run.eval_bs = cfg.eval_batch_size or max(per_rank, 8)
 
@@ -287,8 +318,10 @@ def _enter_stage(run: _Run, epoch: int) -> None:
     run.stage_index = si
     if stage_name:
         if stage_name not in core.stages():
-            raise ValueError(f"recipe {run.recipe.name!r} has stage {stage_name!r} but model {cfg.model!r} "
-                             f"trains in stages {core.stages()}; use this recipe with its own model")
+            raise ValueError(
+                f"recipe {run.recipe.name!r} has stage {stage_name!r} but model {cfg.model!r} "
+                f"trains in stages {core.stages()}; use this recipe with its own model"
+            )
         core.set_stage(stage_name)
     run.optimizer = make_optimizer(run.recipe, core.parameters())
     run.model = dist_utils.wrap_ddp(core, run.ctx)
@@ -351,22 +384,41 @@ def _train_one_epoch(run: _Run, epoch: int) -> tuple[torch.Tensor, float, float]
     totals = dist_utils.all_reduce_sum(torch.stack([loss_sum, correct, seen]), run.ctx)
     # Checked once per epoch, not per step: a per-step check would synchronise the GPU.
     if not torch.isfinite(totals[0]):
-        raise FloatingPointError(f"training loss became {float(totals[0])} in epoch {epoch + 1}; "
-                                 "lower the learning rate (--lr or a recipe copy) or check the data")
+        raise FloatingPointError(
+            f"training loss became {float(totals[0])} in epoch {epoch + 1}; "
+            "lower the learning rate (--lr or a recipe copy) or check the data"
+        )
     return totals, lr, time.perf_counter() - t0
 
 
-def _validate_epoch(run: _Run, epoch: int, totals: torch.Tensor, lr: float,
-                    train_time: float) -> tuple[dict[str, Any], bool]:
+def _validate_epoch(
+    run: _Run, epoch: int, totals: torch.Tensor, lr: float, train_time: float
+) -> tuple[dict[str, Any], bool]:
     """Validation metrics, the history row of ``epoch`` and whether it is the best epoch so far."""
     si, stage_name, n_steps = run.plan[epoch]
-    val = evaluate_split(run.core, run.val_part, run.eval_bs, run.device, run.ctx, run.class_names,
-                         guidance_fn=run.guidance.fn, autocast=run.autocast, channels_last=run.channels_last,
-                         progress=run.progress, desc="validation")
+    val = evaluate_split(
+        run.core,
+        run.val_part,
+        run.eval_bs,
+        run.device,
+        run.ctx,
+        run.class_names,
+        guidance_fn=run.guidance.fn,
+        autocast=run.autocast,
+        channels_last=run.channels_last,
+        progress=run.progress,
+        desc="validation",
+    )
     row = {
-        "epoch": epoch + 1, "stage": stage_name, "lr": lr, "steps": n_steps,
-        "train_loss": float(totals[0] / totals[2]), "train_accuracy": float(totals[1] / totals[2]),
-        "val_loss": val["loss"], "val_accuracy": val["accuracy"], "val_macro_f1": val["macro_f1"],
+        "epoch": epoch + 1,
+        "stage": stage_name,
+        "lr": lr,
+        "steps": n_steps,
+        "train_loss": float(totals[0] / totals[2]),
+        "train_accuracy": float(totals[1] / totals[2]),
+        "val_loss": val["loss"],
+        "val_accuracy": val["accuracy"],
+        "val_macro_f1": val["macro_f1"],
         "epoch_seconds": round(train_time, 3),
         "train_images_per_second": round(float(totals[2]) / max(train_time, 1e-9), 2),
     }
@@ -385,20 +437,30 @@ def _save_epoch(run: _Run, epoch: int, row: dict[str, Any], improved: bool) -> N
     cfg = run.cfg
     si, stage_name, _ = run.plan[epoch]
     state = {
-        "format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
-        "model_name": cfg.model, "model_kwargs": model_kwargs(cfg, run.recipe),
-        "num_classes": cfg.num_classes, "class_names": run.class_names,
-        "image_size": cfg.image_size, "config": to_dict(cfg),
-        "epoch": epoch + 1, "global_step": run.global_step, "stage_index": si, "stage": stage_name,
-        "model": run.core.state_dict(), "history": run.history, "best": run.best,
+        "format": CHECKPOINT_FORMAT,
+        "version": CHECKPOINT_VERSION,
+        "model_name": cfg.model,
+        "model_kwargs": model_kwargs(cfg, run.recipe),
+        "num_classes": cfg.num_classes,
+        "class_names": run.class_names,
+        "image_size": cfg.image_size,
+        "config": to_dict(cfg),
+        "epoch": epoch + 1,
+        "global_step": run.global_step,
+        "stage_index": si,
+        "stage": stage_name,
+        "model": run.core.state_dict(),
+        "history": run.history,
+        "best": run.best,
         "guidance": run.guidance.state(),
     }
     if improved:
         atomic_torch_save(state, run.ckpt_dir / "best.pt")
     if cfg.save_every_epoch:
         atomic_torch_save(state, run.ckpt_dir / f"epoch-{epoch + 1:03d}.pt")
-    state.update(optimizer=run.optimizer.state_dict(), scaler=run.scaler.state_dict() if run.scaler else None,
-                 rng=rng_state())
+    state.update(
+        optimizer=run.optimizer.state_dict(), scaler=run.scaler.state_dict() if run.scaler else None, rng=rng_state()
+    )
     atomic_torch_save(state, run.ckpt_dir / "last.pt")
     write_history(run.run_dir, run.history)
     if run.writer is not None:
@@ -415,8 +477,9 @@ def _save_epoch(run: _Run, epoch: int, row: dict[str, Any], improved: bool) -> N
 def _final_test(run: _Run) -> dict[str, Any]:
     """Test metrics of the final and the validation-selected weights; ``metrics.json`` and figures."""
     cfg, ctx, best = run.cfg, run.ctx, run.best
-    ev = dict(guidance_fn=run.guidance.fn, autocast=run.autocast, channels_last=run.channels_last,
-              progress=run.progress)
+    ev = dict(
+        guidance_fn=run.guidance.fn, autocast=run.autocast, channels_last=run.channels_last, progress=run.progress
+    )
     args = (run.test_dataset, run.eval_bs, run.device, ctx, run.class_names)
     test_final = evaluate_split(run.core, *args, desc="test", **ev)
     best_path = run.ckpt_dir / "best.pt"
@@ -429,14 +492,21 @@ def _final_test(run: _Run) -> dict[str, Any]:
         test_selected = test_final
     history = run.history
     metrics = {
-        "model": cfg.model, "dataset": cfg.dataset, "recipe": run.recipe.name, "profile": cfg.profile,
-        "seed": cfg.seed, "synthetic": cfg.dataset.lower() == "synthfer",
-        "epochs": len(run.plan), "iterations": run.global_step, "best_epoch": best["epoch"],
+        "model": cfg.model,
+        "dataset": cfg.dataset,
+        "recipe": run.recipe.name,
+        "profile": cfg.profile,
+        "seed": cfg.seed,
+        "synthetic": cfg.dataset.lower() == "synthfer",
+        "epochs": len(run.plan),
+        "iterations": run.global_step,
+        "best_epoch": best["epoch"],
         "best_val_accuracy": best["score"],
         "final_val_accuracy": history[-1]["val_accuracy"] if history else None,
-        "test_final": test_final, "test_selected": test_selected,
+        "test_final": test_final,
+        "test_selected": test_selected,
         "selection": "the epoch with the best validation accuracy (validation = stratified split of the "
-                     "training data); the test set was evaluated only after training",
+        "training data); the test set was evaluated only after training",
     }
     if ctx.is_main:
         run.folder.write_metrics(metrics)
@@ -445,6 +515,7 @@ def _final_test(run: _Run) -> dict[str, Any]:
         try:
             save_run_figures(run.folder, history, test_selected, test_final)
         except ImportError as exc:  # seaborn/matplotlib are the notebooks extra
-            print(f"figures skipped ({exc}); install ferlib[notebooks] for curves and confusion matrices",
-                  file=sys.stderr)
+            print(
+                f"figures skipped ({exc}); install ferlib[notebooks] for curves and confusion matrices", file=sys.stderr
+            )
     return metrics

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from torch.utils.data import Dataset
 
@@ -36,10 +36,11 @@ def train_seeds(cfg: TrainConfig, seeds: Sequence[int], **datasets: Dataset) -> 
         raise ValueError("--resume needs --run-dir: the folder of the multi-seed run to continue")
     else:
         parent = RunFolder.create(f"{cfg.model}-{cfg.dataset}-{cfg.profile}-seeds", cfg.runs_root).path
-    runs = [train(dataclasses.replace(cfg, seed=s, run_dir=str(parent / f"seed-{s}")), **datasets)
-            for s in seeds]
+    runs = [train(dataclasses.replace(cfg, seed=s, run_dir=str(parent / f"seed-{s}")), **datasets) for s in seeds]
     summary = summarize_seeds([r.metrics for r in runs])
     if dist_utils.current_context().is_main:
-        atomic_write_json(parent / "summary.json", {"seeds": list(seeds), "summary": summary,
-                                                     "synthetic": cfg.dataset.lower() == "synthfer"})
+        atomic_write_json(
+            parent / "summary.json",
+            {"seeds": list(seeds), "summary": summary, "synthetic": cfg.dataset.lower() == "synthfer"},
+        )
     return MultiSeedResult(parent, runs, summary)

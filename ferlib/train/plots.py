@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -50,8 +51,18 @@ def plot_confusion(metrics: dict[str, Any], title: str = "", normalize: bool = T
     names = metrics["class_names"]
     data = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1) if normalize else cm
     fig, ax = plt.subplots(figsize=(1.0 + 0.75 * len(names), 0.6 + 0.7 * len(names)))
-    sns.heatmap(data, annot=True, fmt=".2f" if normalize else ".0f", cmap="Blues", vmin=0,
-                vmax=1 if normalize else None, xticklabels=names, yticklabels=names, cbar=False, ax=ax)
+    sns.heatmap(
+        data,
+        annot=True,
+        fmt=".2f" if normalize else ".0f",
+        cmap="Blues",
+        vmin=0,
+        vmax=1 if normalize else None,
+        xticklabels=names,
+        yticklabels=names,
+        cbar=False,
+        ax=ax,
+    )
     ax.set(xlabel="predicted", ylabel="true")
     summary = f"accuracy {metrics['accuracy']:.3f}, macro-F1 {metrics['macro_f1']:.3f}"
     ax.set_title(f"{title}\n{summary}" if title else summary, fontsize=10)
@@ -59,14 +70,17 @@ def plot_confusion(metrics: dict[str, Any], title: str = "", normalize: bool = T
     return fig
 
 
-def save_run_figures(folder: RunFolder, history: Sequence[dict[str, Any]], test_selected: dict[str, Any],
-                     test_final: dict[str, Any]) -> list:
+def save_run_figures(
+    folder: RunFolder, history: Sequence[dict[str, Any]], test_selected: dict[str, Any], test_final: dict[str, Any]
+) -> list:
     """``curves.png``, ``confusion_matrix.png`` (validation-selected weights) and ``confusion_matrix_final.png``."""
     plt = _plt()
     paths = []
-    for name, fig in (("curves", plot_curves(history) if history else None),
-                      ("confusion_matrix", plot_confusion(test_selected, "test, validation-selected epoch")),
-                      ("confusion_matrix_final", plot_confusion(test_final, "test, final epoch"))):
+    for name, fig in (
+        ("curves", plot_curves(history) if history else None),
+        ("confusion_matrix", plot_confusion(test_selected, "test, validation-selected epoch")),
+        ("confusion_matrix_final", plot_confusion(test_final, "test, final epoch")),
+    ):
         if fig is None:
             continue
         paths.append(folder.save_figure(fig, name))

@@ -31,6 +31,7 @@ import yaml
 
 from ferlib.config import from_dict, to_dict
 
+
 @dataclass(frozen=True)
 class Schedule:
     """Step learning-rate schedule: ``lr = base_lr * gamma ** (t // step_size)``.
@@ -235,6 +236,7 @@ def apply_profile(recipe: Recipe, profile: Profile) -> Recipe:
     ``profile.max_lr``; everything else (optimiser, momentum, weight decay, stages, loss weights,
     augmentation, sampler) is the recipe's.
     """
+
     def new_budget(epochs: int | None, iterations: int | None) -> tuple[int | None, int | None, float]:
         if epochs is not None:
             target = min(epochs, profile.epochs) if profile.epochs is not None else epochs
@@ -303,6 +305,7 @@ def rebudget(recipe: Recipe, *, epochs: int | None = None, iterations: int | Non
     Unlike :func:`apply_profile` this may also *lengthen* training (``--epochs 300``). LAN's
     guidance warm-up scales with the budget (:func:`scaled_warmup`).
     """
+
     def scale_factor(old: int | None, new: int | None) -> float | None:
         return None if old is None or new is None else new / old
 

@@ -4,8 +4,9 @@ lines, duplicate/conflict counting, missing-file handling and subject folds."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from ferlib.data.errors import BENIGN_KINDS, DatasetError, LabelFileError, LayoutError, LoadReport, Problem
 from ferlib.data.manifests import Manifest
@@ -23,14 +24,22 @@ class LoadContext:
         self.report = report
         self.on_corrupt = on_corrupt
 
-    def problem(self, kind: str, file: Any, expectation: str, fix: str, exc: type[DatasetError] = LabelFileError) -> None:
+    def problem(
+        self, kind: str, file: Any, expectation: str, fix: str, exc: type[DatasetError] = LabelFileError
+    ) -> None:
         if self.on_corrupt == "error" and kind not in BENIGN_KINDS:
             raise exc(file, expectation, fix + " (or pass on_corrupt='skip' to skip and count such rows)")
         self.report.add(Problem(kind, str(file), expectation, fix))
 
     def duplicate(self, file: Any, line_no: int, key: str) -> None:
-        self.report.add(Problem("duplicate", f"{file}:{line_no}", f"{key!r} listed again with the same label; loaded once",
-                                "nothing to do (remove the repeated row to silence this)"))
+        self.report.add(
+            Problem(
+                "duplicate",
+                f"{file}:{line_no}",
+                f"{key!r} listed again with the same label; loaded once",
+                "nothing to do (remove the repeated row to silence this)",
+            )
+        )
 
 
 def require(path: Path, what: str, manifest: Manifest, is_dir: bool = False) -> Path:
@@ -59,9 +68,12 @@ def dedupe(ctx: LoadContext, file: Path, rows: Iterable[tuple[int, str, int]]) -
             if seen[key][0] == label:
                 ctx.duplicate(file, line_no, key)
             else:
-                ctx.problem("conflict", f"{file}:{line_no}",
-                            f"{key!r} listed with label {label} here but {seen[key][0]} on line {seen[key][1]}",
-                            "keep one of the two rows (the first one is used when skipping)")
+                ctx.problem(
+                    "conflict",
+                    f"{file}:{line_no}",
+                    f"{key!r} listed with label {label} here but {seen[key][0]} on line {seen[key][1]}",
+                    "keep one of the two rows (the first one is used when skipping)",
+                )
             continue
         seen[key] = (label, line_no)
     return seen
@@ -81,12 +93,18 @@ def check_files(ctx: LoadContext, records: list[Record], listed_in: str) -> list
         )
     gone = set()
     for r in missing:
-        ctx.report.add(Problem("missing", r.path, f"image listed in {listed_in} is missing", "restore it from the original archive"))
+        ctx.report.add(
+            Problem(
+                "missing", r.path, f"image listed in {listed_in} is missing", "restore it from the original archive"
+            )
+        )
         gone.add(id(r))
     return [r for r in records if id(r) not in gone]
 
 
-def folds_split(ctx: LoadContext, records: list[Record], split: str, fold: int | None, num_folds: int, dataset: str) -> list[Record]:
+def folds_split(
+    ctx: LoadContext, records: list[Record], split: str, fold: int | None, num_folds: int, dataset: str
+) -> list[Record]:
     from ferlib.data.protocols import subject_folds
 
     if split == "all":
@@ -94,8 +112,10 @@ def folds_split(ctx: LoadContext, records: list[Record], split: str, fold: int |
     if split not in ("train", "test"):
         raise ValueError(f"{dataset} splits are 'all', 'train' and 'test' (train/test need fold=k)")
     if fold is None:
-        raise ValueError(f"{dataset} split {split!r} needs fold=k (0-{num_folds - 1}) for the {num_folds}-fold protocol; "
-                         "use split='all' for every image")
+        raise ValueError(
+            f"{dataset} split {split!r} needs fold=k (0-{num_folds - 1}) for the {num_folds}-fold protocol; "
+            "use split='all' for every image"
+        )
     folds = subject_folds([r.subject for r in records], num_folds)
     if not 0 <= fold < num_folds:
         raise ValueError(f"fold must be 0-{num_folds - 1}, got {fold}")

@@ -7,7 +7,7 @@ A format is a function ``(ctx, root, split, manifest, **options) -> list[Record]
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from ferlib.data.records import Record
 

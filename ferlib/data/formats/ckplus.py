@@ -16,8 +16,17 @@ from ferlib.data.records import Record, parse_floats
 
 
 @register_format("ckplus")
-def ckplus(ctx: LoadContext, root: Path, split: str, m: Manifest, *, fold: int | None = None, num_folds: int = 10,
-            frames: int = 3, include_neutral: bool = False) -> list[Record]:
+def ckplus(
+    ctx: LoadContext,
+    root: Path,
+    split: str,
+    m: Manifest,
+    *,
+    fold: int | None = None,
+    num_folds: int = 10,
+    frames: int = 3,
+    include_neutral: bool = False,
+) -> list[Record]:
     images = require(root / "cohn-kanade-images", "CK+ image folder", m, is_dir=True)
     emotion = require(root / "Emotion", "CK+ emotion label folder", m, is_dir=True)
     landmarks_dir = root / "Landmarks"
@@ -30,16 +39,25 @@ def ckplus(ctx: LoadContext, root: Path, split: str, m: Manifest, *, fold: int |
             if value != int(value) or int(value) not in native_labels.CKPLUS:
                 raise ValueError
         except (ValueError, IndexError):
-            ctx.problem("bad_row", emo_file, f"expected one number 0-7 (e.g. '3.0000000e+00'), found {text[:40]!r}",
-                        "restore the official emotion file")
+            ctx.problem(
+                "bad_row",
+                emo_file,
+                f"expected one number 0-7 (e.g. '3.0000000e+00'), found {text[:40]!r}",
+                "restore the official emotion file",
+            )
             continue
         ctx.report.rows += 1
         label = native_labels.CKPLUS[int(value)]
         seq_dir = images / subject / seq
         frame_files = sorted(p for p in seq_dir.glob("*.png") if not p.name.startswith(".")) if seq_dir.is_dir() else []
         if not frame_files:
-            ctx.problem("missing", seq_dir, f"no frames for the labelled sequence {subject}/{seq} ({emo_file})",
-                        "restore cohn-kanade-images from the CK+ archive", exc=LayoutError)
+            ctx.problem(
+                "missing",
+                seq_dir,
+                f"no frames for the labelled sequence {subject}/{seq} ({emo_file})",
+                "restore cohn-kanade-images from the CK+ archive",
+                exc=LayoutError,
+            )
             continue
         chosen = [(p, label) for p in frame_files[-frames:]]
         if include_neutral and len(frame_files) > frames:
@@ -49,12 +67,28 @@ def ckplus(ctx: LoadContext, root: Path, split: str, m: Manifest, *, fold: int |
             lm68 = lm5 = lm8 = None
             if lm_file.is_file():
                 try:
-                    lm68 = parse_floats(lm_file.read_text(errors="replace"), 136, "68 landmarks", str(lm_file)).reshape(68, 2)
+                    lm68 = parse_floats(lm_file.read_text(errors="replace"), 136, "68 landmarks", str(lm_file)).reshape(
+                        68, 2
+                    )
                     lm5, lm8 = landmarks68_to_5(lm68), landmarks68_to_8(lm68)
                 except ValueError as exc:
                     ctx.problem("bad_row", lm_file, str(exc), "restore the official landmark file")
-            records.append(Record(id=p.stem, label=lab, path=str(p), subject=subject, landmarks5=lm5, landmarks8=lm8,
-                                  landmarks=lm68, meta={"sequence": f"{subject}/{seq}"}))
+            records.append(
+                Record(
+                    id=p.stem,
+                    label=lab,
+                    path=str(p),
+                    subject=subject,
+                    landmarks5=lm5,
+                    landmarks8=lm8,
+                    landmarks=lm68,
+                    meta={"sequence": f"{subject}/{seq}"},
+                )
+            )
     if not records and ctx.report.rows == 0:
-        raise LayoutError(emotion, "no Emotion/S*/*/*_emotion.txt label files found", f"extract Emotion_labels into root; see {m.path}")
+        raise LayoutError(
+            emotion,
+            "no Emotion/S*/*/*_emotion.txt label files found",
+            f"extract Emotion_labels into root; see {m.path}",
+        )
     return folds_split(ctx, records, split, fold, num_folds, "CK+")

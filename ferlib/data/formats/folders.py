@@ -15,7 +15,9 @@ from ferlib.data.records import Record
 
 
 @register_format("folders")
-def folders(ctx: LoadContext, root: Path, split: str, m: Manifest, *, split_dirs: dict[str, str] | None = None) -> list[Record]:
+def folders(
+    ctx: LoadContext, root: Path, split: str, m: Manifest, *, split_dirs: dict[str, str] | None = None
+) -> list[Record]:
     dirs = dict(m.split_dirs)
     dirs.update(split_dirs or {})
     if split not in dirs:
@@ -23,14 +25,19 @@ def folders(ctx: LoadContext, root: Path, split: str, m: Manifest, *, split_dirs
     base = root / dirs[split]
     if not base.is_dir():
         # case-insensitive match (Train/train)
-        candidates = [p for p in root.iterdir() if p.is_dir() and p.name.lower() == dirs[split].lower()] if root.is_dir() else []
+        candidates = (
+            [p for p in root.iterdir() if p.is_dir() and p.name.lower() == dirs[split].lower()] if root.is_dir() else []
+        )
         base = candidates[0] if candidates else base
     require(base, f"{m.title} {split} folder", m, is_dir=True)
     records = []
     class_dirs = sorted(p for p in base.iterdir() if p.is_dir())
     if not class_dirs:
-        raise LayoutError(base, "no class folders found (expected one folder per expression, e.g. Angry/, Happy/)",
-                          f"point root at the folder holding {dirs[split]}/<class>/; see {m.path}")
+        raise LayoutError(
+            base,
+            "no class folders found (expected one folder per expression, e.g. Angry/, Happy/)",
+            f"point root at the folder holding {dirs[split]}/<class>/; see {m.path}",
+        )
     for d in class_dirs:
         try:
             label = native_labels.folder_label(d.name)

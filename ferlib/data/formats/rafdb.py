@@ -28,10 +28,18 @@ def rafdb(ctx: LoadContext, root: Path, split: str, m: Manifest, *, variant: str
     rows = []
     for no, line in read_text_lines(label_file):
         parts = line.split()
-        if len(parts) != 2 or not parts[1].isdigit() or int(parts[1]) not in native_labels.RAFDB \
-                or not re.match(r"^(train|test)_\d+\.(jpg|png)$", parts[0]):
-            ctx.problem("bad_row", f"{label_file}:{no}", f"cannot parse {line!r}; expected 'train_00001.jpg <1-7>'",
-                        "restore the official list_patition_label.txt")
+        if (
+            len(parts) != 2
+            or not parts[1].isdigit()
+            or int(parts[1]) not in native_labels.RAFDB
+            or not re.match(r"^(train|test)_\d+\.(jpg|png)$", parts[0])
+        ):
+            ctx.problem(
+                "bad_row",
+                f"{label_file}:{no}",
+                f"cannot parse {line!r}; expected 'train_00001.jpg <1-7>'",
+                "restore the official list_patition_label.txt",
+            )
             continue
         ctx.report.rows += 1
         if parts[0].startswith(split + "_"):
@@ -58,6 +66,8 @@ def _rafdb_manual_landmarks(ctx: LoadContext, path: Path) -> np.ndarray | None:
         if pts.shape != (5, 2):
             raise ValueError(f"found shape {pts.shape}")
     except ValueError as exc:
-        ctx.problem("bad_row", path, f"cannot read 5 'x y' landmark lines ({exc})", "restore the official annotation file")
+        ctx.problem(
+            "bad_row", path, f"cannot read 5 'x y' landmark lines ({exc})", "restore the official annotation file"
+        )
         return None
     return order_landmarks5_by_x(pts)

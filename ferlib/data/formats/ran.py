@@ -16,8 +16,16 @@ from ferlib.data.records import Record
 
 
 @register_format("ran")
-def ran(ctx: LoadContext, root: Path, split: str, m: Manifest, *, list_file: str | Path | None = None,
-         keep_duplicates: bool = False, **base_kw) -> list[Record]:
+def ran(
+    ctx: LoadContext,
+    root: Path,
+    split: str,
+    m: Manifest,
+    *,
+    list_file: str | Path | None = None,
+    keep_duplicates: bool = False,
+    **base_kw,
+) -> list[Record]:
     if split not in m.list_files:
         raise ValueError(f"{m.name} splits are {sorted(m.list_files)}, not {split!r}")
     filename = m.list_files[split]
@@ -26,8 +34,11 @@ def ran(ctx: LoadContext, root: Path, split: str, m: Manifest, *, list_file: str
         list_file = next((c for c in candidates if c.is_file()), candidates[0])
     list_file = Path(list_file)
     if not list_file.is_file():
-        raise LayoutError(list_file, f"RAN list {filename} not found",
-                          f"download it from {m.request.split()[0]} and pass list_file=PATH or copy it to {root / 'RAN'}")
+        raise LayoutError(
+            list_file,
+            f"RAN list {filename} not found",
+            f"download it from {m.request.split()[0]} and pass list_file=PATH or copy it to {root / 'RAN'}",
+        )
     family = {"rafdb": "rafdb", "affectnet8": "affectnet", "ferplus": "ferplus"}[m.base]
     ran = parse_ran_list(list_file, family)
     ctx.report.rows = len(ran)
@@ -51,12 +62,28 @@ def ran(ctx: LoadContext, root: Path, split: str, m: Manifest, *, list_file: str
     for e in entries:
         rec = index.get(e.key)
         if rec is None:
-            ctx.problem("missing", f"{list_file}:{e.line_no}",
-                        f"{e.key!r} is not in your {base_m.title} copy under {root}",
-                        f"check that root points at the full {base_m.title} copy", exc=LayoutError)
+            ctx.problem(
+                "missing",
+                f"{list_file}:{e.line_no}",
+                f"{e.key!r} is not in your {base_m.title} copy under {root}",
+                f"check that root points at the full {base_m.title} copy",
+                exc=LayoutError,
+            )
             continue
         meta = dict(rec.meta)
         meta.update({"occlusion": e.occlusion, "ran_list": str(list_file), "ran_line": e.line_no})
-        records.append(Record(id=rec.id, label=e.label, path=rec.path, subject=rec.subject, landmarks5=rec.landmarks5,
-                              landmarks8=rec.landmarks8, landmarks=rec.landmarks, crop=rec.crop, pixels=rec.pixels, meta=meta))
+        records.append(
+            Record(
+                id=rec.id,
+                label=e.label,
+                path=rec.path,
+                subject=rec.subject,
+                landmarks5=rec.landmarks5,
+                landmarks8=rec.landmarks8,
+                landmarks=rec.landmarks,
+                crop=rec.crop,
+                pixels=rec.pixels,
+                meta=meta,
+            )
+        )
     return check_files(ctx, records, str(list_file))

@@ -24,15 +24,21 @@ from ferlib.data.synthfer import SynthFERDataset
 def synthfer_folder(ctx: LoadContext, root: Path, split: str, m: Manifest) -> list[Record]:
     manifest_csv = root / "manifest.csv"
     if not manifest_csv.is_file():
-        raise LayoutError(manifest_csv, "materialised folder has no manifest.csv (it is written last: an incomplete folder has none)",
-                          "re-run `ferlib data synth --out DIR --n N --seed S` (or `ferlib data occlude`)")
+        raise LayoutError(
+            manifest_csv,
+            "materialised folder has no manifest.csv (it is written last: an incomplete folder has none)",
+            "re-run `ferlib data synth --out DIR --n N --seed S` (or `ferlib data occlude`)",
+        )
     records, rows = [], []
     with open(manifest_csv, newline="", encoding="utf-8-sig") as fh:
         reader = csv.DictReader(fh)
         needed = {"id", "path", "split", "label"}
         if not needed <= set(reader.fieldnames or []):
-            raise LabelFileError(manifest_csv, f"columns {sorted(needed)} required, found {reader.fieldnames}",
-                                 "re-run the command that wrote the folder")
+            raise LabelFileError(
+                manifest_csv,
+                f"columns {sorted(needed)} required, found {reader.fieldnames}",
+                "re-run the command that wrote the folder",
+            )
         for no, row in enumerate(reader, start=2):
             ctx.report.rows += 1
             if split != "all" and row["split"] != split:
@@ -52,13 +58,34 @@ def synthfer_folder(ctx: LoadContext, root: Path, split: str, m: Manifest) -> li
                 meta[key] = float_or_none(row.get(key, ""))
             meta["occlusion"] = row.get("occlusion") or None
             for key, value in row.items():
-                if key not in ("id", "path", "split", "label", "subject", "yaw", "pitch", "roll", "occlusion", "lm5", "lm8"):
+                if key not in (
+                    "id",
+                    "path",
+                    "split",
+                    "label",
+                    "subject",
+                    "yaw",
+                    "pitch",
+                    "roll",
+                    "occlusion",
+                    "lm5",
+                    "lm8",
+                ):
                     meta[key] = value
             path = Path(row["path"])
             path = path if path.is_absolute() else root / path
             rows.append((no, row["id"], label))
-            records.append(Record(id=row["id"], label=label, path=str(path), subject=row.get("subject") or None,
-                                  landmarks5=lm5, landmarks8=lm8, meta=meta))
+            records.append(
+                Record(
+                    id=row["id"],
+                    label=label,
+                    path=str(path),
+                    subject=row.get("subject") or None,
+                    landmarks5=lm5,
+                    landmarks8=lm8,
+                    meta=meta,
+                )
+            )
     keep = dedupe(ctx, manifest_csv, rows)
     seen: set[str] = set()
     unique = [r for r in records if r.id in keep and not (r.id in seen or seen.add(r.id))]

@@ -42,18 +42,24 @@ which worker renders it). Identities are keyed by ``(seed, split, subject)`` and
 the split (``train-0042``), so train and test identities are disjoint.
 """
 
+from ferlib.data.synthfer.dataset import (
+    SynthFERDataset,
+    materialise,
+    synthfer_labels,
+    synthfer_subjects,
+)
 from ferlib.data.synthfer.expressions import (
-    AUS,
     AU_PROTOTYPES,
+    AUS,
     CONTOUR_NAMES,
     OCCLUSIONS,
 )
 from ferlib.data.synthfer.parameters import (
     CLEAN_CONFIG,
+    SYNTHFER_PRESETS,
     Degradations,
     FaceParams,
     Identity,
-    SYNTHFER_PRESETS,
     SynthFERConfig,
     expression_aus,
     resolve_config,
@@ -66,18 +72,28 @@ from ferlib.data.synthfer.render import (
     render_face,
     rotation_matrix,
 )
-from ferlib.data.synthfer.dataset import (
-    SynthFERDataset,
-    materialise,
-    synthfer_labels,
-    synthfer_subjects,
-)
-
 
 __all__ = [
-    "AUS", "AU_PROTOTYPES", "OCCLUSIONS", "CONTOUR_NAMES", "CLEAN_CONFIG", "SYNTHFER_PRESETS",
+    "AUS",
+    "AU_PROTOTYPES",
+    "OCCLUSIONS",
+    "CONTOUR_NAMES",
+    "CLEAN_CONFIG",
+    "SYNTHFER_PRESETS",
     "resolve_config",
-    "SynthFERConfig", "Identity", "Degradations", "FaceParams",
-    "sample_identity", "expression_aus", "sample_params", "render_face", "rotation_matrix",
-    "SynthFERDataset", "synthfer_labels", "synthfer_subjects", "subject_name", "materialise",
+    "SynthFERConfig",
+    "Identity",
+    "Degradations",
+    "FaceParams",
+    "sample_identity",
+    "expression_aus",
+    "sample_params",
+    "render_face",
+    "rotation_matrix",
+    "SynthFERDataset",
+    "synthfer_labels",
+    "synthfer_subjects",
+    "split_code",
+    "subject_name",
+    "materialise",
 ]

@@ -91,8 +91,9 @@ class SynthFERDataset(Dataset):
         if not 0 <= i < self.n:
             raise IndexError(f"SynthFER index {i} out of range for a dataset of {self.n}")
         rng = np.random.default_rng([self.seed, split_code(self.split), int(i), 1])
-        return sample_params(rng, int(self.labels[i]), self.split, self.config,
-                             subject=int(self.subject_index[i]), seed=self.seed)
+        return sample_params(
+            rng, int(self.labels[i]), self.split, self.config, subject=int(self.subject_index[i]), seed=self.seed
+        )
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         import torch
@@ -160,8 +161,8 @@ def materialise(
     from torch.utils.data import DataLoader
     from tqdm.auto import tqdm
 
-    from ferlib.fileio import atomic_write_bytes, atomic_write_text
     from ferlib.data.occlusion import MANIFEST_COLUMNS, format_points
+    from ferlib.fileio import atomic_write_bytes, atomic_write_text
 
     out_dir = Path(out_dir)
     if split == "both":
@@ -181,11 +182,21 @@ def materialise(
                 buf = io.BytesIO()
                 Image.fromarray(tensor_to_array(s["image"])).save(buf, format="PNG", compress_level=1)
                 atomic_write_bytes(out_dir / rel, buf.getvalue())
-                rows.append([
-                    m["id"], rel.as_posix(), sp, str(s["label"]), m["subject"], f"{m['yaw']:.3f}",
-                    f"{m['pitch']:.3f}", f"{m['roll']:.3f}", m["occlusion"],
-                    format_points(s["landmarks5"], 5), format_points(s["landmarks8"], 8),
-                ])
+                rows.append(
+                    [
+                        m["id"],
+                        rel.as_posix(),
+                        sp,
+                        str(s["label"]),
+                        m["subject"],
+                        f"{m['yaw']:.3f}",
+                        f"{m['pitch']:.3f}",
+                        f"{m['roll']:.3f}",
+                        m["occlusion"],
+                        format_points(s["landmarks5"], 5),
+                        format_points(s["landmarks8"], 8),
+                    ]
+                )
             bar.update(len(batch))
         bar.close()
     text = io.StringIO()

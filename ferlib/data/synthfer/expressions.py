@@ -34,8 +34,16 @@ SPLIT_CODES = {"train": 0, "test": 1, "val": 2}
 CONTOUR_NAMES: tuple[str, ...] = (
     tuple(f"jaw_{k:02d}" for k in range(17))
     + ("brow_l_outer", "brow_l_mid", "brow_l_inner", "brow_r_inner", "brow_r_mid", "brow_r_outer")
-    + ("eye_l_outer", "eye_l_top", "eye_l_inner", "eye_l_bottom",
-       "eye_r_inner", "eye_r_top", "eye_r_outer", "eye_r_bottom")
+    + (
+        "eye_l_outer",
+        "eye_l_top",
+        "eye_l_inner",
+        "eye_l_bottom",
+        "eye_r_inner",
+        "eye_r_top",
+        "eye_r_outer",
+        "eye_r_bottom",
+    )
     + ("nose_tip", "nostril_l", "nostril_r")
     + ("mouth_l", "lip_top", "mouth_r", "lip_bottom", "lip_inner_top", "lip_inner_bottom")
 )

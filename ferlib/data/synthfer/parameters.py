@@ -7,13 +7,13 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 import numpy as np
 
 from ferlib.data.labels import CANONICAL_CLASSES
-from ferlib.data.synthfer.expressions import AUS, AU_PROTOTYPES, OCCLUSIONS, AU_INDEX, SPLIT_CODES
+from ferlib.data.synthfer.expressions import AU_INDEX, AU_PROTOTYPES, AUS, OCCLUSIONS, SPLIT_CODES
 
 # ---------------------------------------------------------------------------------------------
 # Configuration and parameters
@@ -73,10 +73,12 @@ class SynthFERConfig:
             raise ValueError("SynthFERConfig.supersample must be ≥ 1")
 
     def __hash__(self) -> int:  # the dict fields would make the generated hash fail
-        return hash(tuple(
-            tuple(sorted(v.items())) if isinstance(v, dict) else v
-            for v in (getattr(self, f.name) for f in dataclasses.fields(self))
-        ))
+        return hash(
+            tuple(
+                tuple(sorted(v.items())) if isinstance(v, dict) else v
+                for v in (getattr(self, f.name) for f in dataclasses.fields(self))
+            )
+        )
 
 
 #: A config with no occlusion and no degradation, handy for clean figures and landmark checks.
@@ -93,14 +95,18 @@ SYNTHFER_PRESETS: dict[str, SynthFERConfig] = {
     "standard": SynthFERConfig(),
     "clean": CLEAN_CONFIG,
     "frontal": SynthFERConfig(
-        yaw_range=(-15.0, 15.0), pitch_range=(-8.0, 8.0), roll_range=(-5.0, 5.0),
-        occlusion_probs={"none": 1.0}, degradation_probs={},
-        intensity_range=(0.6, 1.0), au_noise=0.05,
+        yaw_range=(-15.0, 15.0),
+        pitch_range=(-8.0, 8.0),
+        roll_range=(-5.0, 5.0),
+        occlusion_probs={"none": 1.0},
+        degradation_probs={},
+        intensity_range=(0.6, 1.0),
+        au_noise=0.05,
     ),
 }
 
 
-def resolve_config(config: "SynthFERConfig | str | dict | None") -> SynthFERConfig:
+def resolve_config(config: SynthFERConfig | str | dict | None) -> SynthFERConfig:
     """A :class:`SynthFERConfig` from a config, a preset name (:data:`SYNTHFER_PRESETS`), a dict of
     fields (JSON configs; ``{"preset": "frontal", "yaw_range": [-20, 20]}`` starts from a preset),
     or None (the standard config)."""
@@ -112,9 +118,7 @@ def resolve_config(config: "SynthFERConfig | str | dict | None") -> SynthFERConf
         try:
             return SYNTHFER_PRESETS[config]
         except KeyError:
-            raise ValueError(
-                f"unknown SynthFER preset {config!r}; choose one of {sorted(SYNTHFER_PRESETS)}"
-            ) from None
+            raise ValueError(f"unknown SynthFER preset {config!r}; choose one of {sorted(SYNTHFER_PRESETS)}") from None
     if isinstance(config, dict):
         fields = dict(config)
         base = resolve_config(fields.pop("preset", None))
@@ -208,7 +212,9 @@ _SKIN_BASE = np.array(
     [[255, 224, 189], [241, 194, 150], [224, 172, 125], [198, 140, 95], [150, 100, 65], [100, 65, 40]],
     dtype=np.float64,
 )
-_HAIR = np.array([[20, 15, 12], [60, 40, 25], [110, 75, 40], [180, 140, 80], [200, 190, 170], [120, 40, 20]], dtype=np.float64)
+_HAIR = np.array(
+    [[20, 15, 12], [60, 40, 25], [110, 75, 40], [180, 140, 80], [200, 190, 170], [120, 40, 20]], dtype=np.float64
+)
 _IRIS = np.array([[70, 45, 25], [40, 28, 18], [60, 100, 150], [80, 110, 70], [110, 90, 50]], dtype=np.float64)
 
 
@@ -275,9 +281,7 @@ def sample_identity(seed: int, split: str, subject: int) -> Identity:
     )
 
 
-def expression_aus(
-    rng: np.random.Generator, label: int, intensity: float, au_noise: float
-) -> np.ndarray:
+def expression_aus(rng: np.random.Generator, label: int, intensity: float, au_noise: float) -> np.ndarray:
     """AU intensities (len(AUS)×2) for class ``label``: prototype × intensity + |N(0, au_noise)|."""
     name = CANONICAL_CLASSES[label]
     au = np.abs(rng.normal(0.0, au_noise, (len(AUS), 1))) * np.ones((1, 2))
@@ -337,7 +341,18 @@ def sample_params(
     centre = (0.5 + float(rng.normal(0, 0.02)), 0.47 + float(rng.normal(0, 0.02)))
     scale = float(0.36 + 0.04 * params[5])
     return FaceParams(
-        identity=ident, au=au, label=int(label), intensity=intensity, yaw=yaw, pitch=pitch, roll=roll,
-        occlusion=occ, occlusion_seed=occ_seed, degradations=deg, image_size=int(cfg.image_size),
-        supersample=int(cfg.supersample), centre=centre, scale=scale,
+        identity=ident,
+        au=au,
+        label=int(label),
+        intensity=intensity,
+        yaw=yaw,
+        pitch=pitch,
+        roll=roll,
+        occlusion=occ,
+        occlusion_seed=occ_seed,
+        degradations=deg,
+        image_size=int(cfg.image_size),
+        supersample=int(cfg.supersample),
+        centre=centre,
+        scale=scale,
     )

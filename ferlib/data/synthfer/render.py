@@ -80,8 +80,9 @@ class _Projector:
 _T11 = np.linspace(-1, 1, 11)
 _T13 = np.linspace(-1, 1, 13)
 _ANG10 = np.linspace(0, 2 * np.pi, 10, endpoint=False)
-_CIRCLE16 = np.column_stack([np.cos(np.linspace(0, 2 * np.pi, 16, endpoint=False)),
-                             np.sin(np.linspace(0, 2 * np.pi, 16, endpoint=False))])
+_CIRCLE16 = np.column_stack(
+    [np.cos(np.linspace(0, 2 * np.pi, 16, endpoint=False)), np.sin(np.linspace(0, 2 * np.pi, 16, endpoint=False))]
+)
 _COS14 = np.cos(np.linspace(0, 2 * np.pi, 14))
 _SIN14 = np.sin(np.linspace(0, 2 * np.pi, 14))
 
@@ -121,7 +122,11 @@ def _eye_shapes(ident: Identity, au: np.ndarray, side: int) -> dict[str, np.ndar
     pupil = clip_to_eye(circle * pupil_r + [cx, cy])
     crease = np.column_stack([cx + w * 0.9 * t, cy + (h_lo + 0.02) * _arc(t, 0.8)]) if a(6) > 0.25 else None
     return {
-        "sclera": sclera, "iris": iris, "pupil": pupil, "lid": upper, "crease": crease,
+        "sclera": sclera,
+        "iris": iris,
+        "pupil": pupil,
+        "lid": upper,
+        "crease": crease,
         "centre": np.array([[cx, cy]]),
         "corners": np.array([[cx - w, cy], [cx + w, cy]]),
         "top_bottom": np.array([[cx, cy - h_up], [cx, cy + h_lo]]),
@@ -141,7 +146,9 @@ def _brow_shape(ident: Identity, au: np.ndarray, side: int) -> tuple[np.ndarray,
     outer = outer + [0.0, -0.1 * a(2) + 0.02 * a(4)]
     pts = np.stack([inner, mid, outer])
     th = ident.brow_th * np.array([1.0, 0.9, 0.5])
-    poly = np.concatenate([pts - np.column_stack([np.zeros(3), th / 2]), (pts + np.column_stack([np.zeros(3), th / 2]))[::-1]])
+    poly = np.concatenate(
+        [pts - np.column_stack([np.zeros(3), th / 2]), (pts + np.column_stack([np.zeros(3), th / 2]))[::-1]]
+    )
     return poly, pts
 
 
@@ -181,8 +188,12 @@ def _mouth_shapes(ident: Identity, au: np.ndarray) -> dict[str, Any]:
     c = n // 2
     below = np.array([[0.0, bottom[c] + 0.09]])
     return {
-        "upper_lip": upper_lip, "lower_lip": lower_lip, "interior": interior, "teeth": teeth,
-        "open": opening > 0.012, "corners": np.array(corners),
+        "upper_lip": upper_lip,
+        "lower_lip": lower_lip,
+        "interior": interior,
+        "teeth": teeth,
+        "open": opening > 0.012,
+        "corners": np.array(corners),
         "lip_points": np.array([[x[c], top[c]], [x[c], bottom[c]], [x[c], inner_top[c]], [x[c], inner_bot[c]]]),
         "below": below,
     }
@@ -248,14 +259,29 @@ def render_face(params: FaceParams) -> tuple[np.ndarray, dict[str, Any]]:
     cxp, cyp, pxs = proj.cx, proj.cy, proj.px
     shoulders = np.array([[cxp - 1.5 * pxs, cyp + 1.45 * pxs], [cxp + 1.5 * pxs, cyp + 3.2 * pxs]])
     draw.ellipse(to_draw(shoulders), fill=ident.clothes)
-    neck = np.array([[cxp - 0.36 * pxs, cyp + 0.4 * pxs], [cxp + 0.36 * pxs, cyp + 0.4 * pxs],
-                     [cxp + 0.42 * pxs, cyp + 1.6 * pxs], [cxp - 0.42 * pxs, cyp + 1.6 * pxs]])
+    neck = np.array(
+        [
+            [cxp - 0.36 * pxs, cyp + 0.4 * pxs],
+            [cxp + 0.36 * pxs, cyp + 0.4 * pxs],
+            [cxp + 0.42 * pxs, cyp + 1.6 * pxs],
+            [cxp - 0.42 * pxs, cyp + 1.6 * pxs],
+        ]
+    )
     draw.polygon(to_draw(neck), fill=_shade(skin, 0.82))
 
     # Hair behind the head.
     if ident.hair_style == "long":
-        back = proj.project(np.array([[-1.12 * ident.face_a, -0.3], [1.12 * ident.face_a, -0.3],
-                                      [1.2 * ident.face_a, 1.25], [-1.2 * ident.face_a, 1.25]]), z=np.full(4, -0.35))
+        back = proj.project(
+            np.array(
+                [
+                    [-1.12 * ident.face_a, -0.3],
+                    [1.12 * ident.face_a, -0.3],
+                    [1.2 * ident.face_a, 1.25],
+                    [-1.2 * ident.face_a, 1.25],
+                ]
+            ),
+            z=np.full(4, -0.35),
+        )
         draw.polygon(to_draw(back), fill=ident.hair)
     if ident.hair_style != "bald":
         vol = proj.silhouette(40, 0.0, 0.0)
@@ -276,9 +302,10 @@ def render_face(params: FaceParams) -> tuple[np.ndarray, dict[str, Any]]:
         amount = ident.blush * 0.5 + a6
         if amount > 0.15:
             cy = ident.eye_y + 0.24 - 0.07 * a6
-            cheek = np.column_stack([s * (ident.eye_sep + 0.03) + 0.12 * _COS14,
-                                     cy + (0.05 + 0.03 * a6) * _SIN14])
-            draw.polygon(to_draw(proj.project(cheek)), fill=_shade(skin, 0.97, (12 * amount, -10 * amount, -8 * amount)))
+            cheek = np.column_stack([s * (ident.eye_sep + 0.03) + 0.12 * _COS14, cy + (0.05 + 0.03 * a6) * _SIN14])
+            draw.polygon(
+                to_draw(proj.project(cheek)), fill=_shade(skin, 0.97, (12 * amount, -10 * amount, -8 * amount))
+            )
 
     mouth = _mouth_shapes(ident, au)
     fold_colour = _shade(skin, 0.72)
@@ -287,9 +314,13 @@ def render_face(params: FaceParams) -> tuple[np.ndarray, dict[str, Any]]:
         fold = max(float(au[AU_INDEX[12], side]), float(au[AU_INDEX[9], side]), float(au[AU_INDEX[20], side]) * 0.6)
         if fold > 0.2:
             corner = mouth["corners"][side]
-            pts = np.array([[s * ident.nose_w * 1.4, ident.nose_y - 0.02],
-                            [s * (ident.nose_w * 1.4 + 0.07), (ident.nose_y + corner[1]) / 2],
-                            [corner[0] + s * 0.05, corner[1] + 0.03]])
+            pts = np.array(
+                [
+                    [s * ident.nose_w * 1.4, ident.nose_y - 0.02],
+                    [s * (ident.nose_w * 1.4 + 0.07), (ident.nose_y + corner[1]) / 2],
+                    [corner[0] + s * 0.05, corner[1] + 0.03],
+                ]
+            )
             draw.line(to_draw(proj.project(pts)), fill=fold_colour, width=max(1, int(round(pxs * ss * 0.012 * fold))))
         a14 = float(au[AU_INDEX[14], side])
         if a14 > 0.25:  # dimple beside the corner
@@ -336,8 +367,17 @@ def render_face(params: FaceParams) -> tuple[np.ndarray, dict[str, Any]]:
     # Nose: shaded ridge, nostrils, tip highlight. AU9 wrinkles it and lifts the nostrils.
     a9 = float(au[AU_INDEX[9]].max())
     ny, nw = ident.nose_y, ident.nose_w * (1 + 0.2 * a9)
-    ridge = np.array([[-0.025, ident.eye_y + 0.06], [0.025, ident.eye_y + 0.06], [nw * 0.95, ny + 0.005 - 0.02 * a9],
-                      [nw * 0.5, ny + 0.04], [0.0, ny + 0.035], [-nw * 0.5, ny + 0.04], [-nw * 0.95, ny + 0.005 - 0.02 * a9]])
+    ridge = np.array(
+        [
+            [-0.025, ident.eye_y + 0.06],
+            [0.025, ident.eye_y + 0.06],
+            [nw * 0.95, ny + 0.005 - 0.02 * a9],
+            [nw * 0.5, ny + 0.04],
+            [0.0, ny + 0.035],
+            [-nw * 0.5, ny + 0.04],
+            [-nw * 0.95, ny + 0.005 - 0.02 * a9],
+        ]
+    )
     draw.polygon(to_draw(proj.project(ridge, _nose_extra_z(ident, ridge) * 0.6)), fill=_shade(skin, 0.86))
     ang = _ANG10
     nostrils = []
@@ -353,7 +393,11 @@ def render_face(params: FaceParams) -> tuple[np.ndarray, dict[str, Any]]:
         for k in range(2):
             y = ident.eye_y + 0.09 + 0.035 * k
             pts = np.array([[-0.04, y], [0.04, y]])
-            draw.line(to_draw(proj.project(pts, _nose_extra_z(ident, pts))), fill=fold_colour, width=max(1, int(round(pxs * ss * 0.007 * a9))))
+            draw.line(
+                to_draw(proj.project(pts, _nose_extra_z(ident, pts))),
+                fill=fold_colour,
+                width=max(1, int(round(pxs * ss * 0.007 * a9))),
+            )
 
     # Mouth.
     if mouth["open"]:
@@ -376,17 +420,39 @@ def render_face(params: FaceParams) -> tuple[np.ndarray, dict[str, Any]]:
     below = proj.project(mouth["below"])
     lm8 = np.concatenate([nose_tip, corners_l, corners_r, mouth_c, below]).astype(np.float32)
     jaw_t = np.linspace(np.pi, 0, 17)
-    contour = np.concatenate([
-        proj.silhouette(0, jaw_eff, chin_eff, t=jaw_t),
-        proj.project(brow_pts[0]),
-        proj.project(brow_pts[1]),
-        proj.project(np.array([eyes[0]["corners"][0], eyes[0]["top_bottom"][0], eyes[0]["corners"][1], eyes[0]["top_bottom"][1]]), 0.01),
-        proj.project(np.array([eyes[1]["corners"][0], eyes[1]["top_bottom"][0], eyes[1]["corners"][1], eyes[1]["top_bottom"][1]]), 0.01),
-        nose_tip,
-        proj.project(np.array(nostrils), _nose_extra_z(ident, np.array(nostrils)) * 0.5),
-        proj.project(np.array([mouth["corners"][0], mouth["lip_points"][0], mouth["corners"][1], mouth["lip_points"][1],
-                               mouth["lip_points"][2], mouth["lip_points"][3]])),
-    ]).astype(np.float32)
+    contour = np.concatenate(
+        [
+            proj.silhouette(0, jaw_eff, chin_eff, t=jaw_t),
+            proj.project(brow_pts[0]),
+            proj.project(brow_pts[1]),
+            proj.project(
+                np.array(
+                    [eyes[0]["corners"][0], eyes[0]["top_bottom"][0], eyes[0]["corners"][1], eyes[0]["top_bottom"][1]]
+                ),
+                0.01,
+            ),
+            proj.project(
+                np.array(
+                    [eyes[1]["corners"][0], eyes[1]["top_bottom"][0], eyes[1]["corners"][1], eyes[1]["top_bottom"][1]]
+                ),
+                0.01,
+            ),
+            nose_tip,
+            proj.project(np.array(nostrils), _nose_extra_z(ident, np.array(nostrils)) * 0.5),
+            proj.project(
+                np.array(
+                    [
+                        mouth["corners"][0],
+                        mouth["lip_points"][0],
+                        mouth["corners"][1],
+                        mouth["lip_points"][1],
+                        mouth["lip_points"][2],
+                        mouth["lip_points"][3],
+                    ]
+                )
+            ),
+        ]
+    ).astype(np.float32)
 
     # ---- occluder (placed from the exact landmarks), lighting and degradations ----
     occ_mask = np.zeros((size, size), dtype=bool)
