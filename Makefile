@@ -39,7 +39,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-# lint first; pytest covers the library, nbval over the five notebooks (tests/test_notebooks.py) and
+# lint first; pytest covers the library, nbval over the five notebooks (tests/study/test_notebooks.py) and
 # the JupyterLab browser test; then the smoke study is checked against notebooks/baselines/.
 test: $(STAMP) chromium lint
 	FERLIB_PROFILE=smoke $(PY) -m pytest -q -p no:cacheprovider tests

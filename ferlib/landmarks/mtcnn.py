@@ -3,7 +3,7 @@
 MTCNN (Zhang et al., 2016) is a three-stage cascade (P-Net, R-Net, O-Net) that outputs a box and
 five points. facenet-pytorch returns the points as image-left eye, image-right eye, nose,
 image-left mouth corner, image-right mouth corner: that is RetinaFace order (subject's right eye =
-image left first), so no permutation is needed — ``tests/test_landmarks_detectors.py`` checks the
+image left first), so no permutation is needed — ``tests/landmarks/test_landmarks_detectors.py`` checks the
 slots on real faces. facenet-pytorch is installed with ``--no-deps`` (its metadata would change
 torch); see ``docs/landmarks.md``.
 

@@ -42,7 +42,7 @@ class PoseCalibration:
 
 #: Fitted by :func:`calibrate_on_synthfer` (SynthFER train split, seed 0, n = 2000, no occlusion or
 #: degradation, yaw uniform in ±55°, pitch in ±25°). SynthFER is synthetic; docs/landmarks.md
-#: reports the error, and ``tests/test_landmarks_pose.py`` refits and checks these constants.
+#: reports the error, and ``tests/landmarks/test_landmarks_pose.py`` refits and checks these constants.
 DEFAULT_CALIBRATION = PoseCalibration(
     yaw_gain=0.6303,
     yaw_offset=-0.0012,

@@ -1,5 +1,5 @@
 """LAN (lan.txt §III): fusion variants and the Eq. 5 loss; the K-means guidance maps (§III-C) are
-tested with their module in tests/test_train_guidance.py."""
+tested with their module in tests/train/test_train_guidance.py."""
 
 from __future__ import annotations
 

@@ -32,7 +32,7 @@ from ferlib.models.blocks import CBAMBasicBlock
 from ferlib.models.checkpoints import CheckpointError, checkpoint_sources, load_checkpoint
 from ferlib.models.losses import cross_entropy, decision_fusion_loss
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PAPER_MODELS = ("amp-net", "amp-net-r18", "ma-net", "lan", "ffra-net", "man")
 BASELINES = ("resnet18", "resnet34", "vgg16", "vgg16-se")
 FAMILIES = PAPER_MODELS + BASELINES

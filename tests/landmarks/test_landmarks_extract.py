@@ -26,7 +26,7 @@ from ferlib.landmarks.examples import faces_side_by_side, lfw_face
 from ferlib.landmarks.extract import LandmarkTable, journal_path, pixels_hash, record_key
 
 torch.set_num_threads(1)
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 N_FACES = 40
 
 

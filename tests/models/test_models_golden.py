@@ -68,6 +68,6 @@ def test_seeded_logits_match_golden(name):
     assert torch.allclose(got, expected, rtol=1e-4, atol=1e-4), (name, (got - expected).abs().max())
 
 
-if __name__ == "__main__":  # regenerate: PYTHONPATH=. python tests/test_models_golden.py
+if __name__ == "__main__":  # regenerate: PYTHONPATH=. python tests/models/test_models_golden.py
     torch.set_num_threads(1)
     GOLDEN_PATH.write_text(json.dumps({name: golden_logits(name) for name in PAPER_MODELS}, indent=1) + "\n")

@@ -1,6 +1,6 @@
 """LAN guidance maps by per-position K-means (lan.txt §III-C, Eqs. 3–4) and the trainer's glue.
 
-Moved from tests/test_lan.py with :mod:`ferlib.train.guidance` (formerly ``ferlib.models.guidance``).
+Moved from tests/models/test_lan.py with :mod:`ferlib.train.guidance` (formerly ``ferlib.models.guidance``).
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """The study notebooks: committed form, parameters, nbval in the smoke profile, and the helpers
-they call (ferlib.plots, ferlib.explain, ferlib.widgets, the ablation grids).
+they call (ferlib.plots, ferlib.widgets, the ablation grids; ferlib.explain's own tests are in
+tests/explain/).
 
 ``test_nbval_smoke`` runs, in a subprocess::
 
@@ -23,7 +24,6 @@ from pathlib import Path
 import nbformat
 import numpy as np
 import pytest
-import torch
 
 from ferlib.models import ablation_grids
 from ferlib.study import (
@@ -34,7 +34,7 @@ from ferlib.study import (
     check_run,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 NB_DIR = REPO / "notebooks"
 CHECK = "# NBVAL_CHECK_OUTPUT"
 ALLOWED_IMPORTS = {
@@ -171,57 +171,6 @@ def test_nbval_smoke(tmp_path):
 # --------------------------------------------------------------------------------------------
 # Helpers the notebooks call
 # --------------------------------------------------------------------------------------------
-
-
-def test_occluder_cam_mass_by_hand():
-    from ferlib.explain import occluder_cam_mass
-
-    cam = np.zeros((4, 4))
-    cam[0, 0], cam[3, 3] = 3.0, 1.0
-    mask = np.zeros((4, 4), bool)
-    mask[:2, :2] = True  # a quarter of the image, holding 3 of the 4 units of mass
-    out = occluder_cam_mass(cam, mask)
-    assert out["mass"] == pytest.approx(0.75) and out["area"] == pytest.approx(0.25)
-    assert out["ratio"] == pytest.approx(3.0)
-    assert np.isnan(occluder_cam_mass(np.zeros((4, 4)), mask)["mass"])
-    with pytest.raises(ValueError, match="same H×W"):
-        occluder_cam_mass(cam, np.zeros((3, 3), bool))
-
-
-def test_paste_patch_cam_places_the_map_in_its_box():
-    from ferlib.explain import paste_patch_cam
-
-    out = paste_patch_cam(np.ones((224, 224), np.float32), (40, 80, 120, 160), 224)
-    assert out[80:160, 40:120].min() == pytest.approx(1.0)
-    assert out.sum() == pytest.approx(80 * 80)
-    assert paste_patch_cam(np.ones((8, 8)), (np.nan, 0, 1, 1), 32).sum() == 0
-
-
-def test_compute_cams_through_landmark_wrapper_for_every_cam_target():
-    """pytorch-grad-cam on a model that needs landmarks (AMP-Net*), per branch, AP maps pasted."""
-    from ferlib.explain import LogitsOnly, branch_cams, compute_cams
-    from ferlib.models import create_model
-
-    torch.manual_seed(0)
-    model = create_model("amp-net-r18").eval()
-    images = torch.randn(1, 3, 224, 224)
-    lm5 = torch.tensor([[[80.0, 96], [144, 96], [112, 124], [88, 160], [136, 160]]])
-    with pytest.raises(ValueError, match="one image at a time"):
-        LogitsOnly(model, lm5.expand(2, 5, 2))(torch.randn(3, 3, 224, 224))
-    assert {"gp", "lp", "ap_eye1"} <= set(model.cam_targets())
-    cams = branch_cams(
-        model, images, {"landmarks5": lm5, "label": torch.tensor([0])}, classes=[0], branches=["ap_eye1"]
-    )
-    assert set(cams) == {"ap_eye1"}
-    stack = cams["ap_eye1"]
-    assert stack.shape == (1, 224, 224) and stack.min() >= 0 and stack.max() <= 1 + 1e-6
-    # the AP map lives only inside eye1's patch: grid centre (10, 12), L = 10 → columns 5..15
-    assert stack[:, :, : 5 * 8].sum() == 0 and stack[:, :, 15 * 8 :].sum() == 0
-    assert stack.sum() > 0
-    plain = create_model("resnet18").eval()
-    a = compute_cams(plain, images[:1], plain.cam_targets()["layer4"], classes=[0])
-    b = compute_cams(plain, images[:1], plain.cam_targets()["layer4"], classes=[3])
-    assert a.shape == (1, 224, 224) and not np.allclose(a, b)  # the explained class matters
 
 
 def test_amp_net_boxes_and_region_explorer_follow_the_landmarks():

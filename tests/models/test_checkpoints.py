@@ -20,7 +20,7 @@ from ferlib.models import create_model, load_checkpoint
 from ferlib.models.checkpoints import CheckpointError
 from ferlib.models.ma_net import manet_official_key_map
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 FORMATS = SHARED / "checkpoint-formats"
 FORMAT_FILES = sorted(FORMATS.glob("*.json")) if FORMATS.is_dir() else []
 
