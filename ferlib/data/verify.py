@@ -38,7 +38,7 @@ class SplitCheck:
     unreadable: int = 0
     dropped: dict[str, int] = field(default_factory=dict)
     duplicates: int = 0
-    skipped: int = 0  # items a training run with on_corrupt='skip' would leave out (bad rows, missing, unreadable)
+    skipped: int = 0  # items a loader skipping bad items leaves out (bad rows, missing, unreadable, unsafe paths)
 
     @property
     def difference(self) -> int | None:
@@ -92,7 +92,7 @@ class VerifyReport:
             if self.decode_checked:
                 text += f"; decoded {s.decoded}, unreadable {s.unreadable}"
             if s.skipped:
-                text += f"; {s.skipped} would be skipped by on_corrupt='skip'"
+                text += f"; {s.skipped} unusable (left out when bad items are skipped)"
             lines.append(text)
             if s.dropped:
                 lines.append("      dropped on purpose: " + ", ".join(f"{k}={v}" for k, v in sorted(s.dropped.items())))
