@@ -333,10 +333,10 @@ def make_kdef(
                 folder = base / f"{s}{gender}{sid:02d}"
                 for expr in KDEF_EXPR:
                     for angle in angles:
-                        write_image(folder / f"{s}{gender}{sid:02d}{expr}{angle}.JPG", (12, 14), seed=n)
+                        write_image(folder / f"{s}{gender}{sid:02d}{expr}{angle}.JPG", (16, 18), seed=n)
                         n += 1
     if bad_name:
-        write_image(base / f"{sessions[0]}F01" / "AF01SUX.JPG", (12, 14))
+        write_image(base / f"{sessions[0]}F01" / "AF01SUX.JPG", (16, 18))
     tree.counts["all"] = n
     tree.extra["subjects"] = subjects
     return tree

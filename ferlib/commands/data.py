@@ -28,8 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "verify",
         help="check a local dataset copy against its manifest",
         description="Check layout, label parsing, counts against the manifest's split sizes and that "
-        "every image decodes. Exits 1 when a problem is found; every message names the file, the "
-        "expectation and the fix.",
+        "every image decodes. Exits 1 when a problem is found, 2 when a split has no images at all (or the "
+        "dataset name is unknown); every message names the file, the expectation and the fix.",
     )
     p.add_argument("name", help="manifest name (see `ferlib data list`)")
     p.add_argument("--root", required=True, help="folder of your local copy, in the official layout")
@@ -88,9 +88,10 @@ def _print_json(obj: Any) -> None:
     print(json.dumps(obj, indent=2, default=str))
 
 
-def _fail(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    return 1
+def _fail(message: str, action: str = "") -> int:
+    """A refusal: ``ferlib data <action>: <message>`` on stderr, exit code 2."""
+    print(f"ferlib data{' ' + action if action else ''}: {message}", file=sys.stderr)
+    return 2
 
 
 def run_list(args: argparse.Namespace) -> int:
@@ -130,11 +131,17 @@ def run_verify(args: argparse.Namespace) -> int:
             args.name, args.root, decode=not args.no_decode, max_images=args.max_images, progress=not args.json, **kw
         )
     except (KeyError, DatasetError) as exc:
-        return _fail(str(exc.args[0]) if isinstance(exc, KeyError) else str(exc))
+        return _fail(str(exc.args[0]) if isinstance(exc, KeyError) else str(exc), "verify")
     if args.json:
         _print_json(report.as_dict())
     else:
         print(report.summary())
+    if report.empty:
+        empty = [p for p in report.problems if p.kind == "empty"]
+        first = empty[0]
+        return _fail(
+            f"{first.file}: {first.expectation}; {len(empty)} split(s) without images. Fix: {first.fix}", "verify"
+        )
     return 0 if report.ok else 1
 
 
@@ -179,7 +186,7 @@ def run_occlude(args: argparse.Namespace) -> int:
         )
         path = materialise_occluded(dataset, args.kind, args.out, seed=args.seed, progress=not args.json)
     except (DatasetError, ValueError) as exc:
-        return _fail(str(exc))
+        return _fail(str(exc), "occlude")
     if args.json:
         _print_json({"manifest": str(path), "n": len(dataset)})
     else:
@@ -203,18 +210,20 @@ def run_cache(args: argparse.Namespace) -> int:
         )
         cache = cached_dataset(dataset, args.cache_dir, progress=not args.json)
     except (DatasetError, ValueError) as exc:
-        return _fail(str(exc))
+        return _fail(str(exc), "cache")
     report = getattr(dataset, "report", None)
     info = {
         "path": str(cache.path),
         "n": len(cache),
         "built_now": cache.built_now,
-        "skipped": 0 if report is None else len(report.skipped),
+        "skipped": cache.skipped,
     }
     if args.json:
         _print_json(info)
     else:
         print(f"cache {'built' if cache.built_now else 'already present'}: {cache.path} ({len(cache)} images)")
         if info["skipped"]:
-            print(f"skipped {info['skipped']} problem item(s): " + report.summary())
+            print(
+                f"skipped {info['skipped']} problem item(s)" + (f": {report.summary()}" if report is not None else "")
+            )
     return 0

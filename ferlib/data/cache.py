@@ -133,6 +133,12 @@ class DecodedCache(Dataset):
     def report(self):
         return getattr(self.dataset, "report", None)
 
+    @property
+    def skipped(self) -> int:
+        """Items the wrapped dataset skipped (``dataset.skipped``), including those met while the cache was
+        built (stored with it, so a reused cache still reports them)."""
+        return max(self._skipped_at_build, int(getattr(self.dataset, "skipped", 0) or 0))
+
     def __len__(self) -> int:
         return self._n
 
@@ -202,6 +208,7 @@ class DecodedCache(Dataset):
                     "shape": list(shape),
                     "fingerprint": _jsonable(dataset_fingerprint(self.dataset)),
                     "keys": sorted(arrays),
+                    "skipped": int(getattr(self.dataset, "skipped", 0) or 0),
                 },
             )
             try:
@@ -216,6 +223,7 @@ class DecodedCache(Dataset):
     def _load_sidecars(self) -> None:
         index = json.loads((self.path / _INDEX).read_text())
         self._n = int(index["n"])
+        self._skipped_at_build = int(index.get("skipped", 0))
         with np.load(self.path / _ARRAYS) as data:
             self._arrays = {k: data[k] for k in data.files}
         self._labels = self._arrays["labels"]

@@ -23,7 +23,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ferlib.data.errors import CorruptImageError, LoadReport, Problem
-from ferlib.data.images import pil_to_tensor
+from ferlib.data.images import check_image_size, decode_image, pil_to_tensor
 from ferlib.data.labels import CANONICAL_CLASSES, class_names
 from ferlib.data.manifests import Manifest
 from ferlib.data.records import Record
@@ -84,13 +84,7 @@ class FERDataset(Dataset):
 
     # -- decoding ---------------------------------------------------------------------------
     def _decode(self, rec: Record):
-        from PIL import Image
-
-        if rec.pixels is not None:
-            return Image.fromarray(rec.pixels).convert("RGB")
-        with Image.open(rec.path) as im:
-            im.load()
-            return im.convert("RGB")
+        return decode_image(rec.pixels if rec.pixels is not None else rec.path)
 
     def _landmarks_for(self, rec: Record) -> tuple[np.ndarray | None, np.ndarray | None, tuple[int, int] | None, dict]:
         """(landmarks5, landmarks8, frame, extra meta). ``frame`` is the (width, height) the points
@@ -126,6 +120,14 @@ class FERDataset(Dataset):
                 "re-extract this file from the original archive, or pass on_corrupt='skip' to skip and count it",
             ) from exc
         width, height = img.size
+        too_small = check_image_size(width, height)
+        if too_small:
+            raise CorruptImageError(
+                rec.path or rec.id,
+                f"{too_small} ({self.name}/{self.split} item {rec.id!r})",
+                "replace it with the full-size image from the original archive or remove its row, "
+                "or pass on_corrupt='skip' to skip and count it",
+            )
         original_w, original_h = width, height
         x0, y0 = 0.0, 0.0
         if rec.crop is not None:
@@ -210,9 +212,21 @@ class FERDataset(Dataset):
                 except CorruptImageError as exc2:
                     self._bad.add(j)
                     self.report.add(Problem("corrupt", exc2.file, exc2.expectation, exc2.fix))
+                    warnings.warn(
+                        f"skipped unreadable image {exc2.file}, met while looking for a stand-in for "
+                        f"{self.records[index].path or self.records[index].id} (counted in dataset.report)",
+                        stacklevel=2,
+                    )
                     continue
                 sample["meta"]["substituted_for"] = self.records[index].id
                 return sample
+
+    @property
+    def skipped(self) -> int:
+        """Items left out because of a problem (bad rows, missing and unreadable images, unsafe paths) so far:
+        the load report's count, growing as ``on_corrupt='skip'`` meets unreadable images. Images found
+        unreadable inside DataLoader worker processes are counted in those processes' copies only."""
+        return len(self.report.skipped)
 
     # -- cache support --------------------------------------------------------------------------
     def fingerprint(self) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from ferlib.data.errors import (
     BENIGN_KINDS,
     CorruptImageError,
     DatasetError,
+    EmptyDatasetError,
     LabelFileError,
     LayoutError,
     LoadReport,
@@ -128,6 +129,17 @@ def build_dataset(
         raise
     records = [r for r in records if r.label >= 0]
     records = _filter_classes(ctx, records, num_classes)
+    if not records:
+        skipped = len(report.skipped)
+        raise EmptyDatasetError(
+            report.source or root,
+            f"{manifest.title} split {split!r} has no images ({report.rows} label rows read"
+            + (f", {skipped} skipped as bad" if skipped else "")
+            + (f", {sum(report.dropped.values())} dropped on purpose" if report.dropped else "")
+            + ")",
+            f"use the complete official label files (layout in {manifest.path}); "
+            f"`ferlib data verify {manifest.name} --root {root}` lists what is wrong",
+        )
     table = load_landmarks_file(landmarks_file) if landmarks_file is not None else None
     for kind in ("duplicate", "conflict", "missing", "bad_row", "corrupt", "bad_name", "layout"):
         n = report.count(kind)
@@ -155,6 +167,7 @@ __all__ = [
     "LoadReport",
     "Problem",
     "DatasetError",
+    "EmptyDatasetError",
     "LayoutError",
     "LabelFileError",
     "CorruptImageError",

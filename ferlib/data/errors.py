@@ -28,13 +28,18 @@ class LabelFileError(DatasetError, ValueError):
 
 
 class CorruptImageError(DatasetError, OSError):
-    """An image file cannot be decoded."""
+    """An image file cannot be decoded (or is too small to be a face image)."""
+
+
+class EmptyDatasetError(LabelFileError):
+    """A split has no images at all (an empty label file, or every row skipped)."""
 
 
 @dataclass(frozen=True)
 class Problem:
     """One problem found while loading: ``kind`` is missing, corrupt, bad_row, conflict, layout,
-    duplicate (rows repeated with the same label, loaded once) or bad_name."""
+    duplicate (rows repeated with the same label, loaded once), bad_name, bad_path (a listed name that
+    leads outside the dataset folder) or empty (a split without images)."""
 
     kind: str
     file: str
@@ -62,6 +67,7 @@ class LoadReport:
     problems: list[Problem] = field(default_factory=list)
     dropped: Counter = field(default_factory=Counter)
     notes: list[str] = field(default_factory=list)
+    source: str | None = None  # the label file / list the split was read from, when there is one
 
     def add(self, problem: Problem) -> None:
         self.problems.append(problem)
@@ -88,6 +94,7 @@ __all__ = [
     "BENIGN_KINDS",
     "CorruptImageError",
     "DatasetError",
+    "EmptyDatasetError",
     "LabelFileError",
     "LayoutError",
     "LoadReport",

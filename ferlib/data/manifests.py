@@ -155,12 +155,22 @@ def list_manifests() -> list[str]:
     return sorted(p.stem for p in folder.glob("*.yaml"))
 
 
+class UnknownDatasetError(KeyError, ValueError):
+    """No manifest of that name. A ``KeyError`` (as before) whose text prints without the quotes ``KeyError`` adds."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
 def load_manifest(name: str) -> Manifest:
     """The manifest ``data_manifests/<name>.yaml`` as a frozen :class:`Manifest`."""
     path = manifests_dir() / f"{name}.yaml"
     if not path.is_file():
-        raise KeyError(f"no manifest named {name!r} (looked for {path}); available: {', '.join(list_manifests())}")
+        raise UnknownDatasetError(
+            f"unknown dataset {name} (no manifest {path}); known datasets: {', '.join(list_manifests())} "
+            "(`ferlib data list` describes them)"
+        )
     return _load_cached(str(path), path.stat().st_mtime)
 
 
-__all__ = ["Manifest", "load_manifest", "list_manifests", "manifests_dir", "LOADERS"]
+__all__ = ["Manifest", "UnknownDatasetError", "load_manifest", "list_manifests", "manifests_dir", "LOADERS"]

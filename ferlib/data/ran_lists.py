@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ferlib.data import native_labels
+from ferlib.data.errors import LabelFileError
 
 
 @dataclass(frozen=True)
@@ -82,10 +83,12 @@ def _read_lines(path: Path) -> tuple[list[tuple[int, str]], bool]:
     return [(i, ln) for i, ln in lines if ln], crlf
 
 
-def _bad(path: Path, line_no: int, line: str, expected: str) -> ValueError:
-    return ValueError(
-        f"{path}:{line_no}: cannot parse {line!r}; expected {expected}. Fix: use the unmodified list "
-        "from the RAN repository (Challenge-condition-FER-dataset)"
+def _bad(path: Path, line_no: int, line: str, expected: str) -> LabelFileError:
+    """A row that cannot be parsed (a ``ValueError``): ``<file>:<line>: cannot parse ...; expected .... Fix: ...``."""
+    return LabelFileError(
+        f"{path}:{line_no}",
+        f"cannot parse {line!r}; expected {expected}",
+        "use the unmodified list from the RAN repository (Challenge-condition-FER-dataset)",
     )
 
 
@@ -104,7 +107,7 @@ def parse_rafdb_list(path: str | Path) -> RanList:
     out = RanList(path=path, dataset="rafdb", crlf=crlf)
     for no, line in lines:
         parts = line.split()
-        if "/" in parts[0]:  # pose list: label/name
+        if len(parts) == 1:  # pose list: label/name
             prefix, _, name = parts[0].partition("/")
             key = _raf_key(name)
             if key is None or not prefix.isdigit():

@@ -3,8 +3,10 @@
 Checks, in order: the folder layout (``layout`` of ``data_manifests/<name>.yaml``); that every
 split's label files parse (bad rows, conflicting duplicate rows, images listed but missing); how
 many images each split has against the manifest's split sizes (a difference is reported, not an
-error: copies differ slightly, e.g. AffectNet's list versions); and that every image decodes.
-Every problem names the file, what was expected and the fix.
+error: copies differ slightly, e.g. AffectNet's list versions; a split with no image at all is a problem,
+``empty``); that no listed name leads outside the dataset folder (``bad_path``); and that every image decodes
+and is at least :data:`~ferlib.data.images.MIN_IMAGE_SIDE` pixels per side. Every problem names the file (and
+line), what was expected and the fix, and is listed once even when several splits read the same label file.
 """
 
 from __future__ import annotations
@@ -15,7 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ferlib.data.datasets import BENIGN_KINDS, CorruptImageError, DatasetError, Problem, build_dataset, resolve_name
+from ferlib.data.datasets import (
+    BENIGN_KINDS,
+    CorruptImageError,
+    DatasetError,
+    EmptyDatasetError,
+    Problem,
+    build_dataset,
+    resolve_name,
+)
 from ferlib.data.manifests import load_manifest
 
 
@@ -28,6 +38,7 @@ class SplitCheck:
     unreadable: int = 0
     dropped: dict[str, int] = field(default_factory=dict)
     duplicates: int = 0
+    skipped: int = 0  # items a loader skipping bad items leaves out (bad rows, missing, unreadable, unsafe paths)
 
     @property
     def difference(self) -> int | None:
@@ -52,6 +63,16 @@ class VerifyReport:
         return not any(p.kind not in BENIGN_KINDS for p in self.problems)
 
     @property
+    def empty(self) -> bool:
+        """A split has no images at all (nothing to train or test on): the CLI refuses with exit code 2."""
+        return any(p.kind == "empty" for p in self.problems)
+
+    def add(self, problem: Problem) -> None:
+        """Record ``problem`` once (splits that read the same label file meet its problems again)."""
+        if problem not in self.problems:
+            self.problems.append(problem)
+
+    @property
     def count_mismatches(self) -> list[SplitCheck]:
         return [s for s in self.splits if s.difference not in (None, 0)]
 
@@ -70,6 +91,8 @@ class VerifyReport:
                 )
             if self.decode_checked:
                 text += f"; decoded {s.decoded}, unreadable {s.unreadable}"
+            if s.skipped:
+                text += f"; {s.skipped} unusable (left out when bad items are skipped)"
             lines.append(text)
             if s.dropped:
                 lines.append("      dropped on purpose: " + ", ".join(f"{k}={v}" for k, v in sorted(s.dropped.items())))
@@ -104,6 +127,7 @@ class VerifyReport:
                     unreadable=s.unreadable,
                     dropped=s.dropped,
                     duplicates=s.duplicates,
+                    skipped=s.skipped,
                 )
                 for s in self.splits
             ],
@@ -179,14 +203,14 @@ def verify_dataset(
                     name, split, root, num_classes=m.num_classes, image_size=image_size, on_corrupt="skip", **kw
                 )
         except DatasetError as exc:
-            report.problems.append(
-                Problem(
-                    "layout" if isinstance(exc, FileNotFoundError) else "bad_row", exc.file, exc.expectation, exc.fix
-                )
-            )
+            if isinstance(exc, EmptyDatasetError):  # the loader's fix sends the user here: say what to restore
+                report.add(Problem("empty", exc.file, exc.expectation, f"restore the complete label files ({m.path})"))
+            else:
+                kind = "layout" if isinstance(exc, FileNotFoundError) else "bad_row"
+                report.add(Problem(kind, exc.file, exc.expectation, exc.fix))
             continue
         except (ValueError, KeyError, OSError) as exc:
-            report.problems.append(
+            report.add(
                 Problem(
                     "error", str(root), f"loading split {split!r} failed: {exc}", f"compare your copy with {m.path}"
                 )
@@ -195,7 +219,9 @@ def verify_dataset(
         check.loaded = len(ds)
         check.dropped = dict(ds.report.dropped)
         check.duplicates = ds.report.count("duplicate")
-        report.problems.extend(ds.report.problems)
+        check.skipped = len(ds.report.skipped)
+        for p in ds.report.problems:
+            report.add(p)
         if decode:
             n = len(ds) if max_images is None else min(len(ds), max_images)
             for i in tqdm(range(n), desc=f"verify {name}/{split}", disable=not progress, unit="img"):
@@ -204,7 +230,8 @@ def verify_dataset(
                     check.decoded += 1
                 except CorruptImageError as exc:
                     check.unreadable += 1
-                    report.problems.append(Problem("corrupt", exc.file, exc.expectation, exc.fix))
+                    check.skipped += 1
+                    report.add(Problem("corrupt", exc.file, exc.expectation, exc.fix))
             if max_images is not None and n < len(ds):
                 report.notes.append(f"{split}: decoded only the first {n} of {len(ds)} images (--max-images)")
     return report

@@ -505,6 +505,10 @@ def _final_test(run: _Run) -> dict[str, Any]:
         "final_val_accuracy": history[-1]["val_accuracy"] if history else None,
         "test_final": test_final,
         "test_selected": test_selected,
+        "skipped": {
+            "train": getattr(run.train_part.base, "skipped", 0),
+            "test": getattr(run.test_dataset, "skipped", 0),
+        },
         "selection": "the epoch with the best validation accuracy (validation = stratified split of the "
         "training data); the test set was evaluated only after training",
     }

@@ -123,5 +123,6 @@ def test_every_manifest_is_complete():
         assert m.citation and m.licence and m.request and m.landmarks and m.layout
     assert load_manifest("rafdb").splits == {"train": 12271, "test": 3068}
     assert load_manifest("ran_rafdb").splits == {"occlusion": 735, "pose30": 1247, "pose45": 558}
-    with pytest.raises(KeyError, match="available"):
+    with pytest.raises(KeyError, match="known datasets: ") as info:
         load_manifest("nope")
+    assert str(info.value).startswith("unknown dataset nope (")  # no quotes around the message

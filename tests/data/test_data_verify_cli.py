@@ -105,8 +105,8 @@ def test_cli_verify_exit_codes_and_json(tmp_path, capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["ok"] is False and out["problems"][0]["kind"] == "missing"
     assert {"file", "expectation", "fix"} <= set(out["problems"][0])
-    assert main(["data", "verify", "nosuch", "--root", str(tmp_path)]) == 1
-    assert "no manifest named 'nosuch'" in capsys.readouterr().err
+    assert main(["data", "verify", "nosuch", "--root", str(tmp_path)]) == 2
+    assert "ferlib data verify: unknown dataset nosuch (" in capsys.readouterr().err
 
 
 def test_cli_list(capsys):
@@ -201,7 +201,7 @@ def test_cli_occlude(tmp_path, capsys):
         assert np.array_equal(after[~mask], before[~mask]), f"sample {i} changed outside the occluder"
         changed = (after[mask] != before[mask]).any(axis=-1).mean()
         assert changed > 0.9, f"sample {i}: only {changed:.0%} of the occluder's pixels differ from the source"
-    assert main(["data", "occlude", "rafdb", "--kind", "mask", "--out", str(out)]) == 1
+    assert main(["data", "occlude", "rafdb", "--kind", "mask", "--out", str(out)]) == 2
     assert "needs root=PATH" in capsys.readouterr().err
 
 

@@ -60,10 +60,13 @@ def read_text_lines(path: Path) -> list[tuple[int, str]]:
     return [(i + 1, line.strip()) for i, line in enumerate(text.splitlines()) if line.strip()]
 
 
-def dedupe(ctx: LoadContext, file: Path, rows: Iterable[tuple[int, str, int]]) -> dict[str, tuple[int, int]]:
-    """``(line_no, key, label)`` rows → ``{key: (label, line_no)}``, counting repeats and conflicts."""
+def dedupe(ctx: LoadContext, file: Path, rows: Iterable[tuple]) -> dict[str, tuple[int, int]]:
+    """``(line_no, key, label[, label as written])`` rows → ``{key: (label, line_no)}``, counting repeats and
+    conflicts. A conflict is reported with the labels as written in the file (the 4th item, when given)."""
     seen: dict[str, tuple[int, int]] = {}
-    for line_no, key, label in rows:
+    written: dict[str, str] = {}
+    for line_no, key, label, *raw in rows:
+        as_written = str(raw[0]) if raw else str(label)
         if key in seen:
             if seen[key][0] == label:
                 ctx.duplicate(file, line_no, key)
@@ -71,12 +74,37 @@ def dedupe(ctx: LoadContext, file: Path, rows: Iterable[tuple[int, str, int]]) -
                 ctx.problem(
                     "conflict",
                     f"{file}:{line_no}",
-                    f"{key!r} listed with label {label} here but {seen[key][0]} on line {seen[key][1]}",
+                    f"{key!r} listed with label {as_written} here but {written[key]} on line {seen[key][1]}",
                     "keep one of the two rows (the first one is used when skipping)",
                 )
             continue
         seen[key] = (label, line_no)
+        written[key] = as_written
     return seen
+
+
+def inside(ctx: LoadContext, base: Path, name: str | os.PathLike, where: str) -> Path | None:
+    """``base / name`` when that path stays inside ``base`` (after ``..``, an absolute name and symlinks are
+    resolved), else a ``bad_path`` problem naming ``where`` (file:line) and ``None``.
+
+    ``base`` is the folder the list names into (e.g. ``Image/aligned``): it may itself be a link to another disk;
+    what is refused is a listed name that leads out of it.
+    """
+    path = base / name
+    try:
+        resolved = path.resolve()
+        reason = None if resolved.is_relative_to(base.resolve()) else f"resolves to {resolved}"
+    except (OSError, RuntimeError) as exc:  # a symlink loop
+        reason = f"cannot be resolved ({exc})"
+    if reason is None:
+        return path
+    ctx.problem(
+        "bad_path",
+        where,
+        f"the listed name {str(name)!r} leads outside the dataset folder {base}: it {reason}",
+        "list only names inside the dataset folder (no '..', no absolute paths, no links that point out)",
+    )
+    return None
 
 
 def check_files(ctx: LoadContext, records: list[Record], listed_in: str) -> list[Record]:

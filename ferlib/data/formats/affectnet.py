@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ferlib.data import native_labels
 from ferlib.data.face_geometry import landmarks68_to_5, landmarks68_to_8, xywh_to_xyxy
-from ferlib.data.formats._common import LoadContext, check_files, dedupe, require
+from ferlib.data.formats._common import LoadContext, check_files, dedupe, inside, require
 from ferlib.data.formats._registry import register_format
 from ferlib.data.manifests import Manifest
 from ferlib.data.records import Record, float_or_none, parse_floats
@@ -45,6 +45,7 @@ def affectnet(
         raise ValueError(f"AffectNet splits are 'train' and 'test' (= official validation), not {split!r}")
     csv_path = require(root / "Manually_Annotated_file_lists" / files[split], "AffectNet list", m)
     image_dir = require(root / "Manually_Annotated_Images", "AffectNet image folder", m, is_dir=True)
+    ctx.report.source = str(csv_path)
     rows, info = [], {}
     for no, row in _affectnet_rows(ctx, csv_path):
         try:
@@ -69,11 +70,14 @@ def affectnet(
             )
             continue
         rel = row[0].replace("\\", "/")
-        rows.append((no, rel, native_labels.AFFECTNET[expression]))
+        rows.append((no, rel, native_labels.AFFECTNET[expression], row[6]))
         info[rel] = row
     records = []
     for rel, (label, no) in dedupe(ctx, csv_path, rows).items():
         row = info[rel]
+        path = inside(ctx, image_dir, rel, f"{csv_path}:{no}")
+        if path is None:
+            continue
         lm5 = lm8 = lm68 = None
         crop = None
         try:
@@ -91,7 +95,7 @@ def affectnet(
             Record(
                 id=Path(rel).stem.lower(),
                 label=label,
-                path=str(image_dir / rel),
+                path=str(path),
                 crop=crop,
                 landmarks5=lm5,
                 landmarks8=lm8,

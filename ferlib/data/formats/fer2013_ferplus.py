@@ -12,7 +12,7 @@ import numpy as np
 
 from ferlib.data import native_labels
 from ferlib.data.errors import CorruptImageError, LabelFileError, LayoutError
-from ferlib.data.formats._common import LoadContext, check_files, dedupe, require
+from ferlib.data.formats._common import LoadContext, check_files, dedupe, inside, require
 from ferlib.data.formats._registry import register_format
 from ferlib.data.manifests import Manifest
 from ferlib.data.records import Record
@@ -44,6 +44,7 @@ def fer2013(ctx: LoadContext, root: Path, split: str, m: Manifest) -> list[Recor
             f"FER-2013 splits are {sorted(_FER_USAGE)} (val = PublicTest, test = PrivateTest), not {split!r}"
         )
     csv_path = require(root / "fer2013.csv", "FER-2013 CSV", m)
+    ctx.report.source = str(csv_path)
     records = []
     with open(csv_path, newline="", encoding="utf-8-sig") as fh:
         reader = csv.reader(fh)
@@ -80,6 +81,8 @@ def fer2013(ctx: LoadContext, root: Path, split: str, m: Manifest) -> list[Recor
     return records
 
 
+#: Canonical label → the FERPlus vote column that gave it (conflict messages quote the file's own words).
+_FERPLUS_WRITTEN = {v: k for k, v in native_labels.FERPLUS.items()}
 _FERPLUS_DIRS = {"Training": "FER2013Train", "PublicTest": "FER2013Valid", "PrivateTest": "FER2013Test"}
 
 
@@ -90,6 +93,7 @@ def ferplus(ctx: LoadContext, root: Path, split: str, m: Manifest, *, all_rows: 
             f"FERPlus splits are {sorted(_FER_USAGE)} (val = FER2013Valid, test = FER2013Test), not {split!r}"
         )
     label_path = require(root / "fer2013new.csv", "FERPlus label file", m)
+    ctx.report.source = str(label_path)
     use_folders = all((root / d).is_dir() for d in _FERPLUS_DIRS.values())
     pixels_path = root / "fer2013.csv"
     if not use_folders and not pixels_path.is_file():
@@ -148,7 +152,10 @@ def ferplus(ctx: LoadContext, root: Path, split: str, m: Manifest, *, all_rows: 
                 id=Path(name).stem.lower(), label=-1 if label is None else label, meta={"votes": votes, "usage": usage}
             )
             if use_folders:
-                rec.path = str(root / _FERPLUS_DIRS.get(usage, "FER2013Test") / name)
+                path = inside(ctx, root / _FERPLUS_DIRS.get(usage, "FER2013Test"), name, f"{label_path}:{no}")
+                if path is None:
+                    continue
+                rec.path = str(path)
             else:
                 if index >= len(pixel_rows or []):
                     ctx.problem(
@@ -163,7 +170,7 @@ def ferplus(ctx: LoadContext, root: Path, split: str, m: Manifest, *, all_rows: 
                     continue
                 rec.pixels = pixels
                 rec.meta["source"] = f"{pixels_path}:{no}"
-            names.append((no, rec.id, rec.label))
+            names.append((no, rec.id, rec.label, _FERPLUS_WRITTEN.get(rec.label, "no majority")))
             records.append(rec)
     keep = dedupe(ctx, label_path, names)
     seen: set[str] = set()

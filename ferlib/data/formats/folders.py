@@ -30,6 +30,7 @@ def folders(
         )
         base = candidates[0] if candidates else base
     require(base, f"{m.title} {split} folder", m, is_dir=True)
+    ctx.report.source = str(base)
     records = []
     class_dirs = sorted(p for p in base.iterdir() if p.is_dir())
     if not class_dirs:

@@ -11,7 +11,7 @@ import numpy as np
 
 from ferlib.data import native_labels
 from ferlib.data.face_geometry import order_landmarks5_by_x
-from ferlib.data.formats._common import LoadContext, check_files, dedupe, read_text_lines, require
+from ferlib.data.formats._common import LoadContext, check_files, dedupe, inside, read_text_lines, require
 from ferlib.data.formats._registry import register_format
 from ferlib.data.manifests import Manifest
 from ferlib.data.records import Record
@@ -25,6 +25,7 @@ def rafdb(ctx: LoadContext, root: Path, split: str, m: Manifest, *, variant: str
         raise ValueError(f"RAF-DB variant must be 'aligned' or 'original', not {variant!r}")
     label_file = require(root / "EmoLabel" / "list_patition_label.txt", "RAF-DB label file", m)
     image_dir = require(root / "Image" / variant, f"RAF-DB {variant} image folder", m, is_dir=True)
+    ctx.report.source = str(label_file)
     rows = []
     for no, line in read_text_lines(label_file):
         parts = line.split()
@@ -43,15 +44,16 @@ def rafdb(ctx: LoadContext, root: Path, split: str, m: Manifest, *, variant: str
             continue
         ctx.report.rows += 1
         if parts[0].startswith(split + "_"):
-            rows.append((no, parts[0], native_labels.RAFDB[int(parts[1])]))
+            rows.append((no, parts[0], native_labels.RAFDB[int(parts[1])], parts[1]))
     records = []
-    for name, (label, _) in dedupe(ctx, label_file, rows).items():
+    for name, (label, no) in dedupe(ctx, label_file, rows).items():
         stem = Path(name).stem
+        path = inside(ctx, image_dir, f"{stem}_aligned.jpg" if variant == "aligned" else name, f"{label_file}:{no}")
+        if path is None:
+            continue
         if variant == "aligned":
-            path = image_dir / f"{stem}_aligned.jpg"
             lm5 = None
         else:
-            path = image_dir / name
             lm5 = _rafdb_manual_landmarks(ctx, root / "Annotation" / "manual" / f"{stem}_manu_attri.txt")
         records.append(Record(id=stem, label=label, path=str(path), landmarks5=lm5))
     return check_files(ctx, records, str(label_file))

@@ -27,7 +27,12 @@ def ran(
     **base_kw,
 ) -> list[Record]:
     if split not in m.list_files:
-        raise ValueError(f"{m.name} splits are {sorted(m.list_files)}, not {split!r}")
+        first, *others = list(m.list_files)
+        raise ValueError(
+            f"{m.name} holds the RAN test lists of {m.base} ({', '.join(m.list_files)}), not a {split!r} split; "
+            f"evaluate on one with `ferlib evaluate --dataset {m.base} --subset {first}` (or "
+            f"{' or '.join('--subset ' + o for o in others)}); in Python: build_dataset({m.name!r}, {first!r}, root)"
+        )
     filename = m.list_files[split]
     if list_file is None:
         candidates = [root / "RAN" / filename, root / filename]
@@ -40,6 +45,7 @@ def ran(
             f"download it from {m.request.split()[0]} and pass list_file=PATH or copy it to {root / 'RAN'}",
         )
     family = {"rafdb": "rafdb", "affectnet8": "affectnet", "ferplus": "ferplus"}[m.base]
+    ctx.report.source = str(list_file)
     ran = parse_ran_list(list_file, family)
     ctx.report.rows = len(ran)
     base_m = load_manifest(m.base)

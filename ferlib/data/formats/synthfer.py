@@ -12,7 +12,7 @@ from typing import Any
 from torch.utils.data import Dataset
 
 from ferlib.data.errors import LabelFileError, LayoutError
-from ferlib.data.formats._common import LoadContext, check_files, dedupe
+from ferlib.data.formats._common import LoadContext, check_files, dedupe, inside
 from ferlib.data.formats._registry import register_format
 from ferlib.data.labels import CANONICAL_CLASSES
 from ferlib.data.manifests import Manifest
@@ -29,6 +29,7 @@ def synthfer_folder(ctx: LoadContext, root: Path, split: str, m: Manifest) -> li
             "materialised folder has no manifest.csv (it is written last: an incomplete folder has none)",
             "re-run `ferlib data synth --out DIR --n N --seed S` (or `ferlib data occlude`)",
         )
+    ctx.report.source = str(manifest_csv)
     records, rows = [], []
     with open(manifest_csv, newline="", encoding="utf-8-sig") as fh:
         reader = csv.DictReader(fh)
@@ -72,9 +73,10 @@ def synthfer_folder(ctx: LoadContext, root: Path, split: str, m: Manifest) -> li
                     "lm8",
                 ):
                     meta[key] = value
-            path = Path(row["path"])
-            path = path if path.is_absolute() else root / path
-            rows.append((no, row["id"], label))
+            path = inside(ctx, root, row["path"], where)
+            if path is None:
+                continue
+            rows.append((no, row["id"], label, row["label"]))
             records.append(
                 Record(
                     id=row["id"],
