@@ -1,11 +1,13 @@
 """``ferlib evaluate --checkpoint CKPT --dataset NAME [--root PATH]
-[--subset occlusion|pose30|pose45|FILE] [--json]``."""
+[--subset occlusion|pose30|pose45|FILE] [--model-kw KEY=VALUE ...] [--json]``."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+
+from ferlib.commands.train import model_kw, model_kw_dict
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,15 +25,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--n", type=int, help="SynthFER images to generate for the split")
     p.add_argument("--device", default="auto")
     p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument(
+        "--model-kw",
+        type=model_kw,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a variant keyword the checkpoint was trained with (YAML value; repeatable), "
+        "e.g. --model-kw lam=0.5; the weights must still fit the variant",
+    )
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from ferlib.train.checkpoint import read_checkpoint
     from ferlib.train.evaluate import evaluate_checkpoint
 
     try:
+        variant = (
+            model_kw_dict(args.model_kw, read_checkpoint(args.checkpoint)["model_name"]) if args.model_kw else None
+        )
         m = evaluate_checkpoint(
             args.checkpoint,
             args.dataset,
@@ -42,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             n=args.n,
             progress=not args.no_progress,
+            model_kwargs=variant,
         )
     except (ValueError, FileNotFoundError, KeyError) as exc:
         print(f"ferlib evaluate: {exc}", file=sys.stderr)

@@ -3,6 +3,7 @@
 ferlib train --model ma-net --dataset synthfer --profile smoke
 ferlib train --model ma-net --dataset rafdb --root /data/RAF-DB --profile full --seeds 0,1,2
 ferlib train --model ma-net --dataset rafdb --root /data/RAF-DB --run-dir runs/manet --resume
+ferlib train --model lan --dataset rafdb --root /data/RAF-DB --model-kw alpha=0 --init r18.pth --init-format torchvision
 torchrun --standalone --nproc-per-node 4 -m ferlib train --model ma-net --dataset rafdb --root ...
 """
 
@@ -33,6 +34,32 @@ def _param(text: str) -> tuple[str, object]:
     if not sep or not key:
         raise argparse.ArgumentTypeError(f"-p takes KEY=VALUE (e.g. -p fold=0), got {text!r}")
     return key.strip(), yaml.safe_load(value)
+
+
+def model_kw(text: str) -> tuple[str, object]:
+    """``--model-kw KEY=VALUE``: the value is read as YAML (``0.5``, ``true``, ``[gp, lp]``, ``null``)."""
+    import yaml
+
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"--model-kw takes KEY=VALUE (e.g. --model-kw alpha=0), got {text!r}")
+    try:
+        return key.strip(), yaml.safe_load(value)
+    except yaml.YAMLError as exc:
+        raise argparse.ArgumentTypeError(f"--model-kw {text!r}: the value is not valid YAML ({exc})") from None
+
+
+def model_kw_dict(pairs: list[tuple[str, object]], model: str) -> dict[str, object]:
+    """The ``--model-kw`` pairs as keywords of ``model``'s factory; a repeated or unknown key is refused."""
+    from ferlib.train.config import check_model_kwargs
+
+    kw: dict[str, object] = {}
+    for key, value in pairs:
+        if key in kw:
+            raise ValueError(f"--model-kw {key} given twice ({kw[key]!r} and {value!r}); give it once")
+        kw[key] = value
+    check_model_kwargs(model, kw)
+    return kw
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -68,7 +95,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--init-format",
         default="ferlib",
-        help="ferlib | manet-official | ampnet-official | torchvision (default ferlib)",
+        help="ferlib | torchvision (ResNet-18/34, VGG16) | vgg-face (vgg_face_dag) | manet-official | "
+        "ampnet-official (default ferlib); docs/training.md 'Outside weights'",
+    )
+    p.add_argument(
+        "--init-partial",
+        action="store_true",
+        help="accept an --init that leaves part of the backbone it maps at its random init (refused otherwise)",
+    )
+    p.add_argument(
+        "--model-kw",
+        type=model_kw,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="model variant keyword (YAML value; repeatable), e.g. --model-kw alpha=0 --model-kw fusion=concat",
     )
     p.add_argument("--num-classes", type=int, default=7, choices=(7, 8))
     p.add_argument("--n-train", type=int, help="SynthFER training images (default: the profile's)")
@@ -105,6 +146,11 @@ def run(args: argparse.Namespace) -> int:
     from ferlib.train import TrainConfig, distributed, train_seeds
     from ferlib.train.metrics import format_mean_std
 
+    try:
+        variant = model_kw_dict(args.model_kw, args.model)
+    except (ValueError, KeyError) as exc:
+        print(f"ferlib train: {exc}", file=sys.stderr)
+        return 2
     cfg = TrainConfig(
         model=args.model,
         dataset=args.dataset,
@@ -125,6 +171,8 @@ def run(args: argparse.Namespace) -> int:
         cache_dir=args.cache_dir,
         init=args.init,
         init_format=args.init_format,
+        init_partial=args.init_partial,
+        model_kwargs=variant,
         augment=not args.no_augment,
         device=args.device,
         num_workers=args.workers,

@@ -56,24 +56,33 @@ def _filter_classes(ctx: LoadContext, records: list[Record], num_classes: int) -
     return keep
 
 
-#: Short names that map to manifests.
+#: Other spellings of manifest names (compared lower-case, ``_`` read as ``-``).
 ALIASES = {
     "raf-db": "rafdb",
-    "raf_db": "rafdb",
     "affectnet": "affectnet7",
+    "affectnet-7": "affectnet7",
+    "affectnet-8": "affectnet8",
     "sfew": "sfew2",
+    "sfew-2": "sfew2",
+    "sfew2.0": "sfew2",
     "caer-s": "caers",
     "ck+": "ckplus",
+    "ck-plus": "ckplus",
     "fed-ro": "fedro",
     "fer-2013": "fer2013",
+    "fer+": "ferplus",
+    "fer-plus": "ferplus",
     "materialised": "synthfer",
     "occluded": "synthfer",
 }
 
 
 def resolve_name(name: str) -> str:
-    key = name.lower()
-    return ALIASES.get(key, key)
+    """The canonical (manifest) name of a dataset name or alias: ``CAER-S``/``caer_s`` → ``caers``,
+    ``CK+`` → ``ckplus``, ``FER-2013`` → ``fer2013``, ``RAF_DB`` → ``rafdb``; unknown names come back
+    lower-cased (``load_manifest`` then names the known ones). The one place aliases are resolved."""
+    key = name.strip().lower()
+    return ALIASES.get(key, ALIASES.get(key.replace("_", "-"), key))
 
 
 def build_dataset(

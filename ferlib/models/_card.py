@@ -136,11 +136,14 @@ class CheckpointFormat:
 
     ``key_map(name) -> ferlib name | None`` receives a checkpoint tensor name with ``module.``
     stripped; ``None`` means "known but unused"; ``KeyError`` means "not part of this layout".
+    ``heads`` are the ferlib module paths of the classifier heads: a tensor of another class count
+    there is an identity head to skip; a shape mismatch anywhere else is refused.
     """
 
     name: str
     key_map: Callable[[str], str | None]
     description: str = ""
+    heads: tuple[str, ...] = ()
 
 
 #: Labels of the five RetinaFace points when a region view draws them.

@@ -71,6 +71,7 @@ from ferlib.models._card import (
     ReportedResult,
     ablation_rows,
 )
+from ferlib.models._weight_layouts import resnet_stage_map
 from ferlib.models.baselines import resnet_stages
 from ferlib.models.blocks import CBAMBasicBlock
 from ferlib.models.losses import decision_fusion_logits, decision_fusion_loss
@@ -351,6 +352,16 @@ class AMPNet(FERModel):
         """Eqs. 7–8: ``λ·CE(z_G, y) + (1 − λ)·CE(z_LA, y)``; plain CE when only one head exists."""
         return decision_fusion_loss(output, batch, "gp", "lap", self.lam)
 
+    @property
+    def torchvision_stages(self) -> dict[str, str | None]:
+        """Outside weights (``load_checkpoint(source="torchvision")``): a ResNet-34 (``amp-net``) or
+        ResNet-18 (``amp-net-r18``) fills the pre-extractor (stem, layer1, layer2: conv1–conv3);
+        GP, LP, AP and the fusion layers start fresh."""
+        return resnet_stage_map(
+            {"conv1": "pre_extractor.stem.conv1", "bn1": "pre_extractor.stem.bn1"}
+            | {f"layer{i}": f"pre_extractor.layer{i}" for i in (1, 2)}
+        )
+
     def cam_targets(self) -> dict[str, nn.Module]:
         """Grad-CAM layers: ``gp`` (last OSA block, 512×7×7), ``lp`` (the 2×2 canvas of the four region
         branches, 512×14×14 in face layout), ``ap_<patch>`` (each AP branch, 256×L/2×L/2, patch-local:
@@ -464,6 +475,7 @@ AMP_NET_CHECKPOINTS = (
         map_ampnet_official_key,
         "public AMP-Net checkpoints (VGGFace2 pre-training with 8,631-way heads, or fine-tuned); "
         "public modules the forward never uses map to None",
+        heads=("fusion.gp_head", "fusion.lap_head"),
     ),
 )
 

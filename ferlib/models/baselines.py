@@ -36,6 +36,7 @@ import torchvision
 
 from ferlib.models._base import FERModel
 from ferlib.models._card import Citation, Claims, PaperCard, ReportedResult
+from ferlib.models._weight_layouts import resnet_stage_map, vgg16_stage_map
 from ferlib.models.blocks import SEModule
 from ferlib.models.losses import cross_entropy
 from ferlib.models.output import ModelOutput
@@ -102,6 +103,12 @@ class ResNetClassifier(FERModel):
         logits = self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
         return ModelOutput(logits=logits)
 
+    @property
+    def torchvision_stages(self) -> dict[str, str | None]:
+        """Outside weights (``source="torchvision"``): the whole ResNet; ``fc`` is the head (loaded
+        when its class count is the model's, skipped as an identity head otherwise)."""
+        return resnet_stage_map({name: name for name in ("conv1", "bn1", "layer1", "layer2", "layer3", "layer4")}, "fc")
+
     def cam_targets(self) -> dict[str, nn.Module]:
         return {"layer4": self.layer4}
 
@@ -135,6 +142,14 @@ class VGG16Classifier(FERModel):
         x = self.block5(self.se(self.blocks1_4(images)))
         logits = self.classifier(torch.flatten(self.avgpool(x), 1))
         return ModelOutput(logits=logits)
+
+    @property
+    def torchvision_stages(self) -> dict[str, str | None]:
+        """Outside weights (``source="torchvision"`` VGG16 or ``"vgg-face"``): the 13 convolutions and
+        fc6/fc7 — man.txt §IV-C's baselines are "initialized with VGG-Face" as a whole ("VGG
+        fine-tuning"); fc8 is the head (an identity head of another class count is skipped). The SE
+        block of ``vgg16-se`` starts fresh."""
+        return vgg16_stage_map("blocks1_4", "block5", classifier="classifier", head="classifier.6")
 
     def cam_targets(self) -> dict[str, nn.Module]:
         targets = {"conv5_3": self.block5[VGG16_CONV5_3_RELU]}

@@ -1,4 +1,4 @@
-"""Load outside checkpoints into ferlib models: public MA-Net / AMP-Net, torchvision, ferlib.
+"""Load outside checkpoints into ferlib models: public MA-Net / AMP-Net, torchvision, VGG-Face, ferlib.
 
 >>> from ferlib.models import create_model, load_checkpoint
 >>> model = create_model("ma-net")
@@ -6,7 +6,7 @@
 >>> print(report.summary())
 
 Sources: a family's own formats come from its paper card (``PaperCard.checkpoint_formats``, a
-name and a key map), e.g.
+name, a key map and the classifier heads), e.g.
 
 * ``"manet-official"`` (MA-Net's card) — the public MA-Net checkpoints (MS-Celeb-1M pre-training
   with 12,666-way heads, or fine-tuned 7-class), through :func:`ferlib.models.ma_net.manet_official_key_map`;
@@ -14,36 +14,46 @@ name and a key map), e.g.
   with 8,631-way heads, or fine-tuned), through :func:`ferlib.models._amp_net_keys.map_ampnet_official_key`
   (``None`` for the public modules its forward never uses);
 
-and two generic formats work for every model:
+and three generic formats:
 
-* ``"torchvision"`` — a torchvision-layout state dict (``resnet18``/``resnet34``/``vgg16``, e.g. a
-  face-recognition ResNet-18). Its names are loaded into the model's torchvision-derived stages:
-  every tensor name ``k`` goes to ``<prefix>k`` for the one prefix that places the most tensors
-  A model says where its torchvision-derived stages live with a ``torchvision_stages``
-  attribute (torchvision top-level name → ferlib module path; MA-Net maps ``conv1``, ``bn1``,
-  ``layer1``, ``layer2`` to its pre-extractor, plus ``layer3``/``layer4`` when a branch is
-  ResNet-18's last two stages, so the deeper stages it re-defines are ignored). Otherwise every
-  name ``k`` goes to ``<prefix>k`` for the one prefix that places the most tensors, or the
-  model's ``torchvision_prefix`` attribute.
+* ``"torchvision"`` — a torchvision ResNet-18/34 or VGG16 state dict (e.g. a face-recognition
+  ResNet-18 with a 12,666-way identity head, ``module.``/``backbone.`` prefixes allowed);
+* ``"vgg-face"`` — VGG-Face in the ``vgg_face_dag`` layout (``conv1_1 … conv5_3``, ``fc6``-``fc8``), its
+  input convention folded into the first convolution (:mod:`ferlib.models._weight_layouts`);
+
+  both are placed by the model's ``torchvision_stages`` (torchvision module path → ferlib module path,
+  ``None`` for what the family deliberately initialises itself): the *mapped part* of the model;
 * ``"ferlib"`` — a state dict saved from a ferlib model (names already match).
 
 Everything is read with ``torch.load(weights_only=True)``; ``module.`` prefixes (DataParallel) are
 stripped; checkpoints wrapped as ``{"state_dict": ...}``/``{"model": ...}`` are unwrapped.
-Identity-classification heads (12,666-way MS-Celeb, 8,631-way VGGFace2, ImageNet's 1,000-way,
-or any class count other than the model's) are skipped with a note and the model's own head keeps
-its initialisation. Any other shape mismatch is refused (``strict_shapes=True``) with a message
-naming the file, the tensor, both shapes and the fix.
+
+What is refused, with the file, the tensor names and the fix:
+
+* a load that leaves any non-head tensor of the mapped part unset (:class:`IncompleteLoadError`,
+  listing them) — unless ``partial=True`` (``--init-partial``); BN ``num_batches_tracked`` counters are
+  not required. For a card format and ``"ferlib"`` the mapped part is the whole model;
+* a file tensor that falls inside the mapped part but has no counterpart (a ResNet-34 into a
+  ResNet-18 stage), a layout the model does not take (VGG16 into a ResNet family), a shape mismatch
+  outside the classifier heads (``strict_shapes=True``).
+
+Classifier heads of another class count (identity heads: 12,666-way MS-Celeb, 8,631-way VGGFace2,
+2,622-way VGG-Face, ImageNet's 1,000-way) are skipped with a note and the model's own head keeps its
+initialisation. The heads are known from the layout (torchvision ``fc``/``classifier.6``), the card's
+format (``CheckpointFormat.heads``) or the class count (``num_classes``: the linear layers with that many
+outputs) — never guessed from "any linear layer".
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 import torch.nn as nn
 
+import ferlib.models._weight_layouts as _layouts
 from ferlib.models._base import FERModel
 from ferlib.models._card import CheckpointFormat
 from ferlib.models.registry import get_card, list_models
@@ -51,14 +61,19 @@ from ferlib.models.registry import get_card, list_models
 __all__ = [
     "CheckpointError",
     "GENERIC_SOURCES",
+    "IncompleteLoadError",
+    "OUTSIDE_SOURCES",
     "LoadReport",
     "checkpoint_sources",
+    "classifier_heads",
     "load_checkpoint",
     "read_state_dict",
 ]
 
-#: Formats every model loads; the others come from the paper cards.
-GENERIC_SOURCES = ("torchvision", "ferlib")
+#: Outside layouts placed by a model's ``torchvision_stages`` (see :mod:`ferlib.models._weight_layouts`).
+OUTSIDE_SOURCES = ("torchvision", "vgg-face")
+#: Formats not tied to one paper card: the outside layouts and ferlib's own state dicts.
+GENERIC_SOURCES = (*OUTSIDE_SOURCES, "ferlib")
 
 
 def checkpoint_sources() -> tuple[str, ...]:
@@ -83,6 +98,7 @@ def __getattr__(name: str):
 IDENTITY_HEADS = {
     12666: "MS-Celeb-1M subset (MA-Net pre-training)",
     8631: "VGGFace2 (AMP-Net pre-training)",
+    2622: "VGG-Face identities",
     1000: "ImageNet",
 }
 
@@ -99,7 +115,11 @@ class LoadReport:
     ``missing``         ferlib state names the checkpoint did not provide (they keep their init);
     ``ignored``         checkpoint names not used, with the reason;
     ``replaced_heads``  ferlib classifier names whose checkpoint tensor had another class count
-                        (identity heads): skipped, the ferlib head keeps its initialisation.
+                        (identity heads): skipped, the ferlib head keeps its initialisation;
+    ``layout``          what the file holds (``"ResNet-18"``, ``"VGG-Face (vgg_face_dag)"``; outside sources);
+    ``mapped``          the mapped part (``torchvision name → ferlib module``, or the whole model);
+    ``unset``           non-head tensors of the mapped part the file did not fill (refused unless ``partial``);
+    ``notes``           conversions applied (e.g. VGG-Face's input convention folded into ``conv1_1``).
     """
 
     path: str
@@ -108,14 +128,26 @@ class LoadReport:
     missing: list[str] = field(default_factory=list)
     ignored: dict[str, str] = field(default_factory=dict)
     replaced_heads: dict[str, str] = field(default_factory=dict)
+    layout: str = ""
+    mapped: list[str] = field(default_factory=list)
+    unset: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    partial: bool = False
 
     def summary(self) -> str:
+        kind = f"{self.source}, {self.layout}" if self.layout else self.source
         lines = [
-            f"{self.path} ({self.source}): loaded {len(self.loaded)} tensors, "
+            f"{self.path} ({kind}): loaded {len(self.loaded)} tensors, "
             f"{len(self.missing)} missing, {len(self.ignored)} ignored, {len(self.replaced_heads)} heads replaced"
         ]
+        if self.mapped:
+            lines.append(f"  mapped part: {', '.join(self.mapped)}")
+        for note in self.notes:
+            lines.append(f"  note: {note}")
         for name, note in self.replaced_heads.items():
             lines.append(f"  head {name}: {note}")
+        if self.unset:
+            lines.append(f"  LEFT AT INIT inside the mapped part (--init-partial): {_grouped(self.unset)}")
         if self.missing:
             shown = ", ".join(self.missing[:8]) + (" ..." if len(self.missing) > 8 else "")
             lines.append(f"  missing (kept at init): {shown}")
@@ -125,11 +157,44 @@ class LoadReport:
         return {
             "path": self.path,
             "source": self.source,
+            "layout": self.layout,
+            "partial": self.partial,
+            "mapped": list(self.mapped),
             "loaded": list(self.loaded),
             "missing": list(self.missing),
+            "unset": list(self.unset),
             "ignored": dict(self.ignored),
             "replaced_heads": dict(self.replaced_heads),
+            "notes": list(self.notes),
         }
+
+
+def _grouped(names: list[str]) -> str:
+    """``a.b.weight, a.b.bias, c.weight`` → ``a.b.{weight, bias}, c.weight``: every name, compactly."""
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        module, _, leaf = name.rpartition(".")
+        groups.setdefault(module, []).append(leaf)
+    return ", ".join(
+        f"{m}.{{{', '.join(leaves)}}}" if len(leaves) > 1 else f"{m}.{leaves[0]}" for m, leaves in groups.items()
+    )
+
+
+class IncompleteLoadError(CheckpointError):
+    """A load that would leave non-head tensors of the mapped part at their initialisation.
+
+    ``report`` is the :class:`LoadReport` of the refused load (``report.unset`` lists them); the model
+    was not changed. ``load_checkpoint(..., partial=True)`` (``--init-partial``) accepts it.
+    """
+
+    def __init__(self, report: LoadReport):
+        self.report = report
+        super().__init__(
+            f"{report.path} ({report.source}{', ' + report.layout if report.layout else ''}) leaves "
+            f"{len(report.unset)} tensor(s) of the part it should fill at their random initialisation: "
+            f"{_grouped(report.unset)}. The file does not hold the whole backbone this model takes (wrong file, "
+            "depth or variant?); pass --init-partial (partial=True) to accept a partial start on purpose"
+        )
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
@@ -169,6 +234,11 @@ def _strip_module(key: str) -> str:
     return key[len("module.") :] if key.startswith("module.") else key
 
 
+def _label(model: nn.Module) -> str:
+    name = model.__dict__.get("ferlib_name") or getattr(model, "ferlib_name", "")
+    return f"{name} ({type(model).__name__})" if name else type(model).__name__
+
+
 def _card_format(model: nn.Module, source: str) -> CheckpointFormat:
     """The checkpoint format ``source`` of ``model``'s paper card; a clear error if it has none."""
     card = model.card if isinstance(model, FERModel) else get_card(model.__dict__.get("ferlib_name"))
@@ -182,39 +252,161 @@ def _card_format(model: nn.Module, source: str) -> CheckpointFormat:
     return fmt
 
 
-def _torchvision_map(keys: list[str], model_keys: set[str], model: nn.Module) -> Callable[[str], str | None]:
+def _under(name: str, module: str) -> bool:
+    return name == module or name.startswith(module + ".")
+
+
+def _optional(name: str) -> bool:
+    """Tensors a load need not provide: BN's batch counters (old files lack them; nothing reads them
+    with a fixed momentum)."""
+    return name.endswith("num_batches_tracked")
+
+
+def classifier_heads(model: nn.Module, fmt: CheckpointFormat | None = None, num_classes: int | None = None) -> set[str]:
+    """ferlib module paths of ``model``'s classifier heads.
+
+    From the card's format when it names them (``CheckpointFormat.heads``); otherwise the linear
+    layers with ``num_classes`` outputs (``num_classes`` or the model's ``num_classes`` attribute);
+    otherwise the heads every format of the model's card names. A model none of these describe has
+    no heads: a mismatched linear layer is then refused, never skipped.
+    """
+    if fmt is not None and fmt.heads:
+        return set(fmt.heads)
+    n = num_classes if num_classes is not None else getattr(model, "num_classes", None)
+    if isinstance(n, int):
+        return {name for name, m in model.named_modules() if isinstance(m, nn.Linear) and m.out_features == n}
+    card = model.card if isinstance(model, FERModel) else get_card(model.__dict__.get("ferlib_name"))
+    heads: set[str] = set()
+    for f in card.checkpoint_formats if card is not None else ():
+        heads.update(f.heads)
+    return heads
+
+
+@dataclass
+class _Plan:
+    """Where each file tensor goes: ``entries`` (saved name, tensor, ferlib name or None, reason),
+    the ferlib tensors that must arrive (``required``), the head tensors (``heads``)."""
+
+    entries: list[tuple[str, torch.Tensor, str | None, str]] = field(default_factory=list)
+    required: set[str] = field(default_factory=set)
+    heads: set[str] = field(default_factory=set)
+    mapped: list[str] = field(default_factory=list)
+
+
+def _named_plan(
+    model: nn.Module, raw: dict[str, torch.Tensor], source: str, path: str, num_classes: int | None
+) -> _Plan:
+    """Card formats (their key maps) and ``"ferlib"`` (names as they are): the whole model is mapped."""
+    fmt = None if source == "ferlib" else _card_format(model, source)
+    stripped = {_strip_module(k): k for k in raw}
+    if len(stripped) != len(raw):
+        raise CheckpointError(f"{path}: names collide once 'module.' is stripped; re-save it without DataParallel")
+    own = model.state_dict()
+    head_modules = classifier_heads(model, fmt, num_classes)
+    heads = {k for k in own if any(_under(k, h) for h in head_modules)}
+    plan = _Plan(required={k for k in own if k not in heads}, heads=heads, mapped=["(the whole model)"])
+    for name, key in stripped.items():
+        if fmt is None:
+            plan.entries.append((key, raw[key], name, ""))
+            continue
+        try:
+            target = fmt.key_map(name)
+        except KeyError:  # a name-map that knows the full public layout refuses strangers
+            plan.entries.append((key, raw[key], None, f"not part of the {source} layout"))
+            continue
+        reason = "" if target is not None else "no counterpart in ferlib (module unused by the forward pass)"
+        plan.entries.append((key, raw[key], target, reason))
+    return plan
+
+
+def _stage_map(model: nn.Module, names: list[str]) -> dict[str, str | None] | None:
     stages = model.torchvision_stages if isinstance(model, FERModel) else None
     if stages:
-        # explicit: torchvision top-level module name -> ferlib module path
-        def by_stage(key: str) -> str | None:
-            head, _, rest = key.partition(".")
-            return f"{stages[head]}.{rest}" if head in stages and rest else None
-
-        return by_stage
+        return dict(stages)
     prefix = model.torchvision_prefix if isinstance(model, FERModel) else None
     if prefix is None:
-        votes: dict[str, int] = {}
-        for key in keys:
-            for name in model_keys:
-                if name == key or name.endswith("." + key):
-                    p = name[: len(name) - len(key)]
-                    votes[p] = votes.get(p, 0) + 1
-        # most tensors placed wins; ties go to the shallower prefix
-        prefix = min(votes, key=lambda p: (-votes[p], p.count("."), p)) if votes else ""
-    return lambda key: prefix + key
+        return None
+    modules = dict(model.named_modules())
+    tops = {n.split(".", 1)[0] for n in names}
+    return {top: prefix + top for top in tops if prefix + top in modules}
 
 
-def _is_head(model: nn.Module, name: str, model_tensor: torch.Tensor) -> bool:
-    """A ferlib classifier tensor: belongs to an nn.Linear whose outputs are the model's classes."""
-    module_name = name.rsplit(".", 1)[0]
-    try:
-        module = model.get_submodule(module_name)
-    except AttributeError:
-        return False
-    num_classes = getattr(model, "num_classes", None)
-    if not isinstance(module, nn.Linear):
-        return False
-    return num_classes is None or module.out_features == num_classes
+def _outside_plan(model: nn.Module, raw: dict[str, torch.Tensor], source: str, path: str, report: LoadReport) -> _Plan:
+    """torchvision ResNet/VGG16 and VGG-Face files, placed by the model's ``torchvision_stages``."""
+    state, saved = _layouts.strip_wrappers(raw, path)
+    names = list(state)
+    report.layout = _layouts.describe_layout(names)
+    family = _layouts.layout_family(names)
+    stages = _stage_map(model, names)
+    if not stages:
+        raise CheckpointError(
+            f"{_label(model)} names no torchvision_stages, so it cannot place {source} weights from {path}; "
+            "it loads ferlib checkpoints (source='ferlib') and the formats of its paper card"
+        )
+    wants = "vgg16" if any(k.startswith(("features.", "classifier.")) for k in stages) else "resnet"
+    if source == "vgg-face":
+        if family != "vgg-face":
+            raise CheckpointError(
+                f"{path} holds {report.layout}, not VGG-Face in the vgg_face_dag layout (conv1_1 … conv5_3, fc6-fc8); "
+                "load torchvision files with source='torchvision' (--init-format torchvision)"
+            )
+        state, origin, notes = _layouts.vgg_face_to_torchvision(state, path)
+        saved = {k: saved[origin[k]] for k in state}
+        report.notes.extend(notes)
+        family = "vgg16"
+    elif family == "vgg-face":
+        raise CheckpointError(
+            f"{path} holds VGG-Face in the vgg_face_dag layout; load it with source='vgg-face' "
+            "(--init-format vgg-face), which also converts its 0-255 mean-subtracted input convention"
+        )
+    what = {"resnet": "torchvision ResNet", "vgg16": "torchvision VGG16 or VGG-Face"}[wants]
+    if family != wants:
+        raise CheckpointError(
+            f"{_label(model)} takes {what} weights (see its torchvision_stages), but {path} holds "
+            f"{report.layout} (first names: {names[:3]}); pass weights of the backbone this model is built on"
+        )
+    own = model.state_dict()
+    layout_heads = _layouts.LAYOUT_HEADS[wants]
+    plan = _Plan()
+    for prefix, target in stages.items():
+        if target is None:
+            continue
+        members = {k for k in own if _under(k, target)}
+        if prefix in layout_heads:
+            plan.heads |= members
+        else:
+            plan.required |= members
+            plan.mapped.append(f"{prefix} → {target}")
+    label = _label(model)
+    by_length = sorted(stages, key=len, reverse=True)
+    unexpected = []
+    for name, tensor in state.items():
+        key = saved[name]
+        prefix = next((p for p in by_length if _under(name, p)), None)
+        if prefix is None:
+            if any(_under(name, h) for h in layout_heads):
+                note = IDENTITY_HEADS.get(int(tensor.shape[0]), f"{tensor.shape[0]}-way") if tensor.dim() else ""
+                plan.entries.append((key, tensor, None, f"classification head ({note}); {label} has its own head"))
+            else:
+                plan.entries.append((key, tensor, None, f"not used by {label} (outside its torchvision_stages)"))
+            continue
+        if stages[prefix] is None:
+            plan.entries.append(
+                (key, tensor, None, f"left out on purpose: {label} initialises {prefix} itself (torchvision_stages)")
+            )
+            continue
+        target = stages[prefix] + name[len(prefix) :]
+        if target not in own:
+            unexpected.append(f"{key} → {target}")
+            continue
+        plan.entries.append((key, tensor, target, ""))
+    if unexpected:
+        raise CheckpointError(
+            f"{path} ({report.layout}) has {len(unexpected)} tensor(s) inside the part {label} takes that the "
+            f"model does not have, e.g. {unexpected[:4]}: the file was saved from another depth or variant "
+            "(e.g. ResNet-34 into a ResNet-18 stage); pass weights of the backbone this model is built on"
+        )
+    return plan
 
 
 def load_checkpoint(
@@ -222,53 +414,44 @@ def load_checkpoint(
     path: str | Path,
     source: str = "ferlib",
     strict_shapes: bool = True,
+    partial: bool = False,
+    num_classes: int | None = None,
 ) -> LoadReport:
     """Load checkpoint ``path`` (of kind ``source``, see the module docstring) into ``model``.
 
     Returns a :class:`LoadReport`. Raises :class:`CheckpointError` when the file cannot be read,
-    when it matches none of the model's tensors, or (``strict_shapes=True``) when a non-head
-    tensor's shape differs from the model's; with ``strict_shapes=False`` such tensors are
-    listed under ``ignored`` instead.
+    when it matches none of the model's tensors, when it holds another layout or depth than the
+    model takes, or (``strict_shapes=True``) when a non-head tensor's shape differs from the model's
+    (with ``strict_shapes=False`` such tensors are listed under ``ignored``); raises
+    :class:`IncompleteLoadError` — before touching the model — when a non-head tensor of the mapped
+    part would stay at its initialisation, unless ``partial=True``. ``num_classes`` tells which
+    linear layers are classifier heads when the model does not say it (see :func:`classifier_heads`).
     """
     sources = checkpoint_sources()
     if source not in sources:
         raise ValueError(f"unknown checkpoint source {source!r}; choose one of {', '.join(sources)}")
-    if source == "torchvision" or source == "ferlib":
-        fmt = None
-    else:
-        fmt = _card_format(model, source)
     raw = read_state_dict(path)
-    # DataParallel prefixes go; reports keep the names as saved in the file
-    state = {_strip_module(k): v for k, v in raw.items()}
-    saved_name = {_strip_module(k): k for k in raw}
-    if len(state) != len(raw):
-        raise CheckpointError(f"{path}: names collide once 'module.' is stripped; re-save it without DataParallel")
+    report = LoadReport(path=str(path), source=source, partial=partial)
+    try:
+        if source in OUTSIDE_SOURCES:
+            plan = _outside_plan(model, raw, source, str(path), report)
+        else:
+            plan = _named_plan(model, raw, source, str(path), num_classes)
+    except ValueError as exc:
+        raise exc if isinstance(exc, CheckpointError) else CheckpointError(str(exc)) from None
+    report.mapped = list(plan.mapped)
     own = model.state_dict()
-    if fmt is not None:
-        mapper = fmt.key_map
-    elif source == "torchvision":
-        mapper = _torchvision_map(list(state), set(own), model)
-    else:
-        mapper = lambda key: key  # noqa: E731
-
-    report = LoadReport(path=str(path), source=source)
     to_load: dict[str, torch.Tensor] = {}
-    for stripped, tensor in state.items():
-        key = saved_name[stripped]
-        try:
-            target = mapper(stripped)
-        except KeyError:  # a name-map that knows the full public layout refuses strangers
-            report.ignored[key] = f"not part of the {source} layout"
-            continue
+    for key, tensor, target, reason in plan.entries:
         if target is None:
-            report.ignored[key] = "no counterpart in ferlib (module unused by the forward pass or unknown name)"
+            report.ignored[key] = reason
             continue
         if target not in own:
             report.ignored[key] = f"ferlib tensor {target!r} does not exist in this model/variant"
             continue
         expected = own[target]
         if tuple(tensor.shape) != tuple(expected.shape):
-            if _is_head(model, target, expected) and tensor.dim() >= 1 and tensor.shape[1:] == expected.shape[1:]:
+            if target in plan.heads and tensor.dim() >= 1 and tensor.shape[1:] == expected.shape[1:]:
                 what = IDENTITY_HEADS.get(int(tensor.shape[0]), f"{tensor.shape[0]}-way")
                 report.replaced_heads[target] = (
                     f"checkpoint {key} is a {tensor.shape[0]}-way head ({what}); skipped, ferlib's "
@@ -292,11 +475,14 @@ def load_checkpoint(
         to_load[target] = tensor.to(dtype=expected.dtype)
     if not to_load:
         raise CheckpointError(
-            f"{path}: none of its {len(state)} tensors matches a tensor of {type(model).__name__} with "
-            f"source={source!r} (first names: {list(state)[:3]}); pick the right source "
+            f"{path}: none of its {len(raw)} tensors matches a tensor of {type(model).__name__} with "
+            f"source={source!r} (first names: {list(raw)[:3]}); pick the right source "
             f"({', '.join(sources)}) or model"
         )
-    model.load_state_dict(to_load, strict=False)
     report.loaded = [k for k in own if k in to_load]
     report.missing = [k for k in own if k not in to_load]
+    report.unset = [k for k in own if k in plan.required and k not in to_load and not _optional(k)]
+    if report.unset and not partial:
+        raise IncompleteLoadError(report)
+    model.load_state_dict(to_load, strict=False)
     return report

@@ -43,6 +43,7 @@ import torch.nn as nn
 
 from ferlib.models._base import FERModel
 from ferlib.models._card import AblationGrid, Citation, Claims, PaperCard, ReportedResult, ablation_rows
+from ferlib.models._weight_layouts import resnet_stage_map
 from ferlib.models.baselines import resnet_stages
 from ferlib.models.blocks import ShuffleAttention, conv_norm_act
 from ferlib.models.output import ModelOutput
@@ -194,6 +195,17 @@ class FFRANet(FERModel):
         z = self.last_stage(y)
         logits = self.fc(z.mean(dim=(2, 3)))
         return ModelOutput(logits=logits)
+
+    @property
+    def torchvision_stages(self) -> dict[str, str | None]:
+        """Outside weights (``load_checkpoint(source="torchvision")``): a ResNet-18 fills the
+        pre-extractor (stem and the stages up to ``split``) and the last stage(s) after the fusion;
+        the multi-scale and local attention modules and the classifier start fresh."""
+        paths: dict[str, str | None] = {"conv1": "pre_extractor.stem.conv1", "bn1": "pre_extractor.stem.bn1"}
+        for stage in ("layer1", "layer2", "layer3", "layer4"):
+            part = "pre_extractor" if stage in self.pre_extractor._modules else "last_stage"
+            paths[stage] = f"{part}.{stage}"
+        return resnet_stage_map(paths)
 
     def cam_targets(self) -> dict[str, nn.Module]:
         """``pre_extractor``: X (what a plain ResNet sees at this depth); ``fused``: Y of Eq. 5

@@ -33,6 +33,7 @@ import torch.nn as nn
 
 from ferlib.models._base import FERModel
 from ferlib.models._card import AblationGrid, Citation, Claims, PaperCard, ReportedResult, ablation_rows
+from ferlib.models._weight_layouts import resnet_stage_map
 from ferlib.models.baselines import resnet_stages
 from ferlib.models.blocks import conv_norm_act
 from ferlib.models.losses import cross_entropy
@@ -142,6 +143,15 @@ class LAN(FERModel):
                 "ferlib.train.guidance.guidance_maps on this backbone's 7×7 features"
             )
         return ce + self.alpha * binary_cross_entropy_map(attention, guidance)
+
+    @property
+    def torchvision_stages(self) -> dict[str, str | None]:
+        """Outside weights (``load_checkpoint(source="torchvision")``): a ResNet-18 fills the whole
+        backbone (stem, conv2_x … conv5_x); the LAN module and the classifier start fresh."""
+        return resnet_stage_map(
+            {"conv1": "backbone.stem.conv1", "bn1": "backbone.stem.bn1"}
+            | {f"layer{i}": f"backbone.layer{i}" for i in range(1, 5)}
+        )
 
     def cam_targets(self) -> dict[str, nn.Module]:
         # layer4 gives F_o (the CAM of the "input features" in Fig. 3); the LAN module's last conv

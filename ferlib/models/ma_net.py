@@ -558,6 +558,7 @@ MA_NET_CARD = PaperCard(
             "manet-official",
             manet_official_key_map,
             "public MA-Net checkpoints (MS-Celeb-1M pre-training with 12,666-way heads, or fine-tuned 7-class)",
+            heads=("local_branch.head", "global_branch.head", "fusion_head"),
         ),
     ),
     region_views=(_split_view(2, 0), _split_view(3, 7)),

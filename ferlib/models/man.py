@@ -72,6 +72,7 @@ from ferlib.models._card import (
     ReportedResult,
     ablation_rows,
 )
+from ferlib.models._weight_layouts import vgg16_stage_map
 from ferlib.models.baselines import VGG16_CONV5_3_RELU, vgg16_stages
 from ferlib.models.blocks import SEModule
 from ferlib.models.losses import cross_entropy
@@ -341,6 +342,14 @@ class MultipleAttentionNetwork(FERModel):
         return cross_entropy(output, batch) + self.mask_loss(output, batch)
 
     # -- explanation and accounting ----------------------------------------------------------------
+    @property
+    def torchvision_stages(self) -> dict[str, str | None]:
+        """Outside weights (``load_checkpoint(source="vgg-face")`` or ``"torchvision"`` VGG16): the five
+        conv blocks of the ERSnet only. man.txt §IV-B: "VGG-Face [...] was used to initialize the five
+        conv blocks of the backbone of ERSnet. Xavier was used to initialize the remaining layers", so
+        fc6/fc7 are left out on purpose (they keep their Xavier init), as are RASnet and the MA block."""
+        return vgg16_stage_map("blocks1_4", "block5", classifier=None, head=None)
+
     def cam_targets(self) -> dict[str, nn.Module]:
         """``conv5_3``: the last conv activation of block 5 (guided Grad-CAM of Fig. 5);
         ``ma_block``: the fused MA-block output F (Eq. 6)."""

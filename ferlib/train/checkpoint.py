@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import random
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +64,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         raise ValueError(
             f"checkpoint {path} is not a ferlib training checkpoint (expected a dict with "
             f"format={CHECKPOINT_FORMAT!r}, found a {kind}); outside weights go through "
-            "--init PATH --init-format manet-official|ampnet-official|torchvision"
+            "--init PATH --init-format torchvision|vgg-face|manet-official|ampnet-official"
         )
     missing = [k for k in ("model_name", "num_classes", "model", "model_kwargs") if k not in data]
     if missing:
@@ -97,15 +98,68 @@ def load_model_state(model: nn.Module, state: dict[str, torch.Tensor], where: st
     model.load_state_dict(state)
 
 
-def load_init(core: nn.Module, path: str, fmt: str) -> None:
-    """Start from outside weights: a ferlib checkpoint, or a format :func:`ferlib.models.load_checkpoint` maps."""
+def load_init(
+    core: nn.Module, path: str, fmt: str, *, partial: bool = False, num_classes: int | None = None
+) -> dict[str, Any]:
+    """Start from outside weights: a ferlib training checkpoint (``fmt="ferlib"``: every tensor, strictly)
+    or any source :func:`ferlib.models.load_checkpoint` maps (``torchvision``, ``vgg-face``, the cards'
+    formats). Returns the load report as a dict (what loaded, what stayed at init, what was ignored).
+
+    A load that leaves a non-head tensor of the part the source maps at its initialisation is refused
+    (:class:`ferlib.models.checkpoints.IncompleteLoadError`, naming the tensors) unless ``partial``.
+    """
     if fmt == "ferlib":
         state = read_checkpoint(path)
         load_model_state(core, state["model"], path)
-        return
-    from ferlib.models import load_checkpoint
+        names = list(core.state_dict())
+        return {
+            "path": str(path),
+            "source": "ferlib",
+            "layout": CHECKPOINT_FORMAT,
+            "partial": partial,
+            "mapped": ["(the whole model)"],
+            "loaded": names,
+            "missing": [],
+            "unset": [],
+            "ignored": {},
+            "replaced_heads": {},
+            "notes": [],
+        }
+    from ferlib.models.checkpoints import load_checkpoint
 
-    load_checkpoint(core, path, source=fmt)
+    report = load_checkpoint(core, path, source=fmt, partial=partial, num_classes=num_classes)
+    out = report.to_dict()
+    out["summary"] = report.summary()
+    return out
+
+
+#: The load report of ``--init`` in a run folder (also under ``"init"`` in ``metrics.json``).
+INIT_REPORT = "init_report.json"
+
+
+def save_init_report(run_dir: Path, report: dict[str, Any]) -> None:
+    """Write ``init_report.json`` and print the report's summary (stderr: stdout may carry ``--json``)."""
+    atomic_write_json(Path(run_dir) / INIT_REPORT, report)
+    summary = report.get("summary") or f"{report['path']} ({report['source']}): loaded {len(report['loaded'])} tensors"
+    print(f"init: {summary}", file=sys.stderr)
+
+
+def read_init_report(run_dir: Path) -> dict[str, Any] | None:
+    """The run's ``init_report.json`` (``None`` when the run started from scratch), without the long lists."""
+    path = Path(run_dir) / INIT_REPORT
+    if not path.is_file():
+        return None
+    import json
+
+    report = json.loads(path.read_text())
+    return {
+        **{k: report.get(k) for k in ("path", "source", "layout", "partial", "mapped", "unset", "notes")},
+        "n_loaded": len(report.get("loaded", [])),
+        "n_missing": len(report.get("missing", [])),
+        "n_ignored": len(report.get("ignored", {})),
+        "replaced_heads": report.get("replaced_heads", {}),
+        "report": INIT_REPORT,
+    }
 
 
 def rng_state() -> dict[str, Any]:
@@ -154,7 +208,9 @@ def check_resume_config(run_dir: Path, cfg: TrainConfig, state: dict[str, Any]) 
     """Refuse to resume a run whose saved config differs outside :data:`RESUME_FREE_FIELDS`."""
     saved = dict(state.get("config") or {})
     now = to_dict(cfg)
-    diff = [k for k in now if k not in RESUME_FREE_FIELDS and saved.get(k) != now[k]]
+    # a field added to TrainConfig after the run started counts as its default
+    defaults = to_dict(TrainConfig(model=cfg.model))
+    diff = [k for k in now if k not in RESUME_FREE_FIELDS and saved.get(k, defaults[k]) != now[k]]
     if diff:
         detail = ", ".join(f"{k}: run has {saved.get(k)!r}, now {now[k]!r}" for k in diff[:6])
         raise ValueError(

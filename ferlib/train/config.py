@@ -44,7 +44,8 @@ class TrainConfig:
     landmarks_file: str | None = None
     cache_dir: str | None = None  # decoded uint8 cache (ferlib.data.cache)
     init: str | None = None  # outside weights to start from
-    init_format: str = "ferlib"
+    init_format: str = "ferlib"  # ferlib | torchvision | vgg-face | a card's format (manet-official...)
+    init_partial: bool = False  # accept an --init that leaves part of the mapped backbone at its init
     augment: bool = True
     device: str = "auto"
     num_workers: int = 0
@@ -60,6 +61,11 @@ class TrainConfig:
     run_dir: str | None = None
     runs_root: str | None = None
     resume: bool = False
+
+    def __post_init__(self) -> None:
+        # One canonical dataset name from here on (``caer-s`` → ``caers``, ``CK+`` → ``ckplus``): the
+        # recipe's per-dataset overrides, the run folder, config.json and metrics.json all use it.
+        object.__setattr__(self, "dataset", canonical_dataset(self.dataset))
 
 
 @dataclass
@@ -112,6 +118,43 @@ def resolve_recipe(cfg: TrainConfig) -> tuple[Recipe, Profile]:
     if cfg.lr is not None:
         changes["lr"] = cfg.lr
     return (dataclasses.replace(recipe, **changes) if changes else recipe), profile
+
+
+def canonical_dataset(name: str) -> str:
+    """The manifest name of dataset ``name`` or one of its aliases (:func:`ferlib.data.datasets.resolve_name`)."""
+    from ferlib.data.datasets import resolve_name  # the dataset formats load only when a run needs them
+
+    return resolve_name(name)
+
+
+def check_model_kwargs(model: str, kwargs: dict[str, Any], flag: str = "--model-kw") -> None:
+    """Refuse variant keywords the factory of registered ``model`` does not take, naming those it does."""
+    import inspect
+    import typing
+
+    from ferlib.models.registry import model_entry
+
+    factory = model_entry(model).factory
+    params = dict(inspect.signature(factory).parameters)
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        # ``fn(num_classes, **variant)`` forwards to the class it returns: that class's keywords count
+        try:
+            returned = typing.get_type_hints(factory).get("return")
+        except Exception:  # noqa: BLE001 - an unresolvable annotation: let the class refuse strangers itself
+            returned = None
+        if not isinstance(returned, type):
+            return
+        params = dict(inspect.signature(returned.__init__).parameters)
+        params.pop("self", None)
+    known = [n for n, p in params.items() if n != "num_classes" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+    unknown = [k for k in kwargs if k not in known]
+    if "num_classes" in kwargs:
+        raise ValueError(f"{flag} num_classes: pass --num-classes instead")
+    if unknown:
+        raise ValueError(
+            f"{flag} {', '.join(unknown)}: model {model!r} takes no such keyword; it takes "
+            f"{', '.join(known) or 'no keywords'} (see `ferlib models {model}` / its factory's docstring)"
+        )
 
 
 def model_kwargs(cfg: TrainConfig, recipe: Recipe) -> dict[str, Any]:

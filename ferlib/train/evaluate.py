@@ -186,15 +186,21 @@ def evaluate_checkpoint(
     n: int | None = None,
     progress: bool = True,
     dataset_kwargs: dict[str, Any] | None = None,
+    model_kwargs: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Metrics of ``checkpoint`` on ``dataset`` (``split`` or ``subset``); see the module docstring."""
+    """Metrics of ``checkpoint`` on ``dataset`` (``split`` or ``subset``); see the module docstring.
+
+    ``model_kwargs`` override the variant keywords stored in the checkpoint (``--model-kw``)."""
+    from ferlib.data.datasets import resolve_name
+
     state = read_checkpoint(checkpoint)
+    variant = {**dict(state["model_kwargs"]), **(model_kwargs or {})}
     try:
-        model = create_model(state["model_name"], num_classes=int(state["num_classes"]), **dict(state["model_kwargs"]))
+        model = create_model(state["model_name"], num_classes=int(state["num_classes"]), **variant)
     except (KeyError, TypeError) as exc:
         raise ValueError(
             f"checkpoint {checkpoint} names model {state['model_name']!r} with keywords "
-            f"{dict(state['model_kwargs'])} that this ferlib cannot build: {exc}"
+            f"{variant} that this ferlib cannot build: {exc}"
         ) from None
     load_model_state(model, state["model"], str(checkpoint))
     dev = resolve_device(device)
@@ -231,8 +237,9 @@ def evaluate_checkpoint(
     return {
         "checkpoint": str(checkpoint),
         "model": state["model_name"],
+        "model_kwargs": variant,
         "trained_epochs": int(state.get("epoch", 0)),
-        "dataset": dataset,
+        "dataset": resolve_name(dataset),
         "subset": subset,
         "split": split if subset is None else None,
         "synthetic": dataset.lower() == "synthfer" and root is None,

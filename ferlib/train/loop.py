@@ -73,7 +73,9 @@ from ferlib.train.checkpoint import (
     load_model_state,
     prepare_run_dir,
     read_checkpoint,
+    read_init_report,
     rng_state,
+    save_init_report,
     set_rng_state,
     write_history,
 )
@@ -272,7 +274,9 @@ def _build_model(run: _Run) -> None:
     torch.manual_seed(cfg.seed)
     core = create_model(cfg.model, num_classes=cfg.num_classes, **model_kwargs(cfg, run.recipe))
     if cfg.init and run.resume_state is None:
-        load_init(core, cfg.init, cfg.init_format)
+        report = load_init(core, cfg.init, cfg.init_format, partial=cfg.init_partial, num_classes=cfg.num_classes)
+        if run.ctx.is_main:
+            save_init_report(run.run_dir, report)
     run.channels_last = cfg.channels_last if cfg.channels_last is not None else device.type == "cuda"
     core.to(device)
     if run.channels_last:
@@ -511,6 +515,8 @@ def _final_test(run: _Run) -> dict[str, Any]:
         },
         "selection": "the epoch with the best validation accuracy (validation = stratified split of the "
         "training data); the test set was evaluated only after training",
+        "model_kwargs": model_kwargs(cfg, run.recipe),
+        "init": read_init_report(run.run_dir),
     }
     if ctx.is_main:
         run.folder.write_metrics(metrics)

@@ -187,7 +187,10 @@ def recipe_from_dict(data: dict, where: str = "<dict>") -> Recipe:
 
 
 def _dataset_key(name: str) -> str:
-    return name.lower().replace("_", "-")
+    """Canonical dataset name, so that ``datasets: {caer-s: ...}`` applies to ``caers`` and vice versa."""
+    from ferlib.data.datasets import resolve_name  # the dataset formats load only when a run needs them
+
+    return resolve_name(name)
 
 
 def load_recipe(name_or_path: str, dataset: str | None = None) -> Recipe:

@@ -17,7 +17,7 @@ import torch
 import torchvision
 
 from ferlib.models import create_model, load_checkpoint
-from ferlib.models.checkpoints import CheckpointError
+from ferlib.models.checkpoints import CheckpointError, IncompleteLoadError
 from ferlib.models.ma_net import manet_official_key_map
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
@@ -187,7 +187,10 @@ def test_shape_mismatch_is_refused_with_a_clear_message(tmp_path):
         "strict_shapes=False",
     ):
         assert needle in message
-    report = load_checkpoint(model, path, source="manet-official", strict_shapes=False)
+    # skipping the mismatched tensor leaves it at its init: refused unless the partial start is asked for
+    with pytest.raises(IncompleteLoadError, match=r"local_branch\.features\.regions\.1\.layer3\.0\.conv1\.weight"):
+        load_checkpoint(model, path, source="manet-official", strict_shapes=False)
+    report = load_checkpoint(model, path, source="manet-official", strict_shapes=False, partial=True)
     assert "module.layer3_1_p2.0.conv1.weight" in report.ignored
     assert report.missing == ["local_branch.features.regions.1.layer3.0.conv1.weight"]
 

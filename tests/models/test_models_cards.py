@@ -424,7 +424,7 @@ def test_default_stages_and_set_stage():
 
 
 def test_checkpoint_formats_come_from_the_cards(tmp_path):
-    assert set(checkpoint_sources()) == {"manet-official", "ampnet-official", "torchvision", "ferlib"}
+    assert set(checkpoint_sources()) == {"manet-official", "ampnet-official", "torchvision", "vgg-face", "ferlib"}
     assert get_card("ma-net").checkpoint_format("manet-official") is not None
     path = tmp_path / "x.pth"
     torch.save({"fc.weight": torch.zeros(7, 512)}, path)
