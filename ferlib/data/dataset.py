@@ -111,6 +111,21 @@ class FERDataset(Dataset):
             cache[path] = hit
         return hit[1]
 
+    def _csv_suffix_keys(self, path: str | None) -> list[str]:
+        """Keys of a CSV/NPZ table that are a trailing part of ``path`` (``Happy/0001.png``), longest first."""
+        if not path:
+            return []
+        index = self.__dict__.get("_suffix_index")
+        if index is None:
+            index = {}
+            for key in self.landmarks_table:
+                k = str(key).replace("\\", "/")
+                index.setdefault(k.rsplit("/", 1)[-1], []).append(str(key))
+            self.__dict__["_suffix_index"] = index
+        p = str(path).replace("\\", "/")
+        hits = [k for k in index.get(p.rsplit("/", 1)[-1], []) if p.endswith("/" + k.replace("\\", "/").lstrip("/"))]
+        return sorted(hits, key=len, reverse=True)
+
     def _landmarks_for(
         self, rec: Record, file_size: tuple[int, int], image: Any = None
     ) -> tuple[np.ndarray | None, np.ndarray | None, tuple[int, int] | None, dict]:
@@ -129,7 +144,7 @@ class FERDataset(Dataset):
         if content is None and image is not None:
             content = pixels_hash(image)
         if isinstance(table, dict):
-            for key in (rec.id, rec.path, os.path.basename(rec.path or "")):
+            for key in (rec.id, rec.path, *self._csv_suffix_keys(rec.path), os.path.basename(rec.path or "")):
                 if key and key in table:
                     entry = table[key]
                     if entry.get("hash") and content is not None and entry["hash"] != content:
