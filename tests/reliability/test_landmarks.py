@@ -450,3 +450,34 @@ def test_json_for_one_image_prints_every_face_with_box_score_and_points(tmp_path
     # cached: a rerun prints the same faces
     code, out2, _ = _cli(capsys, str(img), "--json", "--out", str(tmp_path / "lm.jsonl"))
     assert json.loads(out2)["images"] == report["images"]
+
+
+@REFUSED
+def test_out_pointing_at_a_folder_is_refused(tmp_path, capsys):
+    img = _image(tmp_path / "img" / "a.png", seed=1)
+    (tmp_path / "outdir").mkdir()
+    code, _, err = _cli(capsys, str(img), "--out", str(tmp_path / "outdir"))
+    assert code == 2 and err.count("\n") == 1
+    assert f"--out {tmp_path / 'outdir'} is a folder; give a file path such as" in err
+
+
+@REFUSED
+def test_a_foreign_file_where_the_journal_goes_is_refused_and_kept(tmp_path):
+    _image(tmp_path / "img" / "a.png", seed=1)
+    out = tmp_path / "lm.jsonl"
+    foreign = journal_path(out)
+    foreign.write_text("draft one\ndraft two\n")
+    with pytest.raises(LandmarksFileError, match=r"lm.jsonl.partial is not the journal of a ferlib landmarks run"):
+        extract_landmarks(tmp_path / "img", out, detector=PixelDetector(), progress=False)
+    assert foreign.read_text() == "draft one\ndraft two\n" and not out.exists()
+
+
+@HANDLED
+def test_coverage_without_a_landmarks_file_counts_the_shipped_points(tmp_path):
+    import fakes
+
+    fakes.make_rafdb(tmp_path / "raf")
+    shipped = build_dataset("rafdb", "train", tmp_path / "raf", image_size=32, variant="original").landmark_coverage()
+    assert shipped["total"] == 7 and shipped["ok"] == 7 and shipped["usable"] == 7 and shipped["missing"] == 0
+    aligned = build_dataset("rafdb", "train", tmp_path / "raf", image_size=32).landmark_coverage()
+    assert aligned["missing"] == 7 and aligned["usable"] == 0  # RAF-DB ships points for the original images only
