@@ -186,13 +186,14 @@ class FERDataset(Dataset):
                 pts, extra = sample["landmarks5"].numpy(), sample["meta"]
             else:
                 size = (0, 0)
-                try:
-                    from PIL import Image
+                if isinstance(self.landmarks_table, dict):  # CSV/NPZ points are checked against the file's size
+                    try:
+                        from PIL import Image
 
-                    with Image.open(rec.path) as im:
-                        size = im.size
-                except Exception:  # an unreadable file: its record (if any) says so
-                    pass
+                        with Image.open(rec.path) as im:
+                            size = im.size
+                    except Exception:  # an unreadable file: its points cannot be checked, nor used
+                        pass
                 pts, _, _, extra = self._landmarks_for(rec, size)
             ok = pts is not None and bool(np.isfinite(np.asarray(pts, dtype=np.float32)).all())
             status = extra["landmarks_status"] if self.landmarks_table is not None else ("ok" if ok else "missing")

@@ -343,11 +343,12 @@ class LandmarkTable(Mapping):
     def _path_hits(self, image_path: str) -> list[dict]:
         p = _norm(str(image_path))
         hits = list(self._by_path.get(p, []))
+        seen = {id(r) for r in hits}
         name = p.rsplit("/", 1)[-1]
         for r in self._by_name.get(name, []):
             rp = _norm(r["path"])
             full = _norm(record_key(r["path"], "", r.get("root")))[:-1]
-            if r in hits:
+            if id(r) in seen:
                 continue
             if p == full or p.endswith("/" + rp) or rp.endswith("/" + p) or full.endswith("/" + p):
                 hits.append(r)

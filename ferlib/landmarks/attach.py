@@ -56,7 +56,7 @@ class LandmarkedDataset:
         """(status, record): the record made from this sample's content (its file's bytes or its pixels)."""
         path = sample_key_path(sample, index)
         status, rec = self.table.match(path, sample_content_hash(sample, path))
-        if rec is None:  # a dataset extraction hashed the pixels the dataset returned
+        if rec is None and Path(path).is_file():  # a dataset extraction may have hashed the returned pixels
             status2, rec = self.table.match(path, pixels_hash(sample["image"]))
             status = status2 if rec is not None else status
         if rec is not None:
