@@ -426,7 +426,8 @@ def load_landmarks_file(path: str | os.PathLike, include_partial: bool = True) -
     * ``.npz`` with ``ids`` (strings) and ``landmarks5`` (N×5×2), optional ``landmarks8`` (N×8×2).
 
     CSV/NPZ coordinates are pixels of the image file on disk (before any crop or resize); keys are
-    matched against a sample's id, then its path, then its file name. A CSV ``hash`` column (what
+    matched against a sample's id, then its path, then a trailing part of
+    its path (``Happy/0001.png``), then its file name. A CSV ``hash`` column (what
     ``ferlib landmarks --csv`` writes) ties a row to the file's content: another image under that name
     gets no points. NaN/inf are refused with file and line; points far outside the image are marked
     invalid by the loader (see :func:`impossible_points`). Returns a dict

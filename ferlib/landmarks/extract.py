@@ -14,11 +14,15 @@ line is one record::
      "fallback": false}
 
 ``status`` is ``ok`` (one face), ``multiple_faces`` (several; the largest, most central is kept,
-see :func:`~ferlib.landmarks.base.select_primary_face`), ``no_face`` (none found: ``landmarks5``
-is the canonical template scaled to the image, ``fallback`` is true — right for an already aligned
-crop, flagged so it can be excluded) or ``unreadable`` (the image could not be decoded; ``error``
-says why). Records are keyed by image path **and** content hash (SHA-1 of the file's bytes, or of
-the decoded pixels for in-memory datasets, first 16 hex digits): a changed file is recomputed.
+see :func:`~ferlib.landmarks.base.select_primary_face`; ``faces`` lists them all), ``no_face`` (none
+found: ``landmarks5`` is the canonical template scaled to the image, ``fallback`` is true — right for
+an already aligned crop, flagged so it can be excluded), ``too_small`` (smaller than the detector's
+smallest face, e.g. MTCNN's ``min_face_size``; otherwise like ``no_face``), ``unreadable`` (the image
+could not be decoded; ``error`` says why) or ``detector_error`` (the detector failed on this image;
+a rerun tries again). Records are keyed by the folder given (``root``, folder extraction only), the
+image path in it **and** the content hash (SHA-1 of the file's bytes, or of the decoded pixels for
+in-memory datasets, first 16 hex digits): two folders with the same relative names never share a
+record, and a changed file is recomputed.
 
 Crash safety
 ------------
@@ -27,7 +31,9 @@ fsynced before the next starts. SIGKILL can at worst tear the last line, which a
 (and the next run drops before appending). A rerun loads ``<out>`` and ``<out>.partial``, skips
 every finished key and continues. At the end the consolidated file is written atomically
 (temporary file + ``os.replace``) and the journal removed. ``<out>`` is therefore always either
-absent, the previous complete file, or the new complete file.
+absent, the previous complete file, or the new complete file — except after a crash (any error but
+Ctrl-C), which saves the finished records in ``<out>`` with ``"complete": false`` and removes the
+journal and its lock (:mod:`ferlib.landmarks.journal`), so nothing is lost and nothing is left behind.
 """
 
 from __future__ import annotations
