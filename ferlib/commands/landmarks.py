@@ -73,7 +73,12 @@ def register(subparsers: Any) -> None:
         default=0,
         help="run mtcnn/retinaface in N single-threaded processes (e.g. one per core); 0 = in this process",
     )
-    p.add_argument("--device", default="cpu", help="mtcnn/retinaface device (cpu, cuda)")
+    p.add_argument("--device", default="cpu", help="mtcnn/retinaface device (cpu, cuda, auto)")
+    p.add_argument(
+        "--repair",
+        action="store_true",
+        help="--out is damaged: keep its readable records (the damaged file is moved to <out>.damaged) and go on",
+    )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=run)
@@ -85,11 +90,44 @@ def _default_out(args: argparse.Namespace, is_path: bool) -> Path:
     return Path("landmarks") / f"{name}-{args.backend}{suffix}.jsonl"
 
 
+def _refuse(message: str) -> int:
+    print(f"ferlib landmarks: {message}", file=sys.stderr)
+    return 2
+
+
+def _image_entry(rec: dict[str, Any]) -> dict[str, Any]:
+    """One image of ``--json``: its status and every face (box, score, five points)."""
+    from ferlib.landmarks.extract import record_faces
+
+    entry = {k: rec.get(k) for k in ("path", "status", "width", "height", "n_faces", "fallback")}
+    entry["faces"] = record_faces(rec)
+    if rec.get("error"):
+        entry["error"] = rec["error"]
+    return entry
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from ferlib.data.landmark_files import LandmarksFileError
     from ferlib.landmarks import create_detector, extract_landmarks
+    from ferlib.landmarks.base import detector_class
+    from ferlib.landmarks.journal import ExtractionLockedError
+    from ferlib.runs import resolve_device
 
+    if args.batch_size < 1:
+        return _refuse(f"--batch-size must be at least 1, got {args.batch_size}")
+    try:
+        backend_cls = detector_class(args.backend)
+    except ValueError as exc:
+        return _refuse(f"{exc} (--backend)")
+    is_path = Path(args.source).exists()
+    if is_path and backend_cls.needs_samples:
+        return _refuse(
+            f"the {args.backend!r} backend reads the landmarks a dataset ships, so it needs a dataset name "
+            f"(e.g. `ferlib landmarks synthfer --backend annotations`), not the image/folder {args.source}; "
+            "use --backend mtcnn or retinaface for image files"
+        )
     if args.threads:
         torch.set_num_threads(args.threads)
     elif args.backend == "mtcnn":
@@ -98,7 +136,10 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(1)
     options: dict[str, Any] = {}
     if args.backend in ("mtcnn", "retinaface"):
-        options["device"] = args.device
+        try:
+            options["device"] = str(resolve_device(args.device))
+        except (RuntimeError, ValueError) as exc:
+            return _refuse(str(exc))
     if args.backend == "retinaface":
         options["weights"] = args.weights
         if args.score_threshold is not None:
@@ -115,11 +156,9 @@ def run(args: argparse.Namespace) -> int:
             detector = DetectorPool(args.backend, workers=args.workers, threads=args.threads or 1, **options)
         else:
             detector = create_detector(args.backend, **options)
-    except (ValueError, FileNotFoundError, ImportError) as exc:
-        print(f"ferlib landmarks: {exc}", file=sys.stderr)
-        return 2
+    except (ValueError, FileNotFoundError, ImportError, RuntimeError) as exc:
+        return _refuse(str(exc))
 
-    is_path = Path(args.source).exists()
     if is_path:
         source: Any = args.source
     else:
@@ -133,11 +172,9 @@ def run(args: argparse.Namespace) -> int:
         try:
             source = build_dataset(args.source, split=args.split, root=args.root, image_size=args.image_size, **kw)
         except (ValueError, FileNotFoundError, KeyError, TypeError) as exc:
-            print(
-                f"ferlib landmarks: {args.source!r} is neither an existing image/folder nor a usable dataset: {exc}",
-                file=sys.stderr,
-            )
-            return 2
+            if hasattr(detector, "close"):
+                detector.close()
+            return _refuse(f"{args.source!r} is neither an existing image/folder nor a usable dataset: {exc}")
     out = args.out or _default_out(args, is_path)
     try:
         report = extract_landmarks(
@@ -147,11 +184,16 @@ def run(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             fallback=args.fallback,
             progress=not args.no_progress,
+            repair=args.repair,
         )
+    except (LandmarksFileError, ExtractionLockedError) as exc:
+        return _refuse(str(exc))
     finally:
         if hasattr(detector, "close"):
             detector.close()
     summary = report.to_dict()
+    if is_path and Path(args.source).is_file():
+        summary["images"] = [_image_entry(r) for r in report.records]
     if args.csv is not None:
         from ferlib.landmarks import load_landmarks_file
         from ferlib.landmarks.extract import write_landmarks_csv
@@ -166,8 +208,14 @@ def run(args: argparse.Namespace) -> int:
             f"{report.total} image(s) → {report.out}: {report.computed} computed, {report.reused} reused "
             f"({report.images_per_second:.1f} img/s)\n"
             f"  one face: {c['ok']}, several faces (largest/most central kept): {c['multiple_faces']}, "
-            f"no face: {c['no_face']} ({c['fallback']} given template points, flagged), unreadable: {c['unreadable']}"
+            f"no face: {c['no_face']}, too small for the detector: {c['too_small']} "
+            f"({c['fallback']} given template points, flagged), unreadable: {c['unreadable']}, "
+            f"detector errors: {c['detector_error']} (retried by a rerun)"
         )
+        for entry in summary.get("images", []):
+            for k, face in enumerate(entry["faces"]):
+                pts = " ".join(f"({x:.1f},{y:.1f})" for x, y in face["landmarks5"])
+                print(f"  {entry['path']} face {k}: box {face['box']} score {face['score']:.3f} points {pts}")
         if "csv" in summary:
             print(
                 f"  CSV for build_dataset(landmarks_file=...): {summary['csv']['path']} "

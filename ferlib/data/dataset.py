@@ -25,8 +25,12 @@ from torch.utils.data import Dataset
 from ferlib.data.errors import CorruptImageError, LoadReport, Problem
 from ferlib.data.images import check_image_size, decode_image, pil_to_tensor
 from ferlib.data.labels import CANONICAL_CLASSES, class_names
+from ferlib.data.landmark_files import STATUSES, bytes_hash, impossible_points, pixels_hash
 from ferlib.data.manifests import Manifest
 from ferlib.data.records import Record
+
+#: Every ``landmarks_status`` a sample can carry (see :meth:`FERDataset.landmark_coverage`).
+LANDMARK_STATUSES = (*STATUSES, "invalid", "mismatched", "missing")
 
 
 def _pixel_scale(points: np.ndarray | None, x0: float, y0: float, sx: float, sy: float) -> torch.Tensor | None:
@@ -86,24 +90,112 @@ class FERDataset(Dataset):
     def _decode(self, rec: Record):
         return decode_image(rec.pixels if rec.pixels is not None else rec.path)
 
-    def _landmarks_for(self, rec: Record) -> tuple[np.ndarray | None, np.ndarray | None, tuple[int, int] | None, dict]:
+    def _file_hash(self, path: str) -> str | None:
+        """Content hash of an image file (cached while its size and mtime stay the same)."""
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        stamp = (st.st_size, st.st_mtime_ns)
+        cache = self.__dict__.setdefault("_hash_cache", {})
+        hit = cache.get(path)
+        if hit is None or hit[0] != stamp:
+            with open(path, "rb") as fh:
+                hit = (stamp, bytes_hash(fh.read()))
+            cache[path] = hit
+        return hit[1]
+
+    def _csv_suffix_keys(self, path: str | None) -> list[str]:
+        """Keys of a CSV/NPZ table that are a trailing part of ``path`` (``Happy/0001.png``), longest first."""
+        if not path:
+            return []
+        index = self.__dict__.get("_suffix_index")
+        if index is None:
+            index = {}
+            for key in self.landmarks_table:
+                k = str(key).replace("\\", "/")
+                index.setdefault(k.rsplit("/", 1)[-1], []).append(str(key))
+            self.__dict__["_suffix_index"] = index
+        p = str(path).replace("\\", "/")
+        hits = [k for k in index.get(p.rsplit("/", 1)[-1], []) if p.endswith("/" + k.replace("\\", "/").lstrip("/"))]
+        return sorted(hits, key=len, reverse=True)
+
+    def _landmarks_for(
+        self, rec: Record, file_size: tuple[int, int], image: Any = None
+    ) -> tuple[np.ndarray | None, np.ndarray | None, tuple[int, int] | None, dict]:
         """(landmarks5, landmarks8, frame, extra meta). ``frame`` is the (width, height) the points
-        refer to when that is not the file on disk (records of ``ferlib landmarks``)."""
+        refer to when that is not the file on disk (records of ``ferlib landmarks``).
+
+        A landmarks-file entry applies only to the image it was made from (its content hash; the
+        decoded sample ``image``'s pixels for in-memory records) and only when its points are possible
+        for that image; else the sample gets NaN points and ``landmarks_status`` ``mismatched``,
+        ``missing`` or ``invalid`` (counted by :meth:`landmark_coverage`)."""
         table = self.landmarks_table
         if table is None:
             return rec.landmarks5, rec.landmarks8, None, {}
+        on_disk = bool(rec.path) and rec.pixels is None
+        content = self._file_hash(rec.path) if on_disk else None
+        if content is None and image is not None:
+            content = pixels_hash(image)
         if isinstance(table, dict):
-            for key in (rec.id, rec.path, os.path.basename(rec.path or "")):
+            for key in (rec.id, rec.path, *self._csv_suffix_keys(rec.path), os.path.basename(rec.path or "")):
                 if key and key in table:
                     entry = table[key]
+                    if entry.get("hash") and content is not None and entry["hash"] != content:
+                        return None, None, None, {"landmarks_status": "mismatched"}
+                    why = impossible_points(entry["landmarks5"], *file_size)
+                    if why is not None:
+                        return None, None, None, {"landmarks_status": "invalid", "landmarks_invalid": why}
                     return entry.get("landmarks5"), entry.get("landmarks8"), None, {"landmarks_status": "ok"}
             return None, None, None, {"landmarks_status": "missing"}
-        found = table.lookup(rec.path or rec.id)
-        if found is None or found.get("landmarks5") is None:
-            return None, None, None, {"landmarks_status": "missing" if found is None else found.get("status")}
+        status, found = table.match(rec.path or rec.id, content)
+        if found is None and content is not None and image is not None and on_disk:
+            # a dataset extraction of in-memory samples hashed the pixels the dataset returned
+            status, found = table.match(rec.path or rec.id, pixels_hash(image))
+        if found is None or found.get("landmarks5") is None or found.get("status") == "invalid":
+            extra = {"landmarks_status": status if found is None else found.get("status")}
+            return None, None, None, extra
         points = np.asarray(found["landmarks5"], dtype=np.float32).reshape(5, 2)
         extra = {"landmarks_status": found.get("status"), "landmarks_fallback": bool(found.get("fallback"))}
         return points, None, (int(found["width"]), int(found["height"])), extra
+
+    def landmark_coverage(self) -> dict[str, int]:
+        """Counts of samples per landmark status, for a trainer to refuse a split that lacks landmarks.
+
+        Keys: ``total``; ``usable`` (the sample gets finite 5 points); ``fallback`` (template points
+        of a no-face record); and one count per status: ``ok``, ``multiple_faces``, ``no_face``,
+        ``too_small``, ``unreadable``, ``detector_error`` (records of ``ferlib landmarks``),
+        ``invalid`` (impossible points, not used), ``mismatched`` (the file has a record for this path,
+        made from other content: not used), ``missing`` (no record, or no shipped points). Without a
+        landmarks file the dataset's own points count as ``ok``. Image files are hashed, not decoded;
+        in-memory images are decoded once.
+        """
+        counts = {k: 0 for k in ("total", "usable", "fallback", *LANDMARK_STATUSES)}
+        for index, rec in enumerate(self.records):
+            extra: dict[str, Any] = {}
+            if self.landmarks_table is None:
+                pts = rec.landmarks5
+            elif rec.pixels is not None or not rec.path:
+                sample = self.load_sample(index)
+                pts, extra = sample["landmarks5"].numpy(), sample["meta"]
+            else:
+                size = (0, 0)
+                if isinstance(self.landmarks_table, dict):  # CSV/NPZ points are checked against the file's size
+                    try:
+                        from PIL import Image
+
+                        with Image.open(rec.path) as im:
+                            size = im.size
+                    except Exception:  # an unreadable file: its points cannot be checked, nor used
+                        pass
+                pts, _, _, extra = self._landmarks_for(rec, size)
+            ok = pts is not None and bool(np.isfinite(np.asarray(pts, dtype=np.float32)).all())
+            status = extra["landmarks_status"] if self.landmarks_table is not None else ("ok" if ok else "missing")
+            counts[status] = counts.get(status, 0) + 1
+            counts["total"] += 1
+            counts["usable"] += ok
+            counts["fallback"] += bool(extra.get("landmarks_fallback"))
+        return counts
 
     def load_sample(self, index: int) -> dict[str, Any]:
         """Decode item ``index``; raises :class:`CorruptImageError` when the image is unreadable."""
@@ -141,7 +233,7 @@ class FERDataset(Dataset):
             img = img.resize((size, size), Image.BILINEAR)
         sx, sy = size / width, size / height
         image = pil_to_tensor(img)
-        lm5, lm8, frame, lm_meta = self._landmarks_for(rec)
+        lm5, lm8, frame, lm_meta = self._landmarks_for(rec, (original_w, original_h), image)
         if frame is not None and frame != (original_w, original_h) and frame[0] > 0 and frame[1] > 0:
             # points of a detector run on the loader's own output: whole-frame rescale, no crop offset
             lm5_t = _pixel_scale(lm5, 0.0, 0.0, size / frame[0], size / frame[1])

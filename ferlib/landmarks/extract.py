@@ -14,11 +14,15 @@ line is one record::
      "fallback": false}
 
 ``status`` is ``ok`` (one face), ``multiple_faces`` (several; the largest, most central is kept,
-see :func:`~ferlib.landmarks.base.select_primary_face`), ``no_face`` (none found: ``landmarks5``
-is the canonical template scaled to the image, ``fallback`` is true — right for an already aligned
-crop, flagged so it can be excluded) or ``unreadable`` (the image could not be decoded; ``error``
-says why). Records are keyed by image path **and** content hash (SHA-1 of the file's bytes, or of
-the decoded pixels for in-memory datasets, first 16 hex digits): a changed file is recomputed.
+see :func:`~ferlib.landmarks.base.select_primary_face`; ``faces`` lists them all), ``no_face`` (none
+found: ``landmarks5`` is the canonical template scaled to the image, ``fallback`` is true — right for
+an already aligned crop, flagged so it can be excluded), ``too_small`` (smaller than the detector's
+smallest face, e.g. MTCNN's ``min_face_size``; otherwise like ``no_face``), ``unreadable`` (the image
+could not be decoded; ``error`` says why) or ``detector_error`` (the detector failed on this image;
+a rerun tries again). Records are keyed by the folder given (``root``, folder extraction only), the
+image path in it **and** the content hash (SHA-1 of the file's bytes, or of the decoded pixels for
+in-memory datasets, first 16 hex digits): two folders with the same relative names never share a
+record, and a changed file is recomputed.
 
 Crash safety
 ------------
@@ -27,12 +31,13 @@ fsynced before the next starts. SIGKILL can at worst tear the last line, which a
 (and the next run drops before appending). A rerun loads ``<out>`` and ``<out>.partial``, skips
 every finished key and continues. At the end the consolidated file is written atomically
 (temporary file + ``os.replace``) and the journal removed. ``<out>`` is therefore always either
-absent, the previous complete file, or the new complete file.
+absent, the previous complete file, or the new complete file — except after a crash (any error but
+Ctrl-C), which saves the finished records in ``<out>`` with ``"complete": false`` and removes the
+journal and its lock (:mod:`ferlib.landmarks.journal`), so nothing is lost and nothing is left behind.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import math
@@ -40,48 +45,45 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-try:
-    import fcntl  # POSIX advisory lock: refuse two runs writing the same journal
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
 
 from ferlib.data.face_geometry import canonical_template
 from ferlib.data.images import to_rgb_array
 from ferlib.data.landmark_files import (  # noqa: F401 - the reader's names, re-exported for the writer's users
     FORMAT_NAME,
     FORMAT_VERSION,
+    HASH_CHARS,
     STATUSES,
+    LandmarksFileError,
     LandmarkTable,
+    NotLandmarksFileError,
+    bytes_hash,
     count_statuses,
     journal_path,
+    key_of,
     load_landmarks_file,
+    pixels_hash,
     read_jsonl_records,
     record_key,
+    repair_landmarks_file,
 )
 from ferlib.fileio import atomic_path
+from ferlib.landmarks.attach import (  # noqa: F401 - re-exported: the data layer's entry point
+    LandmarkedDataset,
+    attach_landmarks,
+    sample_content_hash,
+    sample_key_path,
+)
 from ferlib.landmarks.base import Detector, Face, create_detector, select_primary_face
+from ferlib.landmarks.journal import ExtractionJournal, ExtractionLockedError, notice_stderr  # noqa: F401
+
+_Journal = ExtractionJournal  # the name the tests knew
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
-HASH_CHARS = 16
-
-
-def bytes_hash(data: bytes) -> str:
-    """Content hash of a file's bytes (SHA-1, first 16 hex digits)."""
-    return hashlib.sha1(data).hexdigest()[:HASH_CHARS]
-
-
-def pixels_hash(image: Any) -> str:
-    """Content hash of decoded pixels (shape + uint8 bytes) for images that have no file."""
-    arr = to_rgb_array(image)
-    h = hashlib.sha1(repr(arr.shape).encode())
-    h.update(arr.tobytes())
-    return h.hexdigest()[:HASH_CHARS]
 
 
 # --------------------------------------------------------------------------------------------
@@ -91,12 +93,22 @@ def pixels_hash(image: Any) -> str:
 
 @dataclass
 class ImageItem:
-    """One image to process: its key parts and a way to get its pixels (and sample, if any)."""
+    """One image to process: its key parts and a way to get its pixels (and sample, if any).
+
+    ``root`` is the absolute folder a folder extraction was given (``None`` for dataset samples, whose
+    paths are already the dataset's own); ``space`` is ``file`` or ``sample`` (see the module docstring).
+    """
 
     path: str
     hash: str
     load: Callable[[], np.ndarray]
     sample: Mapping[str, Any] | None = None
+    root: str | None = None
+    space: str = "file"
+
+    @property
+    def key(self) -> str:
+        return record_key(self.path, self.hash, self.root)
 
 
 def _decode_bytes(data: bytes, name: str) -> np.ndarray:
@@ -122,39 +134,51 @@ def iter_image_files(root: str | os.PathLike) -> list[Path]:
 
 
 def items_from_files(root: str | os.PathLike) -> Iterator[ImageItem]:
-    """Items for an image file or every image under a folder; paths are relative to the folder."""
+    """Items for an image file or every image under a folder; paths are relative to the folder, whose
+    absolute path is each item's ``root`` (so ``train/`` and ``test/`` never share a record)."""
     root = Path(root)
     base = root.parent if root.is_file() else root
+    base_abs = base.resolve().as_posix()
     for f in iter_image_files(root):
         data = f.read_bytes()
         rel = f.relative_to(base).as_posix()
-        yield ImageItem(path=rel, hash=bytes_hash(data), load=lambda d=data, n=rel: _decode_bytes(d, n))
+        yield ImageItem(path=rel, hash=bytes_hash(data), load=lambda d=data, n=rel: _decode_bytes(d, n), root=base_abs)
 
 
-def sample_key_path(sample: Mapping[str, Any], index: int) -> str:
-    """The path a dataset sample is keyed by: ``meta['path']``, else ``meta['id']``, else ``#<index>``."""
-    meta = sample.get("meta") or {}
-    for name in ("path", "id"):
-        if meta.get(name) not in (None, ""):
-            return str(meta[name])
-    return f"#{index}"
+def _unreadable_item(dataset: Any, index: int, exc: BaseException) -> ImageItem:
+    """An item for a sample the dataset could not decode: recorded ``unreadable``, never a crash."""
+    rec = (getattr(dataset, "records", None) or [None] * (index + 1))[index]
+    path = str(getattr(rec, "path", None) or getattr(rec, "id", None) or f"#{index}")
+    p = Path(path)
+    content = bytes_hash(p.read_bytes()) if p.is_file() else "0" * HASH_CHARS
+    message = f"{type(exc).__name__}: {exc}"
 
+    def fail() -> np.ndarray:
+        raise ValueError(message)
 
-def sample_content_hash(sample: Mapping[str, Any], key_path: str) -> str:
-    """File-byte hash when the sample's path is a readable file, else the pixel hash."""
-    p = Path(key_path)
-    if key_path and not key_path.startswith("#") and p.is_file():
-        return bytes_hash(p.read_bytes())
-    return pixels_hash(sample["image"])
+    return ImageItem(path=path, hash=content, load=fail, space="sample")
 
 
 def items_from_dataset(dataset: Sequence[Mapping[str, Any]]) -> Iterator[ImageItem]:
-    """Items for every sample of a ferlib dataset (anything with ``__len__``/``__getitem__``)."""
+    """Items for every sample of a ferlib dataset (anything with ``__len__``/``__getitem__``).
+
+    A sample the dataset cannot decode becomes an item whose load fails (recorded ``unreadable``).
+    """
     for i in range(len(dataset)):
-        s = dataset[i]
+        try:
+            s = dataset[i]
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as exc:  # a corrupt image of a real dataset: record it and go on
+            yield _unreadable_item(dataset, i, exc)
+            continue
         path = sample_key_path(s, i)
         yield ImageItem(
-            path=path, hash=sample_content_hash(s, path), load=lambda s=s: to_rgb_array(s["image"]), sample=s
+            path=path,
+            hash=sample_content_hash(s, path),
+            load=lambda s=s: to_rgb_array(s["image"]),
+            sample=s,
+            space="sample",
         )
 
 
@@ -163,26 +187,37 @@ def items_from_dataset(dataset: Sequence[Mapping[str, Any]]) -> Iterator[ImageIt
 # --------------------------------------------------------------------------------------------
 
 
-def make_record(
-    item: ImageItem, image_hw: tuple[int, int], faces: Sequence[Face], backend: str, fallback: str = "template"
-) -> dict:
-    """The record for one image given the faces its detector found (see the module docstring)."""
+def _base_record(item: ImageItem, image_hw: tuple[int, int], backend: str) -> dict[str, Any]:
     h, w = image_hw
-    rec: dict[str, Any] = {
-        "path": item.path,
-        "hash": item.hash,
-        "width": int(w),
-        "height": int(h),
-        "backend": backend,
-        # "file": pixels of the image file on disk; "sample": pixels of the image a dataset returned
-        "space": "file" if item.sample is None else "sample",
-        "n_faces": len(faces),
-    }
+    rec: dict[str, Any] = {"path": item.path, "hash": item.hash}
+    if item.root is not None:
+        rec["root"] = item.root
+    # "file": pixels of the image file on disk; "sample": pixels of the image a dataset returned
+    rec.update(width=int(w), height=int(h), backend=backend, space=item.space)
+    return rec
+
+
+def make_record(
+    item: ImageItem,
+    image_hw: tuple[int, int],
+    faces: Sequence[Face],
+    backend: str,
+    fallback: str = "template",
+    min_side: int = 0,
+) -> dict:
+    """The record for one image given the faces its detector found (see the module docstring).
+
+    ``min_side``: images whose shorter side is below it cannot hold a face the detector looks for
+    (MTCNN's ``min_face_size``): status ``too_small``, treated like ``no_face`` otherwise.
+    """
+    h, w = image_hw
+    rec = _base_record(item, image_hw, backend)
+    rec["n_faces"] = len(faces)
     primary = select_primary_face(faces, (h, w))
     if primary is None:
         pts = canonical_template((h, w)) if fallback == "template" else None
         rec.update(
-            status="no_face",
+            status="too_small" if min(h, w) < min_side else "no_face",
             landmarks5=None if pts is None else [[round(float(x), 3), round(float(y), 3)] for x, y in pts],
             box=None,
             score=None,
@@ -190,7 +225,24 @@ def make_record(
         )
     else:
         rec.update(primary.to_dict(), status="ok" if len(faces) == 1 else "multiple_faces", fallback=False)
+        if len(faces) > 1:
+            rec["faces"] = [f.to_dict() for f in faces]  # every face, by descending score
     return rec
+
+
+def _failed_record(item: ImageItem, backend: str, status: str, error: str) -> dict:
+    rec = _base_record(item, (0, 0), backend)
+    rec.update(status=status, n_faces=0, landmarks5=None, box=None, score=None, fallback=False, error=error)
+    return rec
+
+
+def record_faces(rec: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every face a record holds (box, score, 5 points), best first; empty without a detection."""
+    if rec.get("faces"):
+        return [dict(f) for f in rec["faces"]]
+    if rec.get("box") is None or rec.get("status") not in ("ok", "multiple_faces"):
+        return []
+    return [{"box": rec["box"], "score": rec["score"], "landmarks5": rec["landmarks5"]}]
 
 
 @dataclass
@@ -203,6 +255,8 @@ class ExtractionReport:
     reused: int
     counts: dict[str, int]
     seconds: float
+    #: this run's records (reused or computed), in source order
+    records: list[dict] = field(default_factory=list)
 
     @property
     def images_per_second(self) -> float:
@@ -220,54 +274,27 @@ class ExtractionReport:
         }
 
 
-class _Journal:
-    """Append-only JSONL journal: each batch is written, flushed and fsynced; exclusive lock."""
-
-    def __init__(self, path: Path, keep: list[dict]) -> None:
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = open(str(path) + ".lock", "a")
-        try:
-            if fcntl is not None:
-                fcntl.flock(self._lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self._lock.close()
-            raise RuntimeError(
-                f"another `ferlib landmarks` run is writing {path}; wait for it or choose another --out"
-            ) from None
-        if path.exists():
-            # Drop a torn tail (SIGKILL mid-write) before appending, atomically.
-            with atomic_path(path, suffix=".partial") as tmp:
-                tmp.write_text("".join(json.dumps(r, separators=(",", ":")) + "\n" for r in keep))
-        self._fh = open(path, "a", encoding="utf-8")
-
-    def append(self, records: Sequence[dict]) -> None:
-        if not records:
-            return
-        self._fh.write("".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records))
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
-
-    def close(self, remove: bool = False) -> None:
-        self._fh.close()
-        if remove and self.path.exists():
-            self.path.unlink()
-        try:
-            if fcntl is not None:
-                fcntl.flock(self._lock.fileno(), fcntl.LOCK_UN)
-        finally:
-            self._lock.close()
-            lock = Path(str(self.path) + ".lock")
-            if remove and lock.exists():
-                lock.unlink()
+def _as_written(rec: dict) -> dict:
+    """A record without the reader's ``invalid`` mark (that mark is made again on every read)."""
+    if rec.get("status") != "invalid":
+        return rec
+    out = {k: v for k, v in rec.items() if k not in ("invalid", "recorded_status")}
+    out["status"] = rec.get("recorded_status") or "ok"
+    return out
 
 
 def write_landmarks_file(
-    out: str | os.PathLike, records: Iterable[dict], detector_info: Mapping[str, Any] | None = None
+    out: str | os.PathLike,
+    records: Iterable[dict],
+    detector_info: Mapping[str, Any] | None = None,
+    stopped: str | None = None,
 ) -> Path:
-    """Write a consolidated landmarks file atomically: header line, then records sorted by path."""
-    recs = sorted(records, key=lambda r: (r["path"], r["hash"]))
-    header = {
+    """Write a consolidated landmarks file atomically: header line, then records sorted by path.
+
+    ``stopped``: why the run ended early; the header then says ``"complete": false`` and readers warn.
+    """
+    recs = sorted((_as_written(r) for r in records), key=lambda r: (r.get("root") or "", r["path"], r["hash"]))
+    header: dict[str, Any] = {
         "format": FORMAT_NAME,
         "version": FORMAT_VERSION,
         "detector": dict(detector_info or {}),
@@ -275,6 +302,8 @@ def write_landmarks_file(
         "counts": count_statuses(recs),
         "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+    if stopped is not None:
+        header.update(complete=False, stopped=stopped)
     with atomic_path(out, suffix=".jsonl") as tmp:
         umask = os.umask(0)
         os.umask(umask)
@@ -286,7 +315,15 @@ def write_landmarks_file(
     return Path(out)
 
 
+def _run_detector(detector: Detector, items: list[ImageItem], images: list[np.ndarray]) -> list[list[Face]]:
+    if getattr(detector, "needs_samples", False):
+        return detector.detect_samples([it.sample for it in items])  # type: ignore[attr-defined]
+    return detector.detect(images)
+
+
 def _detect_batch(detector: Detector, batch: list[ImageItem], backend: str, fallback: str) -> list[dict]:
+    """Records for one batch. A corrupt image is recorded ``unreadable``; when the detector fails on
+    the batch, each image is retried alone and the ones it still fails on are recorded ``detector_error``."""
     images: list[np.ndarray | None] = []
     errors: list[str | None] = []
     for item in batch:
@@ -297,34 +334,53 @@ def _detect_batch(detector: Detector, batch: list[ImageItem], backend: str, fall
             images.append(None)
             errors.append(f"{type(exc).__name__}: {exc}")
     ok = [i for i, im in enumerate(images) if im is not None]
-    if getattr(detector, "needs_samples", False):
-        found = detector.detect_samples([batch[i].sample for i in ok])  # type: ignore[attr-defined]
-    else:
-        found = detector.detect([images[i] for i in ok])
-    faces_for = dict(zip(ok, found))
+    faces_for: dict[int, list[Face]] = {}
+    failed: dict[int, str] = {}
+    try:
+        faces_for = dict(zip(ok, _run_detector(detector, [batch[i] for i in ok], [images[i] for i in ok])))
+    except Exception:  # one bad image must not cost the batch: retry one by one
+        for i in ok:
+            try:
+                faces_for[i] = _run_detector(detector, [batch[i]], [images[i]])[0]
+            except Exception as exc:
+                failed[i] = f"{type(exc).__name__}: {exc}"
+    min_side = int(getattr(detector, "min_image_side", 0) or 0)
     records = []
     for i, item in enumerate(batch):
         if images[i] is None:
-            records.append(
-                {
-                    "path": item.path,
-                    "hash": item.hash,
-                    "width": 0,
-                    "height": 0,
-                    "backend": backend,
-                    "space": "file" if item.sample is None else "sample",
-                    "status": "unreadable",
-                    "n_faces": 0,
-                    "landmarks5": None,
-                    "box": None,
-                    "score": None,
-                    "fallback": False,
-                    "error": errors[i],
-                }
-            )
+            records.append(_failed_record(item, backend, "unreadable", errors[i] or ""))
+        elif i in failed:
+            rec = _failed_record(item, backend, "detector_error", failed[i])
+            rec["width"], rec["height"] = int(images[i].shape[1]), int(images[i].shape[0])
+            records.append(rec)
         else:
-            records.append(make_record(item, images[i].shape[:2], faces_for[i], backend, fallback))
+            records.append(make_record(item, images[i].shape[:2], faces_for[i], backend, fallback, min_side))
     return records
+
+
+#: Statuses that a rerun computes again instead of reusing (a detector failure may be transient).
+RETRY_STATUSES = ("detector_error", "invalid")
+
+
+def _reusable(previous: Mapping[str, dict], by_hash: Mapping[str, dict], item: ImageItem, backend: str) -> dict | None:
+    """A finished record for ``item``: its own, or one made from identical content (same hash and space)."""
+    done = previous.get(item.key)
+    if done is None:
+        other = by_hash.get(item.hash)
+        if other is None or other.get("space", "file") != item.space:
+            return None
+        done = dict(other, path=item.path)
+        done.pop("root", None)
+        if item.root is not None:
+            done["root"] = item.root
+    if done.get("backend") != backend or done.get("status") in RETRY_STATUSES:
+        return None
+    return done
+
+
+def _identity(rec: Mapping[str, Any]) -> tuple[str, str]:
+    """Which file a record is about (its folder and path): a new record replaces only its own file's."""
+    return rec.get("root") or "", rec["path"]
 
 
 def extract_landmarks(
@@ -336,34 +392,59 @@ def extract_landmarks(
     progress: bool = True,
     total: int | None = None,
     on_batch: Callable[[int], None] | None = None,
+    repair: bool = False,
+    notice: Callable[[str], None] = notice_stderr,
 ) -> ExtractionReport:
     """Detect 5 points for every image of ``source`` and write them to the landmarks file ``out``.
 
     ``source`` is an image file, a folder (searched recursively), a ferlib dataset (sequence of
     samples) or an iterable of :class:`ImageItem`. Images already in ``out`` or its journal with
-    the same path, content hash and backend are reused, never recomputed. ``fallback`` is
+    the same content hash and backend are reused, never recomputed. ``fallback`` is
     ``"template"`` (no face → canonical template points, flagged) or ``"none"`` (no points).
-    Ctrl-C stops after writing what is finished and re-raises ``KeyboardInterrupt``.
+    Ctrl-C stops after writing what is finished and re-raises ``KeyboardInterrupt`` (a rerun resumes
+    from the journal); any other error saves what is finished in ``out``, marked incomplete, removes
+    the journal and re-raises. ``out`` must be a ferlib landmarks file or absent
+    (:class:`NotLandmarksFileError`); a damaged one is refused unless ``repair`` (readable records kept,
+    the damaged file moved aside, see :func:`~ferlib.data.landmark_files.repair_landmarks_file`).
     """
     from tqdm.auto import tqdm
 
     if fallback not in ("template", "none"):
         raise ValueError(f"fallback must be 'template' or 'none', got {fallback!r}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be ≥ 1, got {batch_size}")
     out = Path(out)
+    if out.is_dir():
+        raise NotLandmarksFileError(f"--out {out} is a folder; give a file path such as {out}/landmarks.jsonl", out)
     det = create_detector(detector) if isinstance(detector, str) else detector
     backend = det.name
+    is_path = isinstance(source, (str, os.PathLike))
+    if getattr(det, "needs_samples", False) and is_path:
+        raise ValueError(
+            f"the {backend!r} backend reads the landmarks a dataset ships, so it needs a dataset "
+            f"(e.g. `ferlib landmarks synthfer --backend annotations`), not the image/folder {source}; "
+            "use --backend mtcnn or retinaface for image files"
+        )
     start = time.perf_counter()
 
     # Everything already finished: the previous complete file and the journal of a killed run.
     journal = journal_path(out)
+    if repair and out.exists():
+        fixed = repair_landmarks_file(out)
+        if fixed["moved_to"]:
+            notice(
+                f"{out} was damaged: kept {fixed['kept']} readable record(s), dropped {fixed['dropped']} "
+                f"line(s); the damaged file is now {fixed['moved_to']}"
+            )
     finished = read_jsonl_records(out, tolerate_torn=False)[1] if out.exists() else []
     journal_records = read_jsonl_records(journal, tolerate_torn=True)[1] if journal.exists() else []
-    previous = {record_key(r["path"], r["hash"]): r for r in finished + journal_records}
+    previous = {key_of(r): r for r in finished + journal_records}
+    by_hash = {r["hash"]: r for r in previous.values() if r.get("status") not in RETRY_STATUSES + ("unreadable",)}
 
-    if isinstance(source, (str, os.PathLike)):
+    if is_path:
         if total is None:
-            total = len(iter_image_files(source))
-        items: Iterable[ImageItem] = items_from_files(source)
+            total = len(iter_image_files(source))  # type: ignore[arg-type]
+        items: Iterable[ImageItem] = items_from_files(source)  # type: ignore[arg-type]
     elif (
         hasattr(source, "__getitem__")
         and hasattr(source, "__len__")
@@ -377,10 +458,26 @@ def extract_landmarks(
         items = source  # type: ignore[assignment]
         total = len(source) if total is None and hasattr(source, "__len__") else total  # type: ignore[arg-type]
 
-    jr = _Journal(journal, journal_records)
+    jr = _Journal(journal, journal_records, notice)
     results: dict[str, dict] = {}
     computed = reused = 0
     bar = tqdm(total=total, desc=f"landmarks ({backend})", unit="img", disable=not progress, file=sys.stderr)
+
+    def consolidated() -> list[dict]:
+        # Records of other files are kept (a file may collect several folders/splits); a file whose
+        # content changed keeps only its new record.
+        now = {_identity(r) for r in results.values()}
+        # a record of an older file version (no ``root``) is the same file when path and content agree
+        same = {(r["path"], r["hash"]) for r in results.values()}
+        kept = [
+            r
+            for k, r in previous.items()
+            if _identity(r) not in now
+            and k not in results
+            and not (not r.get("root") and (r["path"], r["hash"]) in same)
+        ]
+        return kept + list(results.values())
+
     try:
         pending: list[ImageItem] = []
 
@@ -391,7 +488,7 @@ def extract_landmarks(
             recs = _detect_batch(det, pending, backend, fallback)
             jr.append(recs)
             for r in recs:
-                results[record_key(r["path"], r["hash"])] = r
+                results[key_of(r)] = r
             computed += len(recs)
             bar.update(len(recs))
             if on_batch is not None:
@@ -399,10 +496,9 @@ def extract_landmarks(
             pending.clear()
 
         for item in items:
-            key = record_key(item.path, item.hash)
-            done = previous.get(key)
-            if done is not None and done.get("backend") == backend:
-                results[key] = done
+            done = _reusable(previous, by_hash, item, backend)
+            if done is not None:
+                results[item.key] = done
                 reused += 1
                 bar.update(1)
                 continue
@@ -410,31 +506,42 @@ def extract_landmarks(
             if len(pending) >= batch_size:
                 flush()
         flush()
-    except BaseException:
-        # Ctrl-C or an error: what is in the journal is finished work; a rerun resumes from it.
+    except KeyboardInterrupt:
+        # Ctrl-C: what is in the journal is finished work; a rerun resumes from it.
         jr.close(remove=False)
-        raise
-    finally:
         bar.close()
-    # Consolidate atomically, then drop the journal. Records of images outside this run are kept
-    # (a file may collect several splits); an image whose content changed keeps only its new record.
-    paths_now = {r["path"] for r in results.values()}
-    kept = [r for k, r in previous.items() if r["path"] not in paths_now]
+        raise
+    except BaseException as exc:
+        # A crash: save what is finished (marked incomplete) so that neither work nor litter is left.
+        bar.close()
+        saved = False
+        try:
+            write_landmarks_file(out, consolidated(), det.describe(), stopped=f"{type(exc).__name__}: {exc}")
+            saved = True
+            notice(f"the run stopped early; {len(results)} finished record(s) are saved in {out} (marked incomplete)")
+        except Exception:  # keep the journal: a rerun resumes from it
+            pass
+        finally:
+            jr.close(remove=saved)
+        raise
+    bar.close()
     written = False
     try:
-        write_landmarks_file(out, kept + list(results.values()), det.describe())
+        write_landmarks_file(out, consolidated(), det.describe())
         written = True
     finally:
         jr.close(remove=written)  # keep the journal if the final file could not be written
     counts = count_statuses(results.values())
-    return ExtractionReport(out, len(results), computed, reused, counts, time.perf_counter() - start)
+    seconds = time.perf_counter() - start
+    return ExtractionReport(out, len(results), computed, reused, counts, seconds, list(results.values()))
 
 
 def write_landmarks_csv(records: Iterable[Mapping[str, Any]], path: str | os.PathLike) -> tuple[Path, int]:
     """Export records as the CSV ``ferlib.data.landmark_files.load_landmarks_file`` reads
     (``build_dataset(landmarks_file=...)``).
 
-    Columns ``path``, ``lm5`` (10 numbers ``x1 y1 … x5 y5``), ``status``, ``fallback``. That loader
+    Columns ``path``, ``lm5`` (10 numbers ``x1 y1 … x5 y5``), ``status``, ``fallback``, ``hash`` (the
+    file's content hash: the loader uses a row only for that content). That loader
     expects points in the pixels of the files on disk, so only records of folder/file extraction
     (``space == "file"``) with points are written; returns (path, number of records left out).
     """
@@ -442,82 +549,22 @@ def write_landmarks_csv(records: Iterable[Mapping[str, Any]], path: str | os.Pat
 
     rows, left_out = [], 0
     for r in sorted(records, key=lambda r: r["path"]):
-        if r.get("landmarks5") is None or r.get("space", "file") != "file":
+        if r.get("landmarks5") is None or r.get("space", "file") != "file" or r.get("status") == "invalid":
             left_out += 1
             continue
         lm5 = " ".join(f"{v:.3f}" for xy in r["landmarks5"] for v in xy)
-        rows.append({"path": r["path"], "lm5": lm5, "status": r["status"], "fallback": int(bool(r.get("fallback")))})
+        rows.append(
+            {
+                "path": r["path"],
+                "lm5": lm5,
+                "status": r["status"],
+                "fallback": int(bool(r.get("fallback"))),
+                "hash": r["hash"],
+            }
+        )
     with atomic_path(path, suffix=".csv") as tmp:
         with open(tmp, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.DictWriter(fh, fieldnames=["path", "lm5", "status", "fallback"])
+            writer = csv.DictWriter(fh, fieldnames=["path", "lm5", "status", "fallback", "hash"])
             writer.writeheader()
             writer.writerows(rows)
     return Path(path), left_out
-
-
-# --------------------------------------------------------------------------------------------
-# The data layer's entry point
-# --------------------------------------------------------------------------------------------
-
-
-class LandmarkedDataset:
-    """A dataset whose samples get ``landmarks5`` from a landmarks file (see :func:`attach_landmarks`)."""
-
-    def __init__(
-        self, dataset: Sequence[Mapping[str, Any]], table: LandmarkTable, strict: bool = False, overwrite: bool = True
-    ) -> None:
-        self.dataset = dataset
-        self.table = table
-        self.strict = strict
-        self.overwrite = overwrite
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getattr__(self, name: str) -> Any:  # labels, classes, ... of the wrapped dataset
-        if name in ("dataset", "table", "strict", "overwrite"):
-            raise AttributeError(name)
-        return getattr(self.dataset, name)
-
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        import torch
-
-        sample = dict(self.dataset[index])
-        meta = dict(sample.get("meta") or {})
-        path = sample_key_path(sample, index)
-        rec = self.table.lookup(path)
-        if rec is None:
-            rec = self.table.lookup(None, pixels_hash(sample["image"]))
-        if rec is None and self.strict:
-            raise KeyError(
-                f"no landmarks for sample {index} (path {path!r}) in {self.table.source}; "
-                f"rerun `ferlib landmarks` on this dataset with --out {self.table.source}"
-            )
-        if not self.overwrite:
-            existing = sample.get("landmarks5")
-            if existing is not None and torch.isfinite(torch.as_tensor(existing)).all():
-                return sample
-        img = sample["image"]
-        hw = tuple(img.shape[-2:]) if img.ndim == 3 and img.shape[0] in (1, 3, 4) else tuple(img.shape[:2])
-        sample["landmarks5"] = torch.from_numpy(self.table.landmarks5(rec, hw))  # type: ignore[arg-type]
-        meta["landmarks_status"] = "missing" if rec is None else rec["status"]
-        meta["landmarks_fallback"] = bool(rec and rec.get("fallback"))
-        sample["meta"] = meta
-        return sample
-
-
-def attach_landmarks(
-    dataset: Sequence[Mapping[str, Any]],
-    path: str | os.PathLike | LandmarkTable,
-    strict: bool = False,
-    overwrite: bool = True,
-) -> LandmarkedDataset:
-    """Wrap ``dataset`` so each sample's ``landmarks5`` comes from the landmarks file ``path``.
-
-    Points are rescaled from the image size recorded at extraction to the sample's image size.
-    ``meta['landmarks_status']`` says ``ok``/``multiple_faces``/``no_face``/``unreadable`` or
-    ``missing``; ``meta['landmarks_fallback']`` marks template points. ``strict`` raises on a
-    sample that has no record; ``overwrite=False`` keeps landmarks the dataset already has.
-    """
-    table = path if isinstance(path, LandmarkTable) else LandmarkTable.from_file(path)
-    return LandmarkedDataset(dataset, table, strict=strict, overwrite=overwrite)

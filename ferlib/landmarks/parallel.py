@@ -34,9 +34,9 @@ def _detect_in_worker(images: list[np.ndarray]) -> list[list[Face]]:
     return _WORKER_DETECTOR.detect_arrays(images)
 
 
-def _describe_in_worker() -> dict[str, Any]:
+def _describe_in_worker() -> tuple[dict[str, Any], int]:
     assert _WORKER_DETECTOR is not None, "worker not initialised"
-    return _WORKER_DETECTOR.describe()
+    return _WORKER_DETECTOR.describe(), int(getattr(_WORKER_DETECTOR, "min_image_side", 0) or 0)
 
 
 class DetectorPool(Detector):
@@ -63,7 +63,8 @@ class DetectorPool(Detector):
         # Start every worker now (a tiny batch each), so model loading is not part of the first batch.
         blank = [np.zeros((32, 32, 3), np.uint8)]
         list(self._pool.map(_detect_in_worker, [blank] * self.workers))
-        self._settings = {**self._pool.submit(_describe_in_worker).result(), "workers": self.workers}
+        settings, self.min_image_side = self._pool.submit(_describe_in_worker).result()
+        self._settings = {**settings, "workers": self.workers}
 
     def describe(self) -> dict[str, Any]:
         return dict(self._settings)

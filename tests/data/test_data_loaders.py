@@ -396,6 +396,8 @@ def test_landmarks_file_overrides(tmp_path):
 def test_landmarks_file_from_ferlib_landmarks_jsonl(tmp_path):
     import json
 
+    from ferlib.data.landmark_files import bytes_hash
+
     fakes.make_rafdb(tmp_path)
     aligned = tmp_path / "Image" / "aligned"
     header = {"format": "ferlib-landmarks", "version": 1, "detector": {"backend": "test"}}
@@ -404,7 +406,7 @@ def test_landmarks_file_from_ferlib_landmarks_jsonl(tmp_path):
         # run on the files themselves (20×20 on disk): file coordinates
         {
             "path": "Image/aligned/train_00001_aligned.jpg",
-            "hash": "a" * 16,
+            "hash": bytes_hash((aligned / "train_00001_aligned.jpg").read_bytes()),  # a record fits only its file
             "width": 20,
             "height": 20,
             "status": "ok",
@@ -413,7 +415,7 @@ def test_landmarks_file_from_ferlib_landmarks_jsonl(tmp_path):
         # run on a loader output of 64×64: rescaled from that frame
         {
             "path": str(aligned / "train_00002_aligned.jpg"),
-            "hash": "b" * 16,
+            "hash": bytes_hash((aligned / "train_00002_aligned.jpg").read_bytes()),
             "width": 64,
             "height": 64,
             "status": "no_face",

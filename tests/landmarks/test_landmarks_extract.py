@@ -23,7 +23,7 @@ from ferlib.landmarks import (
     load_landmarks_file,
 )
 from ferlib.landmarks.examples import faces_side_by_side, lfw_face
-from ferlib.landmarks.extract import LandmarkTable, journal_path, pixels_hash, record_key
+from ferlib.landmarks.extract import LandmarkTable, bytes_hash, journal_path, pixels_hash, record_key
 
 torch.set_num_threads(1)
 REPO = Path(__file__).resolve().parents[2]
@@ -62,7 +62,7 @@ def test_extract_folder_records_and_counts(image_dir, mtcnn, tmp_path):
     assert len(records) == total
     recs = by_path(records)
     for key, r in records.items():
-        assert key == record_key(r["path"], r["hash"])
+        assert key == record_key(r["path"], r["hash"], r["root"]) and r["root"] == image_dir.resolve().as_posix()
     grey = recs["grey.png"]
     assert grey["status"] == "no_face" and grey["fallback"] and grey["n_faces"] == 0
     np.testing.assert_allclose(grey["landmarks5"], canonical_template((120, 100)), atol=1e-3)
@@ -148,13 +148,14 @@ def test_resume_after_sigkill(image_dir, tmp_path):
 def test_damaged_final_file_is_reported(tmp_path):
     out = tmp_path / "lm.jsonl"
     out.write_text('{"format":"ferlib-landmarks","version":1}\n{"path": "a.png", "hash": "00"\n')
-    with pytest.raises(ValueError, match=r"lm.jsonl line 2 is not a valid record.*delete it and rerun"):
+    with pytest.raises(ValueError, match=r"lm.jsonl line 2 is not a valid record.*--repair"):
         load_landmarks_file(out)
     with pytest.raises(FileNotFoundError, match="ferlib landmarks"):
         load_landmarks_file(tmp_path / "missing.jsonl")
 
 
-def test_attach_landmarks_rescales_and_matches_paths(image_dir, mtcnn, tmp_path):
+def test_attach_landmarks_rescales_and_matches_paths(image_dir, mtcnn, tmp_path, monkeypatch):
+    monkeypatch.chdir(image_dir)  # the relative sample paths below name real files, whose bytes are checked
     out = tmp_path / "lm.jsonl"
     extract_landmarks(image_dir / "faces", out, detector=mtcnn, progress=False)
     table = LandmarkTable.from_file(out)
@@ -175,7 +176,7 @@ def test_attach_landmarks_rescales_and_matches_paths(image_dir, mtcnn, tmp_path)
     ds = attach_landmarks(samples, out)
     assert len(ds) == 5
     for i, name in enumerate(names):
-        rec = table.lookup(f"faces/{name}")
+        rec = table.lookup(f"faces/{name}", bytes_hash((image_dir / "faces" / name).read_bytes()))
         got = ds[i]
         assert got["meta"]["landmarks_status"] == rec["status"]
         if rec["landmarks5"] is not None:
@@ -225,7 +226,7 @@ def test_two_runs_on_one_file_are_refused(tmp_path):
 
     first = _Journal(tmp_path / "x.jsonl.partial", [])
     try:
-        with pytest.raises(RuntimeError, match="another `ferlib landmarks` run is writing"):
+        with pytest.raises(RuntimeError, match=r"another `ferlib landmarks` run \(process \d+\) is writing"):
             _Journal(tmp_path / "x.jsonl.partial", [])
     finally:
         first.close(remove=True)
