@@ -183,3 +183,22 @@ def test_coverage_reads_rafdb_records_without_decoding(tmp_path, monkeypatch):
     monkeypatch.setattr(type(aligned), "_decode", lambda self, rec: pytest.fail("coverage decoded an image"))
     assert split_coverage(aligned, [("landmarks5",)])["n_missing"] == len(aligned)
     assert math.isclose(split_coverage(aligned, [("landmarks5",)])["missing_share"], 1.0)
+
+
+def test_evaluate_refuses_a_landmark_model_on_images_without_landmarks(tmp_path, capsys, monkeypatch):
+    import ferlib.train.evaluate as evaluate
+
+    fakes.make_rafdb(tmp_path / "raf")
+    state = {"model_name": "amp-net", "num_classes": 7, "model_kwargs": {}, "model": {}, "image_size": 224}
+    monkeypatch.setattr(evaluate, "read_checkpoint", lambda path: state)  # no 400 MB checkpoint on disk
+    monkeypatch.setattr(evaluate, "load_model_state", lambda model, weights, where: None)
+    args = ["evaluate", "--checkpoint", "amp.pt", "--dataset", "rafdb", "--root", str(tmp_path / "raf")]
+    rc = main([*args, "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith("ferlib evaluate: amp-net needs landmarks5 for every image (evaluate)")
+    assert "5 of 5 test images (100.0 %)" in err and "--landmarks-file" in err
+    csv = _landmarks_csv(tmp_path / "lm.csv", tmp_path / "raf")
+    rc = main([*args, "--no-progress", "--json", "--landmarks-file", str(csv)])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0 and out["n"] == 5
+    assert out["landmark_coverage"]["splits"]["test"]["n_missing"] == 0
