@@ -23,6 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--subset", help="occlusion, pose30, pose45 or a RAN list file")
     p.add_argument("--split", default="test", help="split when no --subset is given (default test)")
     p.add_argument("--n", type=int, help="SynthFER images to generate for the split")
+    p.add_argument("--landmarks-file", help="landmarks table (ferlib landmarks) for models that need landmarks")
     p.add_argument("--device", default="auto")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument(
@@ -58,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
             n=args.n,
             progress=not args.no_progress,
             model_kwargs=variant,
+            landmarks_file=args.landmarks_file,
         )
     except (ValueError, FileNotFoundError, KeyError) as exc:
         print(f"ferlib evaluate: {exc}", file=sys.stderr)

@@ -20,6 +20,14 @@ slots (:data:`ferlib.data.schema.LANDMARK5_FLIP_PERM`, ``LANDMARK8_FLIP_PERM``),
 mirroring the subject's left eye is where the right eye was. (The public AMP-Net code flips the
 coordinates without swapping the slots, which corrupts the landmarks.)
 
+Beyond the papers' text, the public training scripts use a random-resized crop (torchvision's
+``RandomResizedCrop``: a box of a random share of the area and a random aspect ratio, resized back
+to the full frame), rotations, random application of the affine part and random grayscale;
+:class:`LandmarkAugment` offers each of them (``crop_area``/``crop_ratio``, ``rotate``,
+``affine_p``, ``grayscale_p``, ``jitter_p``), all off by default, with the landmarks moved by the
+same maps. A crop's landmarks follow the pixel-centre convention of the loaders
+(``x' = (x − x0 + 0.5)·W/w − 0.5``), so a point on a pixel centre stays on that pixel's centre.
+
 Coordinates follow the pixel-index convention: pixel (i, j) has its centre at x = j, y = i, so a
 flip maps x to W − 1 − x, and rotations/scalings turn about ((W − 1)/2, (H − 1)/2), the centre
 torchvision uses for the image itself.
@@ -27,6 +35,7 @@ torchvision uses for the image itself.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -202,6 +211,88 @@ def jitter_colours(
     return out
 
 
+def crop_boxes(
+    n: int,
+    height: int,
+    width: int,
+    area: tuple[float, float],
+    ratio: tuple[float, float],
+    generator: torch.Generator | None,
+) -> torch.Tensor:
+    """N×4 integer crop boxes ``(top, left, h, w)`` drawn as ``RandomResizedCrop.get_params`` does.
+
+    Per sample: up to ten tries of a target area ``U(area)·H·W`` and a log-uniform aspect ratio
+    ``w/h`` in ``ratio``, accepted when the box fits; otherwise the largest centred box whose
+    ratio is clamped into ``ratio`` (torchvision's fallback). The position is uniform.
+    """
+    total = float(height * width)
+    log_lo, log_hi = math.log(ratio[0]), math.log(ratio[1])
+    boxes = torch.zeros(n, 4, dtype=torch.long)
+    for k in range(n):
+        for _ in range(10):
+            target = total * float(torch.empty(1).uniform_(area[0], area[1], generator=generator))
+            aspect = math.exp(float(torch.empty(1).uniform_(log_lo, log_hi, generator=generator)))
+            w = int(round(math.sqrt(target * aspect)))
+            h = int(round(math.sqrt(target / aspect)))
+            if 0 < w <= width and 0 < h <= height:
+                top = int(torch.randint(0, height - h + 1, (1,), generator=generator))
+                left = int(torch.randint(0, width - w + 1, (1,), generator=generator))
+                boxes[k] = torch.tensor([top, left, h, w])
+                break
+        else:
+            in_ratio = width / height
+            if in_ratio < ratio[0]:
+                w, h = width, int(round(width / ratio[0]))
+            elif in_ratio > ratio[1]:
+                h, w = height, int(round(height * ratio[1]))
+            else:
+                w, h = width, height
+            boxes[k] = torch.tensor([(height - h) // 2, (width - w) // 2, h, w])
+    return boxes
+
+
+def crop_points(points: torch.Tensor, boxes: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Move B×K×2 pixel landmarks into the resized crops ``boxes`` (B×4 ``top, left, h, w``) of a
+    ``height``×``width`` frame: ``x' = (x − left + 0.5)·W/w − 0.5`` (pixel-centre convention). NaN stays NaN."""
+    b = boxes.to(points.device, torch.float32)
+    origin = torch.stack([b[:, 1], b[:, 0]], -1).view(-1, 1, 2)
+    factor = torch.stack([width / b[:, 3], height / b[:, 2]], -1).view(-1, 1, 2)
+    return (points - origin + 0.5) * factor - 0.5
+
+
+def resized_crop_images(images: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+    """Per-sample crop ``boxes`` (B×4 ``top, left, h, w``) of a uint8 B×C×H×W batch, each resized
+    back to H×W (bilinear, the crop's edge pixels replicated) in one ``grid_sample``.
+
+    Output pixel x takes the input at ``(x + 0.5)·w/W − 0.5 + left`` — the inverse of
+    :func:`crop_points`. The crops never exceed the frame, so this is an enlargement, where it equals
+    ``F.resized_crop(..., interpolation=BILINEAR)`` per image to within one grey level.
+    """
+    b, _, height, width = images.shape
+    device = images.device
+    bx = boxes.to(device, torch.float32)
+    xs = torch.arange(width, device=device, dtype=torch.float32).view(1, width)
+    ys = torch.arange(height, device=device, dtype=torch.float32).view(1, height)
+    # Clamped to the crop's own pixels: the crop's edge is replicated, as when it is cut out first.
+    src_x = ((xs + 0.5) * (bx[:, 3:4] / width) - 0.5).clamp(min=0).minimum(bx[:, 3:4] - 1) + bx[:, 1:2]  # B×W
+    src_y = ((ys + 0.5) * (bx[:, 2:3] / height) - 0.5).clamp(min=0).minimum(bx[:, 2:3] - 1) + bx[:, 0:1]  # B×H
+    gx = ((2 * src_x + 1) / width - 1).view(b, 1, width).expand(b, height, width)
+    gy = ((2 * src_y + 1) / height - 1).view(b, height, 1).expand(b, height, width)
+    out = torch.nn.functional.grid_sample(
+        images.float(), torch.stack([gx, gy], -1), mode="bilinear", padding_mode="border", align_corners=False
+    )
+    return out.round_().clamp_(0, 255).to(torch.uint8)
+
+
+def grayscale_images(images: torch.Tensor, which: torch.Tensor) -> torch.Tensor:
+    """uint8 RGB batch with the samples where ``which`` (B bools) is set turned grey (three equal
+    channels of the luma, as ``F.rgb_to_grayscale(num_output_channels=3)``)."""
+    if not bool(which.any()):
+        return images
+    grey = _grey(images).to(torch.uint8).expand_as(images)
+    return torch.where(which.to(images.device).view(-1, 1, 1, 1), grey, images)
+
+
 class LandmarkAugment:
     """Per-sample random flip, affine (translation/rotation/scale) and colour jitter on a batch.
 
@@ -225,6 +316,13 @@ class LandmarkAugment:
         scale: ``(min, max)`` zoom factor, or ``None`` for no scaling.
         color_jitter: ``(brightness, contrast, saturation)`` strengths as in ``ColorJitter``
             (factor ~ U(1 − s, 1 + s)), or ``None`` to disable.
+        affine_p: probability that a sample gets the random affine part (translation, rotation,
+            scale) at all (torchvision ``RandomApply``); 1 = always.
+        jitter_p: probability that a sample gets the colour jitter; 1 = always.
+        grayscale_p: probability that a sample is turned grey (``RandomGrayscale``); 0 = never.
+        crop_area: ``(min, max)`` share of the frame's area of a random-resized crop
+            (``RandomResizedCrop(scale=...)``) applied first and resized back to the frame, or ``None``.
+        crop_ratio: ``(min, max)`` aspect ratio w/h of that crop (log-uniform, torchvision's default 3/4–4/3).
         seed: seeds the augmentation's own generator (CPU) so runs are repeatable; ``None`` draws
             from torch's global generator.
         batched: ``True`` works on the whole batch at once, ``False`` image by image, ``None``
@@ -242,11 +340,29 @@ class LandmarkAugment:
         flip_p: float = 0.5,
         seed: int | None = None,
         batched: bool | None = None,
+        *,
+        affine_p: float = 1.0,
+        jitter_p: float = 1.0,
+        grayscale_p: float = 0.0,
+        crop_area: tuple[float, float] | None = None,
+        crop_ratio: tuple[float, float] = (3.0 / 4.0, 4.0 / 3.0),
     ):
         if not 0.0 <= translate < 1.0:
             raise ValueError(f"translate must be in [0, 1), got {translate}")
         if scale is not None and not (0 < scale[0] <= scale[1]):
             raise ValueError(f"scale must be (min, max) with 0 < min <= max, got {scale}")
+        for name, value in (("affine_p", affine_p), ("jitter_p", jitter_p), ("grayscale_p", grayscale_p)):
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be a probability in [0, 1], got {value}")
+        if crop_area is not None and not (0 < crop_area[0] <= crop_area[1] <= 1):
+            raise ValueError(f"crop_area must be (min, max) with 0 < min <= max <= 1, got {crop_area}")
+        if not (0 < crop_ratio[0] <= crop_ratio[1]):
+            raise ValueError(f"crop_ratio must be (min, max) with 0 < min <= max, got {crop_ratio}")
+        self.affine_p = float(affine_p)
+        self.jitter_p = float(jitter_p)
+        self.grayscale_p = float(grayscale_p)
+        self.crop_area = None if crop_area is None else (float(crop_area[0]), float(crop_area[1]))
+        self.crop_ratio = (float(crop_ratio[0]), float(crop_ratio[1]))
         self.flip = flip
         self.flip_p = float(flip_p)
         self.translate = float(translate)
@@ -259,14 +375,20 @@ class LandmarkAugment:
     def __repr__(self) -> str:
         return (
             f"LandmarkAugment(flip={self.flip}, translate={self.translate}, rotate={self.rotate}, "
-            f"scale={self.scale}, color_jitter={self.color_jitter})"
+            f"scale={self.scale}, color_jitter={self.color_jitter}, affine_p={self.affine_p}, "
+            f"jitter_p={self.jitter_p}, grayscale_p={self.grayscale_p}, crop_area={self.crop_area}, "
+            f"crop_ratio={self.crop_ratio})"
         )
 
     def _uniform(self, n: int, low: float, high: float) -> torch.Tensor:
         return torch.rand(n, generator=self.generator) * (high - low) + low
 
     def sample_params(self, n: int, height: int, width: int) -> dict[str, torch.Tensor]:
-        """Draw the per-sample parameters (CPU tensors): flip, angle, tx, ty, scale, b, c, s."""
+        """Draw the per-sample parameters (CPU tensors): flip, angle, tx, ty, scale, b, c, s and,
+        when those options are on, ``crop`` (N×4 boxes) and ``grayscale`` (N bools).
+
+        The draws of the options that are off are skipped, and the options added after the first
+        release draw after the others, so an augmentation without them draws exactly what it did."""
         params = {
             "flip": (torch.rand(n, generator=self.generator) < self.flip_p)
             if self.flip
@@ -282,6 +404,20 @@ class LandmarkAugment:
         }
         for key, strength in zip(("brightness", "contrast", "saturation"), self.color_jitter or (0.0, 0.0, 0.0)):
             params[key] = self._uniform(n, max(0.0, 1 - strength), 1 + strength) if strength else torch.ones(n)
+        if self.affine_p < 1.0:
+            skip = torch.rand(n, generator=self.generator) >= self.affine_p
+            params["angle"] = params["angle"].masked_fill(skip, 0.0)
+            params["tx"] = params["tx"].masked_fill(skip, 0.0)
+            params["ty"] = params["ty"].masked_fill(skip, 0.0)
+            params["scale"] = params["scale"].masked_fill(skip, 1.0)
+        if self.jitter_p < 1.0:
+            skip = torch.rand(n, generator=self.generator) >= self.jitter_p
+            for key in ("brightness", "contrast", "saturation"):
+                params[key] = params[key].masked_fill(skip, 1.0)
+        if self.crop_area is not None:
+            params["crop"] = crop_boxes(n, height, width, self.crop_area, self.crop_ratio, self.generator)
+        if self.grayscale_p > 0.0:
+            params["grayscale"] = torch.rand(n, generator=self.generator) < self.grayscale_p
         return params
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
@@ -323,6 +459,11 @@ class LandmarkAugment:
         points = {k: batch[k].to(torch.float32) for k in point_keys}
         out_images = images
 
+        if "crop" in params:
+            out_images = resized_crop_images(out_images, params["crop"])
+            for k in point_keys:
+                points[k] = crop_points(points[k], params["crop"], height, width)
+
         flip = params["flip"]
         if bool(flip.any()):
             out_images = torch.where(flip.to(device).view(n, 1, 1, 1), out_images.flip(-1), out_images)
@@ -343,6 +484,8 @@ class LandmarkAugment:
                 points[k] = points[k] + shift.to(points[k].device).view(n, 1, 2)
 
         out_images = jitter_colours(out_images, params["brightness"], params["contrast"], params["saturation"])
+        if "grayscale" in params:
+            out_images = grayscale_images(out_images, params["grayscale"])
 
         return _with(batch, out_images, points)
 
@@ -355,6 +498,14 @@ class LandmarkAugment:
         points = {k: batch[k].to(torch.float32).clone() for k in point_keys}
         out_images = images.clone()
         centre = [(width - 1) / 2.0, (height - 1) / 2.0]
+
+        if "crop" in params:
+            for i, (top, left, h, w) in enumerate(params["crop"].tolist()):
+                out_images[i] = F.resized_crop(
+                    out_images[i], top, left, h, w, [height, width], interpolation=F.InterpolationMode.BILINEAR
+                )
+            for k in point_keys:
+                points[k] = crop_points(points[k], params["crop"], height, width)
 
         flip = params["flip"]
         if bool(flip.any()):
@@ -400,6 +551,9 @@ class LandmarkAugment:
                 if s != 1.0:
                     img = F.adjust_saturation(img, s)
                 out_images[i] = img
+        if "grayscale" in params:
+            for i in torch.nonzero(params["grayscale"]).flatten().tolist():
+                out_images[i] = F.rgb_to_grayscale(out_images[i], num_output_channels=3)
 
         return _with(batch, out_images, points)
 
@@ -424,6 +578,10 @@ __all__ = [
     "affine_points",
     "warp_images",
     "jitter_colours",
+    "crop_boxes",
+    "crop_points",
+    "resized_crop_images",
+    "grayscale_images",
     "LUMA_WEIGHTS",
     "LandmarkAugment",
 ]

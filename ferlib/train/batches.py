@@ -40,15 +40,20 @@ def build_augment(recipe: Recipe, enabled: bool) -> Callable | None:
     a = recipe.augment
     jitter = (a.brightness, a.contrast, a.saturation)
     zoom = (a.scale_min, a.scale_max) != (1.0, 1.0)
-    if not enabled or not (a.hflip or a.translate or zoom or any(jitter)):
+    if not enabled or not (a.hflip or a.translate or zoom or any(jitter) or a.rotate or a.grayscale_p or a.crop_area):
         return None
     return LandmarkAugment(
         flip=a.hflip,
         translate=a.translate,
-        rotate=0.0,
+        rotate=a.rotate,
         scale=(a.scale_min, a.scale_max) if zoom else None,
         color_jitter=jitter if any(jitter) else None,
         seed=0,
+        affine_p=a.affine_p,
+        jitter_p=a.jitter_p,
+        grayscale_p=a.grayscale_p,
+        crop_area=a.crop_area,
+        crop_ratio=a.crop_ratio,
     )
 
 

@@ -12,6 +12,18 @@ from ferlib.config import from_dict
 from ferlib.models import recipe_name
 from ferlib.train.recipes import Profile, Recipe, apply_profile, load_profile, load_recipe, rebudget
 
+#: Evaluation protocols of :attr:`TrainConfig.protocol`.
+PROTOCOLS = ("validation", "paper")
+
+#: How each protocol chose the weights behind ``test_selected`` (the ``selection`` of ``metrics.json``).
+SELECTION = {
+    "validation": "the epoch with the best validation accuracy (validation = stratified split of the "
+    "training data); the test set was evaluated only after training",
+    "paper": "paper protocol: no validation split (the full training split trained); the test set was evaluated "
+    "after every epoch and test_best_epoch (= test_selected) is the epoch with the best TEST accuracy — "
+    "optimistic, since the test set chose it, as in the papers' headlines; test_final is the final epoch's",
+}
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -61,6 +73,12 @@ class TrainConfig:
     run_dir: str | None = None
     runs_root: str | None = None
     resume: bool = False
+    #: ``validation``: the epoch is chosen on a stratified validation split, the test set is touched
+    #: only after training. ``paper``: the papers' protocol — the full training split, the test set
+    #: evaluated after every epoch, and the best epoch's test accuracy reported as *optimistic*
+    #: beside the final epoch's (ferlib.train.loop).
+    protocol: str = "validation"
+    augment_preset: str | None = None  # the recipe's named augmentation block (paper | public); None = its default
 
     def __post_init__(self) -> None:
         # One canonical dataset name from here on (``caer-s`` → ``caers``, ``CK+`` → ``ckplus``): the
@@ -100,7 +118,9 @@ def resolve_recipe(cfg: TrainConfig) -> tuple[Recipe, Profile]:
     ``iterations``, rescaling the paper's schedule) → profile (its budget where none was given,
     batch and learning-rate caps, ``max_decays``) → explicit ``batch_size``/``lr``."""
     profile = load_profile(cfg.profile)
-    recipe = load_recipe(cfg.recipe or recipe_name(cfg.model), dataset=cfg.dataset)
+    if cfg.protocol not in PROTOCOLS:
+        raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {cfg.protocol!r}")
+    recipe = load_recipe(cfg.recipe or recipe_name(cfg.model), dataset=cfg.dataset, augment_preset=cfg.augment_preset)
     budget_profile = profile
     if cfg.epochs is not None or cfg.iterations is not None:
         # An explicit budget replaces the profile's: rescale the paper's schedule to it directly,
@@ -164,3 +184,21 @@ def model_kwargs(cfg: TrainConfig, recipe: Recipe) -> dict[str, Any]:
     kw = dict(recipe.model_kwargs) if recipe.model == cfg.model else {}
     kw.update(cfg.model_kwargs)
     return kw
+
+
+def protocol_val_fraction(cfg: TrainConfig, val_fraction: float) -> float:
+    """The validation share the protocol trains with: ``0`` under ``paper`` (refusing an explicit
+    share), the given one under ``validation`` (refusing ``0``, which leaves nothing to select on)."""
+    if cfg.protocol == "paper":
+        if cfg.val_fraction:
+            raise ValueError(
+                f"--protocol paper trains on the full training split (no validation split), but val_fraction is "
+                f"{cfg.val_fraction}; drop --val-fraction, or use the default --protocol validation"
+            )
+        return 0.0
+    if not val_fraction:
+        raise ValueError(
+            "val_fraction 0 leaves no validation split to choose the epoch on; use --protocol paper to train on "
+            "the full training split and report the best-epoch test accuracy (marked optimistic) beside the final"
+        )
+    return val_fraction

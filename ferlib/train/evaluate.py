@@ -38,6 +38,7 @@ from ferlib.train.checkpoint import load_model_state, read_checkpoint
 from ferlib.train.data import make_loader
 from ferlib.train.distributed import DistContext
 from ferlib.train.guidance import TrainingGuidance
+from ferlib.train.landmark_coverage import check_coverage
 from ferlib.train.metrics import classification_metrics
 
 
@@ -187,10 +188,13 @@ def evaluate_checkpoint(
     progress: bool = True,
     dataset_kwargs: dict[str, Any] | None = None,
     model_kwargs: dict[str, Any] | None = None,
+    landmarks_file: str | None = None,
 ) -> dict[str, Any]:
     """Metrics of ``checkpoint`` on ``dataset`` (``split`` or ``subset``); see the module docstring.
 
-    ``model_kwargs`` override the variant keywords stored in the checkpoint (``--model-kw``)."""
+    ``model_kwargs`` override the variant keywords stored in the checkpoint (``--model-kw``). A model
+    whose forward needs landmarks is refused when more than 1 % of the images lack them
+    (:mod:`ferlib.train.landmark_coverage`); ``landmarks_file`` supplies them (``ferlib landmarks``)."""
     from ferlib.data.datasets import resolve_name
 
     state = read_checkpoint(checkpoint)
@@ -213,10 +217,14 @@ def evaluate_checkpoint(
         num_classes=int(state["num_classes"]),
         image_size=int(state.get("image_size", 224)),
         n=n,
+        **({"landmarks_file": landmarks_file} if landmarks_file else {}),
         **(dataset_kwargs or {}),
     )
     if len(ds) == 0:
         raise ValueError(f"{dataset} {subset or split} has no images to evaluate")
+    coverage = check_coverage(
+        model, {subset or split: ds}, model_name=state["model_name"], dataset_name=dataset, command="evaluate"
+    )
     guidance_fn = None
     if state.get("guidance") is not None:
         g = TrainingGuidance()
@@ -244,4 +252,5 @@ def evaluate_checkpoint(
         "split": split if subset is None else None,
         "synthetic": dataset.lower() == "synthfer" and root is None,
         **metrics,
+        "landmark_coverage": coverage,
     }

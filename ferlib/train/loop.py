@@ -15,6 +15,17 @@
 5. at the end, touch the test set once for the final-epoch weights and once for the
    validation-selected weights, and write ``metrics.json`` and the confusion-matrix figures.
 
+``protocol="paper"`` (``ferlib train --protocol paper``) runs the papers' protocol instead: no
+validation split (the full training split trains), the test set evaluated after every epoch, and
+``metrics.json`` reports the best epoch's test accuracy (``test_best_epoch``, marked
+``optimistic``: the test set chose the epoch, as the papers' headlines do — the public MA-Net and
+AMP-Net RAF-DB logs put the final epoch 0.4-0.6 points lower) beside the final epoch's
+(``test_final``). Every test number says which protocol produced it (``protocol``, ``selection``).
+
+Before training, a model that needs landmarks checks that the splits have them
+(:mod:`ferlib.train.landmark_coverage`: at most 1 % of a split may lack them; the count is kept in
+``landmark_coverage.json`` and ``metrics.json``).
+
 Determinism and resume: every source of randomness in an epoch (sample order, augmentation,
 dropout, loader workers) is drawn from generators seeded by ``(seed, epoch, purpose)``, and the
 checkpoint written at the end of each epoch holds the model, optimiser, scaler, history and RNG
@@ -79,10 +90,18 @@ from ferlib.train.checkpoint import (
     set_rng_state,
     write_history,
 )
-from ferlib.train.config import TrainConfig, TrainResult, model_kwargs, resolve_recipe
+from ferlib.train.config import (
+    SELECTION,
+    TrainConfig,
+    TrainResult,
+    model_kwargs,
+    protocol_val_fraction,
+    resolve_recipe,
+)
 from ferlib.train.data import build_datasets, make_loader
 from ferlib.train.evaluate import evaluate_split
 from ferlib.train.guidance import TrainingGuidance
+from ferlib.train.landmark_coverage import check_coverage
 from ferlib.train.optim import epoch_plan, lr_at, make_optimizer, optimizer_step
 from ferlib.train.plots import save_run_figures
 from ferlib.train.recipes import Recipe
@@ -119,6 +138,7 @@ class _Run:
     history: list[dict[str, Any]] = field(default_factory=list)
     best: dict[str, Any] = field(default_factory=lambda: {"score": -1.0, "epoch": None})
     writer: Any = None
+    landmark_coverage: dict[str, Any] = field(default_factory=dict)
     stage_index: int | None = None  # the stage the model and optimiser below were made for
     model: nn.Module | None = None  # ``core``, wrapped by DDP / torch.compile when asked
     optimizer: torch.optim.Optimizer | None = None
@@ -130,6 +150,11 @@ class _Run:
     @property
     def progress(self) -> bool:
         return self.cfg.progress and self.ctx.is_main
+
+    @property
+    def paper_protocol(self) -> bool:
+        """The papers' protocol: no validation split, the epoch chosen on the test set (optimistic)."""
+        return self.cfg.protocol == "paper"
 
 
 def train(
@@ -162,7 +187,10 @@ def train(
         row, improved = _validate_epoch(run, epoch, totals, lr, train_time)
         if run.ctx.is_main:
             _save_epoch(run, epoch, row, improved)
-        epoch_bar.set_postfix(loss=f"{row['train_loss']:.3f}", val=f"{row['val_accuracy']:.3f}")
+        if run.paper_protocol:
+            epoch_bar.set_postfix(loss=f"{row['train_loss']:.3f}", test=f"{row['test_accuracy']:.3f}")
+        else:
+            epoch_bar.set_postfix(loss=f"{row['train_loss']:.3f}", val=f"{row['val_accuracy']:.3f}")
         dist_utils.barrier(run.ctx)
     epoch_bar.close()
     metrics = _final_test(run)
@@ -181,6 +209,7 @@ def _setup(cfg: TrainConfig, train_dataset: Dataset | None, test_dataset: Datase
     dist_utils.configure_cpu_threads(device, cfg.cpu_threads, ctx)
     recipe, profile = resolve_recipe(cfg)
     val_fraction = cfg.val_fraction if cfg.val_fraction is not None else profile.val_fraction
+    val_fraction = protocol_val_fraction(cfg, val_fraction)
     run = _open_run_folder(cfg, ctx, device, recipe)
 
     seed_everything(cfg.seed, deterministic=cfg.deterministic)
@@ -191,6 +220,7 @@ def _setup(cfg: TrainConfig, train_dataset: Dataset | None, test_dataset: Datase
     _split_data(run, train_dataset, test_dataset, val_fraction)
     _make_train_loader(run)
     _build_model(run)
+    _check_landmarks(run)
     if run.resume_state is not None:
         _restore(run)
     run.writer = _tensorboard(run.run_dir) if (cfg.tensorboard and ctx.is_main) else None
@@ -222,13 +252,17 @@ def _split_data(run: _Run, train_dataset: Dataset, test_dataset: Dataset, val_fr
     cfg = run.cfg
     labels = dataset_labels(train_dataset)
     run.class_names = list(getattr(train_dataset, "class_names", None) or [str(i) for i in range(cfg.num_classes)])
-    tr_idx, va_idx = stratified_split(labels, val_fraction, cfg.split_seed)
+    if run.paper_protocol:  # the papers' protocol: every training image trains
+        tr_idx, va_idx = np.arange(len(labels), dtype=np.int64), np.zeros(0, dtype=np.int64)
+    else:
+        tr_idx, va_idx = stratified_split(labels, val_fraction, cfg.split_seed)
     run.train_part, run.val_part = IndexedDataset(train_dataset, tr_idx), IndexedDataset(train_dataset, va_idx)
     run.test_dataset = test_dataset
     if run.ctx.is_main:
         atomic_write_json(
             run.run_dir / "split.json",
             {
+                "protocol": cfg.protocol,
                 "val_fraction": val_fraction,
                 "split_seed": cfg.split_seed,
                 "n_train": len(tr_idx),
@@ -286,6 +320,24 @@ def _build_model(run: _Run) -> None:
     run.scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
     run.augmenter = build_augment(run.recipe, cfg.augment)
     run.plan = epoch_plan(run.recipe, run.steps_per_epoch)
+
+
+def _check_landmarks(run: _Run) -> None:
+    """Refuse a run whose model needs landmarks that more than 1 % of a split lacks; record coverage.
+
+    Training and validation need what the recipe's stages need (MAN's RASnet stage: its mask
+    loss's points); the test set what the forward needs (:mod:`ferlib.train.landmark_coverage`).
+    """
+    cfg = run.cfg
+    stages = [st.name for st in run.recipe.stage_plan()]
+    common = dict(model_name=cfg.model, dataset_name=cfg.dataset)
+    training = check_coverage(
+        run.core, {"train": run.train_part, "validation": run.val_part or None}, stages=stages, **common
+    )
+    test = check_coverage(run.core, {"test": run.test_dataset}, command="evaluate", **common)
+    run.landmark_coverage = {"training": training, "test": test}
+    if run.ctx.is_main:
+        atomic_write_json(run.run_dir / "landmark_coverage.json", run.landmark_coverage)
 
 
 def _restore(run: _Run) -> None:
@@ -400,9 +452,11 @@ def _validate_epoch(
 ) -> tuple[dict[str, Any], bool]:
     """Validation metrics, the history row of ``epoch`` and whether it is the best epoch so far."""
     si, stage_name, n_steps = run.plan[epoch]
+    # The papers' protocol watches the test set itself (the best epoch's number is then optimistic).
+    watched = run.test_dataset if run.paper_protocol else run.val_part
     val = evaluate_split(
         run.core,
-        run.val_part,
+        watched,
         run.eval_bs,
         run.device,
         run.ctx,
@@ -411,7 +465,7 @@ def _validate_epoch(
         autocast=run.autocast,
         channels_last=run.channels_last,
         progress=run.progress,
-        desc="validation",
+        desc="test (paper protocol)" if run.paper_protocol else "validation",
     )
     row = {
         "epoch": epoch + 1,
@@ -426,12 +480,17 @@ def _validate_epoch(
         "epoch_seconds": round(train_time, 3),
         "train_images_per_second": round(float(totals[2]) / max(train_time, 1e-9), 2),
     }
+    if run.paper_protocol:
+        row.update(val_loss=None, val_accuracy=None, val_macro_f1=None)
+        row.update(test_loss=val["loss"], test_accuracy=val["accuracy"], test_macro_f1=val["macro_f1"])
     run.history.append(row)
     # Selection only among epochs of the last stage: earlier stages (MAN's RASnet stage) do not
     # train the classifier, so their accuracy says nothing about the final network.
     improved = si == run.plan[-1][0] and val["accuracy"] > run.best["score"]
     if improved:
         run.best = {"score": val["accuracy"], "epoch": epoch + 1}
+        if run.paper_protocol:
+            run.best["test"] = val  # the best epoch's full test metrics, reported as optimistic
     return row, improved
 
 
@@ -479,7 +538,8 @@ def _save_epoch(run: _Run, epoch: int, row: dict[str, Any], improved: bool) -> N
 
 
 def _final_test(run: _Run) -> dict[str, Any]:
-    """Test metrics of the final and the validation-selected weights; ``metrics.json`` and figures."""
+    """Test metrics of the final and the selected weights (validation-selected, or under the papers'
+    protocol the best test epoch, marked optimistic); ``metrics.json`` and figures."""
     cfg, ctx, best = run.cfg, run.ctx, run.best
     ev = dict(
         guidance_fn=run.guidance.fn, autocast=run.autocast, channels_last=run.channels_last, progress=run.progress
@@ -487,7 +547,9 @@ def _final_test(run: _Run) -> dict[str, Any]:
     args = (run.test_dataset, run.eval_bs, run.device, ctx, run.class_names)
     test_final = evaluate_split(run.core, *args, desc="test", **ev)
     best_path = run.ckpt_dir / "best.pt"
-    if best["epoch"] == len(run.plan):
+    if run.paper_protocol:  # measured after that epoch already: no second look at the test set
+        test_selected = {**best.get("test", test_final), "epoch": best["epoch"], "optimistic": True}
+    elif best["epoch"] == len(run.plan):
         test_selected = test_final  # the validation-selected epoch is the final one: same weights
     elif best["epoch"] is not None and best_path.exists():
         load_model_state(run.core, read_checkpoint(best_path)["model"], str(best_path))
@@ -505,7 +567,7 @@ def _final_test(run: _Run) -> dict[str, Any]:
         "epochs": len(run.plan),
         "iterations": run.global_step,
         "best_epoch": best["epoch"],
-        "best_val_accuracy": best["score"],
+        "best_val_accuracy": None if run.paper_protocol else best["score"],
         "final_val_accuracy": history[-1]["val_accuracy"] if history else None,
         "test_final": test_final,
         "test_selected": test_selected,
@@ -513,19 +575,34 @@ def _final_test(run: _Run) -> dict[str, Any]:
             "train": getattr(run.train_part.base, "skipped", 0),
             "test": getattr(run.test_dataset, "skipped", 0),
         },
-        "selection": "the epoch with the best validation accuracy (validation = stratified split of the "
-        "training data); the test set was evaluated only after training",
+        "selection": SELECTION[cfg.protocol],
+        "protocol": cfg.protocol,
+        "landmark_coverage": run.landmark_coverage,
         "model_kwargs": model_kwargs(cfg, run.recipe),
         "init": read_init_report(run.run_dir),
     }
+    if run.paper_protocol:
+        metrics["test_best_epoch"] = test_selected
+        metrics["optimistic"] = ["test_best_epoch", "test_selected"]
+    _write_final(run, metrics, test_selected, test_final)
+    return metrics
+
+
+def _write_final(run: _Run, metrics: dict[str, Any], test_selected: dict[str, Any], test_final: dict[str, Any]) -> None:
+    """``metrics.json``, the end of TensorBoard and the figures (rank 0)."""
+    ctx, history = run.ctx, run.history
     if ctx.is_main:
         run.folder.write_metrics(metrics)
         if run.writer is not None:
             run.writer.close()
         try:
-            save_run_figures(run.folder, history, test_selected, test_final)
+            selected_title = (
+                "test, best TEST epoch (paper protocol, optimistic)"
+                if run.paper_protocol
+                else "test, validation-selected epoch"
+            )
+            save_run_figures(run.folder, history, test_selected, test_final, selected_title=selected_title)
         except ImportError as exc:  # seaborn/matplotlib are the notebooks extra
             print(
                 f"figures skipped ({exc}); install ferlib[notebooks] for curves and confusion matrices", file=sys.stderr
             )
-    return metrics

@@ -24,10 +24,12 @@ def plot_curves(history: Sequence[dict[str, Any]]):
     epochs = [h["epoch"] for h in history]
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     axes[0].plot(epochs, [h["train_loss"] for h in history], "o-", label="train")
-    axes[0].plot(epochs, [h["val_loss"] for h in history], "o-", label="validation")
+    # the papers' protocol (no validation split) watches the test set after every epoch instead
+    watched, label = ("test", "test (paper protocol)") if "test_loss" in history[0] else ("val", "validation")
+    axes[0].plot(epochs, [h[f"{watched}_loss"] for h in history], "o-", label=label)
     axes[0].set(title="loss", xlabel="epoch")
     axes[1].plot(epochs, [h["train_accuracy"] for h in history], "o-", label="train")
-    axes[1].plot(epochs, [h["val_accuracy"] for h in history], "o-", label="validation")
+    axes[1].plot(epochs, [h[f"{watched}_accuracy"] for h in history], "o-", label=label)
     axes[1].set(title="accuracy", xlabel="epoch", ylim=(0, 1))
     axes[2].plot(epochs, [h["lr"] for h in history], "o-")
     axes[2].set(title="learning rate (last step of epoch)", xlabel="epoch", yscale="log")
@@ -71,14 +73,19 @@ def plot_confusion(metrics: dict[str, Any], title: str = "", normalize: bool = T
 
 
 def save_run_figures(
-    folder: RunFolder, history: Sequence[dict[str, Any]], test_selected: dict[str, Any], test_final: dict[str, Any]
+    folder: RunFolder,
+    history: Sequence[dict[str, Any]],
+    test_selected: dict[str, Any],
+    test_final: dict[str, Any],
+    selected_title: str = "test, validation-selected epoch",
 ) -> list:
-    """``curves.png``, ``confusion_matrix.png`` (validation-selected weights) and ``confusion_matrix_final.png``."""
+    """``curves.png``, ``confusion_matrix.png`` (selected weights, titled ``selected_title``) and
+    ``confusion_matrix_final.png``."""
     plt = _plt()
     paths = []
     for name, fig in (
         ("curves", plot_curves(history) if history else None),
-        ("confusion_matrix", plot_confusion(test_selected, "test, validation-selected epoch")),
+        ("confusion_matrix", plot_confusion(test_selected, selected_title)),
         ("confusion_matrix_final", plot_confusion(test_final, "test, final epoch")),
     ):
         if fig is None:

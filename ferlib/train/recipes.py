@@ -6,8 +6,15 @@ augmentation, sampler and stage schedule one paper used. The five papers' recipe
 section they come from); edit a copy or pass ``--recipe path/to/file.yaml``.
 
 A recipe may carry ``datasets:`` overrides — e.g. MA-Net trains CAER-S from scratch with a
-different schedule, and AMP-Net drops colour jitter on FER-2013 — which :func:`load_recipe`
-applies when the dataset name matches.
+different schedule, AMP-Net's RAF-DB run used lr 0.01 and batch 128 — which :func:`load_recipe`
+applies when the dataset name matches. Numbers that do not come from the paper's text name where
+they come from in ``public_source`` (e.g. the public training log), which lands in the run's
+``recipe.json`` with the rest.
+
+Augmentation presets: ``augment:`` is the recipe's default block; ``augment_presets:`` holds named
+alternatives — by convention ``paper`` (what the text says) and ``public`` (what the public training
+code does) — and ``augment_preset: NAME`` (in the YAML, ``load_recipe(..., augment_preset=NAME)``
+or ``ferlib train --augment-preset NAME``) selects one, before the dataset overrides are applied.
 
 A :class:`Profile` (``smoke``, ``default``, ``full``; in ``ferlib/recipes/profiles.yaml``) shrinks
 any recipe for CPU work *without changing its structure*: the optimiser, the number of stages,
@@ -57,7 +64,11 @@ class Stage:
 
 @dataclass(frozen=True)
 class Augment:
-    """Batch augmentation applied on the device (see :mod:`ferlib.data.transforms`)."""
+    """Batch augmentation applied on the device (see :class:`ferlib.data.transforms.LandmarkAugment`).
+
+    Order per sample: random-resized crop, flip, affine (translation, rotation, zoom), colour
+    jitter, grayscale; landmarks move with the pixels. The defaults are "flip only".
+    """
 
     hflip: bool = True
     translate: float = 0.0  # max shift as a fraction of the image side
@@ -66,6 +77,25 @@ class Augment:
     brightness: float = 0.0
     contrast: float = 0.0
     saturation: float = 0.0
+    rotate: float = 0.0  # max rotation in degrees (angle ~ U(-rotate, rotate))
+    affine_p: float = 1.0  # probability that a sample gets the affine part (translate/rotate/zoom)
+    jitter_p: float = 1.0  # probability that a sample gets the colour jitter
+    grayscale_p: float = 0.0  # probability that a sample is turned grey (RandomGrayscale)
+    #: Random-resized crop: (min, max) share of the frame's area (RandomResizedCrop's ``scale``), None = off.
+    crop_area: tuple[float, float] | None = None
+    crop_ratio: tuple[float, float] = (0.75, 4.0 / 3.0)  # (min, max) aspect ratio w/h of the crop
+
+    def __post_init__(self) -> None:
+        for name in ("affine_p", "jitter_p", "grayscale_p"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"augment.{name} must be a probability in [0, 1], got {getattr(self, name)}")
+        if self.crop_area is not None:
+            object.__setattr__(self, "crop_area", tuple(float(v) for v in self.crop_area))
+            if len(self.crop_area) != 2 or not 0 < self.crop_area[0] <= self.crop_area[1] <= 1:
+                raise ValueError(f"augment.crop_area must be [min, max] with 0 < min <= max <= 1, got {self.crop_area}")
+        object.__setattr__(self, "crop_ratio", tuple(float(v) for v in self.crop_ratio))
+        if len(self.crop_ratio) != 2 or not 0 < self.crop_ratio[0] <= self.crop_ratio[1]:
+            raise ValueError(f"augment.crop_ratio must be [min, max] with 0 < min <= max, got {self.crop_ratio}")
 
 
 @dataclass(frozen=True)
@@ -91,6 +121,11 @@ class Recipe:
     #: on the initial/pre-trained backbone; None = the model needs no guidance maps).
     guidance_warmup_epochs: int | None = None
     notes: str = ""
+    #: The named augmentation preset ``augment`` was taken from ("" = the recipe's own ``augment``).
+    augment_preset: str = ""
+    #: Where numbers that are not the paper's text come from (a public training log, a maintainer's
+    #: answer) — the recipe's own or those of the applied per-dataset override; "" = the paper's text.
+    public_source: str = ""
 
     def __post_init__(self) -> None:
         if self.optimizer not in ("sgd", "adam"):
@@ -171,16 +206,32 @@ def _merge(base: dict, over: dict) -> dict:
     return out
 
 
+def select_augment_preset(data: dict, preset: str | None, where: str = "<dict>") -> dict:
+    """``data`` with ``augment`` replaced by its ``augment_presets[preset]`` block (``preset`` None:
+    the YAML's own ``augment_preset``, if any); ``augment_preset`` records the choice."""
+    name = preset if preset is not None else data.get("augment_preset")
+    if not name:
+        return data
+    presets = data.get("augment_presets") or {}
+    if name not in presets:
+        raise ValueError(
+            f"recipe {where} has no augmentation preset {name!r}; it defines: "
+            f"{', '.join(presets) or 'none'} (add it under augment_presets: in a copy of the recipe)"
+        )
+    return {**data, "augment": dict(presets[name]), "augment_preset": name}
+
+
 def recipe_from_dict(data: dict, where: str = "<dict>") -> Recipe:
     data = dict(data)
     data.pop("datasets", None)
-    if "schedule" in data and isinstance(data["schedule"], dict):
-        data["schedule"] = from_dict(Schedule, data["schedule"])
-    if "augment" in data and isinstance(data["augment"], dict):
-        data["augment"] = from_dict(Augment, data["augment"])
-    if "stages" in data:
-        data["stages"] = tuple(from_dict(Stage, s) if isinstance(s, dict) else s for s in data["stages"] or ())
+    data.pop("augment_presets", None)
     try:
+        if "schedule" in data and isinstance(data["schedule"], dict):
+            data["schedule"] = from_dict(Schedule, data["schedule"])
+        if "augment" in data and isinstance(data["augment"], dict):
+            data["augment"] = from_dict(Augment, data["augment"])
+        if "stages" in data:
+            data["stages"] = tuple(from_dict(Stage, s) if isinstance(s, dict) else s for s in data["stages"] or ())
         return from_dict(Recipe, data)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"recipe {where}: {exc}") from None
@@ -193,10 +244,12 @@ def _dataset_key(name: str) -> str:
     return resolve_name(name)
 
 
-def load_recipe(name_or_path: str, dataset: str | None = None) -> Recipe:
+def load_recipe(name_or_path: str, dataset: str | None = None, augment_preset: str | None = None) -> Recipe:
     """Load a shipped recipe by name (``"ma-net"``) or a YAML file path.
 
-    With ``dataset``, the recipe's ``datasets: {<dataset>: {...}}`` overrides are merged in.
+    ``augment_preset`` (or the YAML's ``augment_preset:``) replaces ``augment`` by that block of
+    ``augment_presets:`` first; then, with ``dataset``, the recipe's ``datasets: {<dataset>: {...}}``
+    overrides are merged in.
     """
     path = Path(name_or_path)
     if not (path.suffix in (".yaml", ".yml") and path.exists()):
@@ -206,7 +259,7 @@ def load_recipe(name_or_path: str, dataset: str | None = None) -> Recipe:
                 f"no recipe named {name_or_path!r} (looked for {path}); available: "
                 f"{', '.join(list_recipes())}, or pass a path to a .yaml recipe file"
             )
-    data = _read_yaml(path)
+    data = select_augment_preset(_read_yaml(path), augment_preset, str(path))
     overrides = data.get("datasets") or {}
     if dataset is not None:
         key = _dataset_key(dataset)

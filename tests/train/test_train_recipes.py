@@ -216,3 +216,34 @@ def test_an_explicit_budget_rescales_the_papers_schedule_and_warm_up():
     assert long.schedule.step_size == 20  # 15 of 40 has two decays; max_decays 1 spreads one
     ma = resolve_recipe(TrainConfig(model="ma-net", profile="full", epochs=200))[0]
     assert (ma.epochs, ma.schedule.step_size, ma.lr) == (200, 30, 0.01)
+
+
+def test_per_dataset_overrides_from_the_public_logs_name_their_source():
+    """Issue 11, finding 3: AMP-Net's RAF-DB number came from lr 0.01 / batch 128, not the text's 0.1 / 350."""
+    raf = load_recipe("amp-net", dataset="rafdb")
+    assert (raf.lr, raf.batch_size, raf.epochs, raf.schedule.step_size) == (0.01, 128, 100, 20)
+    assert "Current learning rate: 0.01" in raf.public_source and "96 iterations per epoch" in raf.public_source
+    assert -(-12271 // raf.batch_size) == 96  # RAF-DB's 12,271 training images in the log's 96 iterations
+    aff7 = load_recipe("amp-net", dataset="affectnet7")
+    assert (aff7.lr, aff7.batch_size) == (0.01, 350) and "AffectNet-7" in aff7.public_source
+    aff8 = load_recipe("amp-net", dataset="affectnet8")
+    assert (aff8.lr, aff8.batch_size) == (0.1, 350) and "AffectNet-8" in aff8.public_source
+    text = load_recipe("amp-net")  # no dataset: the paper's text, no public source claimed
+    assert (text.lr, text.batch_size, text.public_source) == (0.1, 350, "")
+    assert load_recipe("amp-net", dataset="fer2013").public_source == ""
+    # MA-Net: its recipe already holds the public script's numbers; the RAF-DB override names them
+    ma = load_recipe("ma-net", dataset="rafdb")
+    assert (ma.lr, ma.batch_size, ma.epochs, ma.schedule.step_size) == (0.01, 128, 100, 15)
+    assert "88.40" in ma.public_source and "88.01" in ma.public_source
+
+
+def test_ma_net_from_scratch_is_a_recipe_of_its_own():
+    """MA-Net* (Tables I-III, 86.34 on RAF-DB): 300 epochs, ×0.1 every 70, batch 128, no pre-training."""
+    assert "ma-net-scratch" in list_recipes()
+    r = load_recipe("ma-net-scratch")
+    assert r.model == "ma-net" and r.name == "ma-net-scratch"
+    assert (r.epochs, r.schedule.step_size, r.schedule.gamma, r.batch_size, r.lr) == (300, 70, 0.1, 128, 0.01)
+    assert r.model_kwargs == load_recipe("ma-net").model_kwargs == {"lam": 0.6}
+    assert "issue #10" in r.public_source and "86.34" in r.source
+    assert "--init" in r.notes  # says: no pre-training
+    assert load_recipe("ma-net-scratch", augment_preset="public").augment.crop_area == (0.08, 1.0)
