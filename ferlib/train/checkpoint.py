@@ -228,3 +228,13 @@ def write_history(run_dir: Path, history: list[dict[str, Any]]) -> None:
     w.writeheader()
     w.writerows(history)
     atomic_write_text(run_dir / "history.csv", buf.getvalue())
+
+
+def open_tensorboard(run_dir: Path):
+    """A TensorBoard writer into ``<run_dir>/tensorboard``, or None when tensorboard (an optional
+    extra) is not installed: the run goes on without it."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(log_dir=str(run_dir / "tensorboard"))

@@ -156,6 +156,17 @@ def check_coverage(
     return record
 
 
+def run_coverage(
+    model: nn.Module, splits: Mapping[str, Dataset | None], stages: Iterable[str], **names: str
+) -> dict[str, Any]:
+    """A training run's check: train and validation need what the recipe's ``stages`` need (MAN's
+    RASnet stage: its mask loss's points), the test set what the forward needs. Refuses like
+    :func:`check_coverage`; returns ``{"training": ..., "test": ...}`` for the run folder."""
+    training = check_coverage(model, {k: v for k, v in splits.items() if k != "test"}, stages=list(stages), **names)
+    test = check_coverage(model, {"test": splits["test"]}, command="evaluate", **names)
+    return {"training": training, "test": test}
+
+
 def coverage_summary(record: Mapping[str, Any]) -> str:
     """One line for logs: ``"landmarks5: train 0/120 missing, test 1/40 missing"``."""
     if not record.get("required"):

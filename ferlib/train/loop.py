@@ -82,6 +82,7 @@ from ferlib.train.checkpoint import (
     check_resume_config,
     load_init,
     load_model_state,
+    open_tensorboard,
     prepare_run_dir,
     read_checkpoint,
     read_init_report,
@@ -101,7 +102,7 @@ from ferlib.train.config import (
 from ferlib.train.data import build_datasets, make_loader
 from ferlib.train.evaluate import evaluate_split
 from ferlib.train.guidance import TrainingGuidance
-from ferlib.train.landmark_coverage import check_coverage
+from ferlib.train.landmark_coverage import run_coverage
 from ferlib.train.optim import epoch_plan, lr_at, make_optimizer, optimizer_step
 from ferlib.train.plots import save_run_figures
 from ferlib.train.recipes import Recipe
@@ -223,7 +224,7 @@ def _setup(cfg: TrainConfig, train_dataset: Dataset | None, test_dataset: Datase
     _check_landmarks(run)
     if run.resume_state is not None:
         _restore(run)
-    run.writer = _tensorboard(run.run_dir) if (cfg.tensorboard and ctx.is_main) else None
+    run.writer = open_tensorboard(run.run_dir) if (cfg.tensorboard and ctx.is_main) else None
     return run
 
 
@@ -323,19 +324,12 @@ def _build_model(run: _Run) -> None:
 
 
 def _check_landmarks(run: _Run) -> None:
-    """Refuse a run whose model needs landmarks that more than 1 % of a split lacks; record coverage.
-
-    Training and validation need what the recipe's stages need (MAN's RASnet stage: its mask
-    loss's points); the test set what the forward needs (:mod:`ferlib.train.landmark_coverage`).
-    """
-    cfg = run.cfg
+    """Refuse a run whose model lacks landmarks for over 1 % of a split; record the coverage."""
     stages = [st.name for st in run.recipe.stage_plan()]
-    common = dict(model_name=cfg.model, dataset_name=cfg.dataset)
-    training = check_coverage(
-        run.core, {"train": run.train_part, "validation": run.val_part or None}, stages=stages, **common
+    splits = {"train": run.train_part, "validation": run.val_part or None, "test": run.test_dataset}
+    run.landmark_coverage = run_coverage(
+        run.core, splits, stages, model_name=run.cfg.model, dataset_name=run.cfg.dataset
     )
-    test = check_coverage(run.core, {"test": run.test_dataset}, command="evaluate", **common)
-    run.landmark_coverage = {"training": training, "test": test}
     if run.ctx.is_main:
         atomic_write_json(run.run_dir / "landmark_coverage.json", run.landmark_coverage)
 
@@ -352,14 +346,6 @@ def _restore(run: _Run) -> None:
         run.guidance.restore(run.core, state["guidance"], run.device)
     if state.get("rng"):
         set_rng_state(state["rng"])
-
-
-def _tensorboard(run_dir: Path):
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:  # tensorboard is an optional extra: the run goes on without it
-        return None
-    return SummaryWriter(log_dir=str(run_dir / "tensorboard"))
 
 
 # --------------------------------------------------------------------------------------------
