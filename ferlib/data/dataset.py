@@ -159,6 +159,30 @@ class FERDataset(Dataset):
         extra = {"landmarks_status": found.get("status"), "landmarks_fallback": bool(found.get("fallback"))}
         return points, None, (int(found["width"]), int(found["height"])), extra
 
+    def landmarks_of(self, index: int) -> tuple[Any, Any, dict]:
+        """(landmarks5, landmarks8, extra meta) item ``index`` gets, in the file's pixel frame, by the
+        loader's own rules (see :meth:`_landmarks_for`), without decoding an image file: files are
+        hashed, in-memory images decoded. ``extra`` holds ``landmarks_status``/``landmarks_fallback``
+        when a landmarks file is attached."""
+        rec = self.records[index]
+        if self.landmarks_table is None:
+            return rec.landmarks5, rec.landmarks8, {}
+        if rec.pixels is not None or not rec.path:
+            sample = self.load_sample(index)
+            lm8 = sample.get("landmarks8")
+            return sample["landmarks5"].numpy(), None if lm8 is None else lm8.numpy(), sample["meta"]
+        size = (0, 0)
+        if isinstance(self.landmarks_table, dict):  # CSV/NPZ points are checked against the file's size
+            try:
+                from PIL import Image
+
+                with Image.open(rec.path) as im:
+                    size = im.size
+            except Exception:  # an unreadable file: its points cannot be checked, nor used
+                pass
+        lm5, lm8, _, extra = self._landmarks_for(rec, size)
+        return lm5, lm8, extra
+
     def landmark_coverage(self) -> dict[str, int]:
         """Counts of samples per landmark status, for a trainer to refuse a split that lacks landmarks.
 
@@ -171,24 +195,8 @@ class FERDataset(Dataset):
         in-memory images are decoded once.
         """
         counts = {k: 0 for k in ("total", "usable", "fallback", *LANDMARK_STATUSES)}
-        for index, rec in enumerate(self.records):
-            extra: dict[str, Any] = {}
-            if self.landmarks_table is None:
-                pts = rec.landmarks5
-            elif rec.pixels is not None or not rec.path:
-                sample = self.load_sample(index)
-                pts, extra = sample["landmarks5"].numpy(), sample["meta"]
-            else:
-                size = (0, 0)
-                if isinstance(self.landmarks_table, dict):  # CSV/NPZ points are checked against the file's size
-                    try:
-                        from PIL import Image
-
-                        with Image.open(rec.path) as im:
-                            size = im.size
-                    except Exception:  # an unreadable file: its points cannot be checked, nor used
-                        pass
-                pts, _, _, extra = self._landmarks_for(rec, size)
+        for index in range(len(self.records)):
+            pts, _, extra = self.landmarks_of(index)
             ok = pts is not None and bool(np.isfinite(np.asarray(pts, dtype=np.float32)).all())
             status = extra["landmarks_status"] if self.landmarks_table is not None else ("ok" if ok else "missing")
             counts[status] = counts.get(status, 0) + 1

@@ -85,7 +85,7 @@ def _presence(dataset: Dataset, keys: set[str]) -> tuple[dict[str, np.ndarray], 
     if isinstance(dataset, FERDataset):
         for i, rec in enumerate(dataset.records):
             # the loader's own lookup (records, then the --landmarks-file table), without decoding the image
-            lm5, lm8, _, extra = dataset._landmarks_for(rec)
+            lm5, lm8, extra = dataset.landmarks_of(i)
             points = {"landmarks5": lm5, "landmarks8": lm8, "landmarks": rec.landmarks}
             for k in keys:
                 found[k][i] = _finite(points.get(k))
