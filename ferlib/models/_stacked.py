@@ -43,7 +43,8 @@ def can_stack(modules: Sequence[nn.Module]) -> bool:
 def use_stacked(flag: bool | None, modules: Sequence[nn.Module], x: torch.Tensor) -> bool:
     """A region module's ``batched_regions`` setting: ``True``/``False``, or ``None`` = batched on
     accelerators and the plain loop on a CPU, where the grouped convolutions measured slower (MA-Net's
-    local branch, batch 4, 2 cores: 0.59 s against 0.35 s; docs/benchmarks.md)."""
+    local branch, train step at batch 4: 5.87 s against 4.88 s on a loaded 2-core machine;
+    docs/benchmarks.md)."""
     wanted = flag if flag is not None else x.device.type != "cpu"
     return bool(wanted) and can_stack(modules)
 
