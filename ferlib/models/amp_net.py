@@ -71,6 +71,7 @@ from ferlib.models._card import (
     ReportedResult,
     ablation_rows,
 )
+from ferlib.models._stacked import run_stacked, use_stacked
 from ferlib.models._weight_layouts import resnet_stage_map
 from ferlib.models.baselines import resnet_stages
 from ferlib.models.blocks import CBAMBasicBlock
@@ -133,7 +134,11 @@ class LocalPerception(nn.Module):
     4 PBD + LBP (proposed). The four branch outputs are tiled 2×2 (left-top, right-top / left-bottom,
     right-bottom) into ``canvas`` — the Grad-CAM target, laid out like the face since LBP puts every
     region next to the shared division points — and pooled per quadrant (= GAP of each branch).
+    ``batched_regions`` (``None``: on accelerators) runs the branches as one batched call with the same
+    parameters (:func:`ferlib.models._stacked.run_stacked`).
     """
+
+    batched_regions: bool | None = None
 
     def __init__(self, scheme: int | str = 4):
         super().__init__()
@@ -160,11 +165,15 @@ class LocalPerception(nn.Module):
             regions = roi_align_regions(x, boxes)
         else:
             regions = location_based_padding(x, boxes)  # B×4×C×S×S
-        outs, attentions = [], []
-        for k, branch in enumerate(self.branches):
-            out, att = branch(regions[:, k])
-            outs.append(out)
-            attentions.append(att)
+        if use_stacked(self.batched_regions, self.branches, x):  # the four branches as one call (_stacked.py)
+            stacked, att_stacked = run_stacked(self.branches, regions.transpose(0, 1))
+            outs, attentions = list(stacked.unbind(0)), list(att_stacked.unbind(0))
+        else:
+            outs, attentions = [], []
+            for k, branch in enumerate(self.branches):
+                out, att = branch(regions[:, k])
+                outs.append(out)
+                attentions.append(att)
         canvas = self.canvas(torch.cat([torch.cat(outs[:2], dim=3), torch.cat(outs[2:], dim=3)], dim=2))
         pooled = F.adaptive_avg_pool2d(canvas, 2)  # B×512×2×2, one cell per region
         feature = pooled.permute(0, 2, 3, 1).reshape(b, -1)  # [LT, RT, LB, RB] × 512
@@ -172,7 +181,10 @@ class LocalPerception(nn.Module):
 
 
 class AttentionPerception(nn.Module):
-    """AP module (§III-D): five L×L patches (Eq. 6) → attention branches → GAP → B×1280."""
+    """AP module (§III-D): five L×L patches (Eq. 6) → attention branches → GAP → B×1280
+    (``batched_regions`` as :class:`LocalPerception`'s)."""
+
+    batched_regions: bool | None = None
 
     def __init__(self, region_size: int = 10):
         super().__init__()
@@ -184,11 +196,16 @@ class AttentionPerception(nn.Module):
     def forward(self, x: torch.Tensor, grid_landmarks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         boxes = ap_patch_boxes(grid_landmarks, x.shape[-1], self.region_size)
         patches = extract_patches(x, boxes, self.region_size)  # B×5×C×L×L
-        feats, attentions = [], []
-        for k, branch in enumerate(self.branches):
-            out, att = branch(patches[:, k])
-            feats.append(torch.flatten(F.adaptive_avg_pool2d(out, 1), 1))
-            attentions.append(att)
+        if use_stacked(self.batched_regions, self.branches, x):  # the five branches as one call (_stacked.py)
+            stacked, att_stacked = run_stacked(self.branches, patches.transpose(0, 1))
+            feats = [torch.flatten(F.adaptive_avg_pool2d(out, 1), 1) for out in stacked.unbind(0)]
+            attentions = list(att_stacked.unbind(0))
+        else:
+            feats, attentions = [], []
+            for k, branch in enumerate(self.branches):
+                out, att = branch(patches[:, k])
+                feats.append(torch.flatten(F.adaptive_avg_pool2d(out, 1), 1))
+                attentions.append(att)
         return torch.cat(feats, dim=1), boxes, torch.cat(attentions, dim=1)
 
 

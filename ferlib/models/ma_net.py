@@ -68,6 +68,7 @@ from ferlib.models._card import (
     ReportedResult,
     ablation_rows,
 )
+from ferlib.models._stacked import run_stacked, use_stacked
 from ferlib.models.blocks import CBAMBasicBlock, conv_norm_act, downsample
 from ferlib.models.losses import decision_fusion_logits, decision_fusion_loss
 from ferlib.models.output import ModelOutput
@@ -210,7 +211,11 @@ class LocalAttentionModule(nn.Module):
     ``regions.{k}`` is the network of region k (row-major; public ``layer3_1_p{k+1}`` /
     ``layer4_1_p{k+1}``). The last stage keeps stride 1, so each 14×14 region ends at 7×7 and the
     four maps tile back to 14×14 (the output is what Grad-CAM hooks for the "local" branch).
+    ``batched_regions`` (``None``: on accelerators) runs the four networks as one batched call with the
+    same parameters (:func:`ferlib.models._stacked.run_stacked`).
     """
+
+    batched_regions: bool | None = None
 
     def __init__(self, split: int = 2, overlap: int = 0, attention: bool = True, cin: int = 128):
         super().__init__()
@@ -230,7 +235,11 @@ class LocalAttentionModule(nn.Module):
         boxes = _region_bounds(int(h), self.split, self.overlap)
         if len(boxes) != len(self.regions) or boxes[-1][2] != h:
             ma_net_regions(int(h), self.split, self.overlap)  # raises, naming the problem
-        maps = [net(s[:, :, y0:y1, x0:x1]) for net, (x0, y0, x1, y1) in zip(self.regions, boxes)]
+        crops = [s[:, :, y0:y1, x0:x1] for (x0, y0, x1, y1) in boxes]
+        if len({c.shape for c in crops}) == 1 and use_stacked(self.batched_regions, self.regions, s):
+            maps = list(run_stacked(self.regions, torch.stack(crops)).unbind(0))  # one batched call (_stacked.py)
+        else:
+            maps = [net(crop) for net, crop in zip(self.regions, crops)]
         rows = [torch.cat(maps[r * self.split : (r + 1) * self.split], dim=3) for r in range(self.split)]
         return torch.cat(rows, dim=2)
 

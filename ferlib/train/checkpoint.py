@@ -40,6 +40,8 @@ RESUME_FREE_FIELDS = (
     "cpu_threads",
     "save_every_epoch",
     "eval_batch_size",
+    "data_on_device",  # the device path gives the loader's batches (ferlib/train/device_data.py)
+    "data_device_budget_gb",
 )
 
 

@@ -64,6 +64,8 @@ class TrainConfig:
     amp: str = "auto"  # auto (bf16/fp16 on CUDA, off on CPU) | off | bf16 | fp16
     channels_last: bool | None = None  # None = on CUDA
     compile: bool = False
+    data_on_device: str = "auto"  # auto (on for CUDA) | on | off: the training set on the device (device_data.py)
+    data_device_budget_gb: float | None = None  # device memory it may take; None = half the free memory
     deterministic: bool = True
     cpu_threads: int | None = None
     progress: bool = True

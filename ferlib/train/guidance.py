@@ -200,6 +200,61 @@ def _attentive_first(centres: np.ndarray, counts: np.ndarray) -> tuple[np.ndarra
     return centres[attentive], centres[general], np.array([counts[attentive], counts[general]], dtype=np.int64)
 
 
+def kmeans2_torch(
+    x: torch.Tensor, *, seed: int = 0, n_init: int = 3, max_iter: int = 300, tol: float = 1e-4
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """K-means with K = 2 for P independent problems at once, in torch on ``x``'s device (lan.txt Eq. 3).
+
+    ``x`` is P×N×C (P positions, N samples). Each of ``n_init`` restarts seeds its two centres by
+    k-means++ (a random sample, then one drawn with probability ∝ squared distance; the generator is a
+    CPU one seeded by ``seed``, so CPU and GPU start alike), then runs Lloyd's iterations — assign each
+    sample to the nearer centre, move each centre to its cluster's mean (Eq. 3) — until the centres
+    move less than ``tol`` × the mean per-feature variance (scikit-learn's criterion); per position the
+    restart with the lowest inertia wins. Returns ``(centres P×2×C, labels P×N)``. Used by
+    :func:`fit_guidance` (``method="torch"``): 49 positions are a few batched matrix products instead
+    of 49 scikit-learn fits over features copied back to the host.
+    """
+    p, n, c = x.shape
+    if n < 2:
+        raise ValueError(f"K-means with K=2 needs at least 2 samples, got {n}")
+    x = x.float()
+    g = torch.Generator().manual_seed(int(seed))
+    sq = x.pow(2).sum(-1)  # P×N
+    threshold = tol * x.var(dim=1, unbiased=False).mean(-1)  # P
+    rows = torch.arange(p, device=x.device)
+
+    def distances(centres: torch.Tensor) -> torch.Tensor:  # P×N×2 squared Euclidean
+        d = sq[..., None] - 2 * torch.bmm(x, centres.transpose(1, 2)) + centres.pow(2).sum(-1)[:, None, :]
+        return d.clamp_min(0)
+
+    best_centres, best_inertia = None, None
+    for _ in range(max(1, n_init)):
+        first = torch.randint(n, (p,), generator=g).to(x.device)
+        c0 = x[rows, first]  # P×C
+        d0 = (sq - 2 * torch.einsum("pnc,pc->pn", x, c0) + c0.pow(2).sum(-1, keepdim=True)).clamp_min(0)
+        u = torch.rand(p, 1, generator=g, dtype=torch.float64).to(x.device)
+        cum = d0.double().cumsum(1)
+        second = torch.searchsorted(cum, u * cum[:, -1:]).clamp_max(n - 1).squeeze(1)
+        centres = torch.stack([c0, x[rows, second]], dim=1)  # P×2×C
+        for _ in range(max_iter):
+            onehot = torch.nn.functional.one_hot(distances(centres).argmin(-1), 2).to(x.dtype)  # P×N×2
+            counts = onehot.sum(1)  # P×2
+            means = torch.bmm(onehot.transpose(1, 2), x) / counts.clamp_min(1)[..., None]
+            moved = torch.where(counts[..., None] > 0, means, centres)  # an emptied cluster keeps its centre
+            shift = (moved - centres).pow(2).sum((-1, -2))
+            centres = moved
+            if bool((shift <= threshold).all()):
+                break
+        inertia = distances(centres).min(-1).values.sum(-1)  # P
+        if best_centres is None:
+            best_centres, best_inertia = centres, inertia
+        else:
+            better = inertia < best_inertia
+            best_centres = torch.where(better[:, None, None], centres, best_centres)
+            best_inertia = torch.minimum(inertia, best_inertia)
+    return best_centres, distances(best_centres).argmin(-1)
+
+
 def fit_guidance(
     model_or_backbone: nn.Module,
     loader: Iterable,
@@ -221,7 +276,8 @@ def fit_guidance(
     taken from a batch. ``method``: ``"kmeans"`` (all features in memory, scikit-learn KMeans
     with ``n_init`` restarts), ``"minibatch"`` (MiniBatchKMeans streamed over the loader, then a
     second pass counting the cluster sizes) or ``"auto"`` (KMeans up to ``max_in_memory``
-    samples). MiniBatchKMeans is fed ``chunk_size`` samples at a time (per-call overhead dominates
+    samples; on a CUDA device ``"torch"`` instead: :func:`kmeans2_torch`, all 49 positions at once on the
+    device). MiniBatchKMeans is fed ``chunk_size`` samples at a time (per-call overhead dominates
     on small batches). ``kmeans_threads`` caps scikit-learn's OpenMP/BLAS threads: 49 small
     problems run much faster single-threaded than with oversubscribed thread pools. The model's
     train/eval mode is restored afterwards. ``progress=False`` hides the progress bars (notebooks
@@ -230,8 +286,8 @@ def fit_guidance(
     from sklearn.cluster import KMeans, MiniBatchKMeans
     from threadpoolctl import threadpool_limits
 
-    if method not in ("auto", "kmeans", "minibatch"):
-        raise ValueError(f"fit_guidance: method must be 'auto', 'kmeans' or 'minibatch', got {method!r}")
+    if method not in ("auto", "kmeans", "minibatch", "torch"):
+        raise ValueError(f"fit_guidance: method must be 'auto', 'kmeans', 'minibatch' or 'torch', got {method!r}")
     device = torch.device(device)
     extractor = _feature_extractor(model_or_backbone)
     was_training = extractor.training
@@ -239,8 +295,24 @@ def fit_guidance(
     if method == "auto":
         n = len(loader.dataset) if hasattr(loader, "dataset") else None  # type: ignore[attr-defined]
         method = "kmeans" if n is not None and n <= max_in_memory else "minibatch"
+        method = "torch" if method == "kmeans" and device.type == "cuda" else method  # K-means on the GPU
     try:
-        if method == "kmeans":
+        if method == "torch":
+            chunks = list(_iter_features(extractor, loader, device, prepare, "LAN guidance: features", progress))
+            if not chunks:
+                raise ValueError("fit_guidance: the loader yielded no batches")
+            feats = torch.cat(chunks)  # N×C×H×W, on the device
+            n, c, h, w = feats.shape
+            centres_t, labels_t = kmeans2_torch(feats.flatten(2).permute(2, 0, 1), seed=seed, n_init=n_init)
+            sizes = torch.stack([(labels_t == 0).sum(1), (labels_t == 1).sum(1)], 1).cpu().numpy()
+            centres_np = centres_t.cpu().numpy()
+            attentive = np.empty((h, w, c), np.float32)
+            general = np.empty((h, w, c), np.float32)
+            counts = np.empty((h, w, 2), np.int64)
+            for q in range(h * w):
+                i, j = divmod(q, w)
+                attentive[i, j], general[i, j], counts[i, j] = _attentive_first(centres_np[q], sizes[q])
+        elif method == "kmeans":
             chunks = [
                 f.permute(0, 2, 3, 1).cpu().numpy()
                 for f in _iter_features(extractor, loader, device, prepare, "LAN guidance: features", progress)

@@ -100,6 +100,7 @@ from ferlib.train.config import (
     resolve_recipe,
 )
 from ferlib.train.data import build_datasets, make_loader
+from ferlib.train.device_data import DeviceTrainSet, build_device_data
 from ferlib.train.evaluate import evaluate_split
 from ferlib.train.guidance import TrainingGuidance
 from ferlib.train.landmark_coverage import run_coverage
@@ -125,6 +126,8 @@ class _Run:
     class_names: list[str] = field(default_factory=list)
     sampler: EpochSampler | None = None
     train_loader: DataLoader | None = None
+    device_data: DeviceTrainSet | None = None  # the training part on the device (then no loader)
+    batch_per_rank: int = 0
     steps_per_epoch: int = 0
     eval_bs: int = 0
     core: nn.Module | None = None
@@ -291,6 +294,12 @@ def _make_train_loader(run: _Run) -> None:
         rank=ctx.rank,
         world_size=ctx.world_size,
     )
+    run.batch_per_rank = per_rank
+    run.device_data = build_device_data(run.train_part, run.device, cfg.data_on_device, cfg.data_device_budget_gb)
+    if run.device_data is not None:  # same order and batches as the loader below, gathered on the device
+        run.steps_per_epoch = len(run.sampler) // per_rank
+        run.eval_bs = cfg.eval_batch_size or max(per_rank, 8)
+        return
     run.train_loader = make_loader(
         run.train_part,
         per_rank,
@@ -383,7 +392,8 @@ def _seed_epoch(run: _Run, epoch: int) -> None:
     np.random.seed(derive_seed(seed, epoch, "torch", rank) % (2**32))
     random.seed(derive_seed(seed, epoch, "torch", rank))
     run.sampler.set_epoch(epoch)
-    run.train_loader.generator.manual_seed(derive_seed(seed, epoch, "workers", rank))
+    if run.train_loader is not None:
+        run.train_loader.generator.manual_seed(derive_seed(seed, epoch, "workers", rank))
     if run.augmenter is not None:
         run.augmenter.generator = torch.Generator().manual_seed(derive_seed(seed, epoch, "augment", rank))
 
@@ -402,7 +412,10 @@ def _train_one_epoch(run: _Run, epoch: int) -> tuple[torch.Tensor, float, float]
     correct = torch.zeros((), dtype=torch.float64, device=device)
     seen = torch.zeros((), dtype=torch.float64, device=device)
     lr = run.recipe.lr
-    batches = iter(run.train_loader)
+    if run.device_data is not None:
+        batches = run.device_data.epoch_batches(run.sampler.indices(), run.batch_per_rank)
+    else:
+        batches = iter(run.train_loader)
     for step in tqdm(range(n_steps), desc=f"epoch {epoch + 1}", leave=False, disable=not run.progress):
         batch = to_device(next(batches), device)
         if run.augmenter is not None:

@@ -90,3 +90,26 @@ def test_train_throughput_writes_model_only_and_end_to_end_figures(tmp_path):
     cells = [c.strip() for c in row.strip("|").split("|")]
     model_only, end_to_end = (float(c.split()[0]) for c in cells[1:3])
     assert model_only > 0 and end_to_end > 0 and cells[3].endswith("%")
+
+
+def test_train_throughput_suite_reports_flops_share_and_epoch_time(tmp_path):
+    """The issue-16 table on a CPU with tiny settings: both region-stack modes, FLOPs, share of a peak."""
+    bench = _load("train_throughput")
+    assert dict.fromkeys(bench.PAPER_BATCHES) and ("amp-net", 350) in bench.PAPER_BATCHES
+    assert dict(bench.PAPER_BATCHES)["man"] == 42 and dict(bench.PAPER_BATCHES)["lan"] == 64
+    doc = tmp_path / "bench.md"
+    argv = "--suite --models ma-net --devices cpu,cuda --batch-size 2 --precisions fp32 --steps 1 --warmup 0"
+    argv += f" --threads 1 --peak-tflops 100 --batched-regions both --cache-dir {tmp_path / 'cache'} --write {doc}"
+    assert bench.main(argv.split()) == 0
+    text = doc.read_text()
+    assert "<!-- train-throughput:cpu:begin -->" in text and "--suite --models ma-net" in text
+    rows = [
+        [c.strip() for c in line.strip("|").split("|")] for line in text.splitlines() if line.startswith("| ma-net")
+    ]
+    assert [r[4] for r in rows] == ["batched", "loop"]
+    for r in rows:
+        model_only, gflop, tflops, share, epoch = float(r[5]), float(r[8]), float(r[9]), r[10], float(r[13])
+        e2e = float(r[6])  # printed to 0.1 img/s
+        assert model_only > 0 and 12_271 / (e2e + 0.05) <= epoch <= 12_271 / max(e2e - 0.05, 1e-9)
+        assert 18 < gflop < 26  # MA-Net: ≈ 7.3 GFLOP forward, ≈ 22 per trained image (issue 16)
+        assert share == f"{100 * tflops / 100:.1f} %"
