@@ -50,7 +50,6 @@ epoch ``_enter_stage`` / ``_train_one_epoch`` / ``_validate_epoch`` / ``_save_ep
 from __future__ import annotations
 
 import random
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -594,14 +593,5 @@ def _write_final(run: _Run, metrics: dict[str, Any], test_selected: dict[str, An
         run.folder.write_metrics(metrics)
         if run.writer is not None:
             run.writer.close()
-        try:
-            selected_title = (
-                "test, best TEST epoch (paper protocol, optimistic)"
-                if run.paper_protocol
-                else "test, validation-selected epoch"
-            )
-            save_run_figures(run.folder, history, test_selected, test_final, selected_title=selected_title)
-        except ImportError as exc:  # seaborn/matplotlib are the notebooks extra
-            print(
-                f"figures skipped ({exc}); install ferlib[notebooks] for curves and confusion matrices", file=sys.stderr
-            )
+        selected = "test, best TEST epoch (paper protocol, optimistic)" if run.paper_protocol else None
+        save_run_figures(run.folder, history, test_selected, test_final, selected_title=selected)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -77,11 +78,18 @@ def save_run_figures(
     history: Sequence[dict[str, Any]],
     test_selected: dict[str, Any],
     test_final: dict[str, Any],
-    selected_title: str = "test, validation-selected epoch",
+    selected_title: str | None = None,
 ) -> list:
     """``curves.png``, ``confusion_matrix.png`` (selected weights, titled ``selected_title``) and
-    ``confusion_matrix_final.png``."""
-    plt = _plt()
+    ``confusion_matrix_final.png``. Without seaborn/matplotlib (the notebooks extra) the run goes on
+    without figures and says so."""
+    try:
+        plt = _plt()
+        import seaborn  # noqa: F401  (plot_confusion draws with it)
+    except ImportError as exc:
+        print(f"figures skipped ({exc}); install ferlib[notebooks] for curves and confusion matrices", file=sys.stderr)
+        return []
+    selected_title = selected_title or "test, validation-selected epoch"
     paths = []
     for name, fig in (
         ("curves", plot_curves(history) if history else None),
