@@ -62,8 +62,10 @@ from ferlib.train.batches import (
     autocast_factory,
     build_augment,
     compute_loss,
+    precision_record,
     prepare_images,
     to_device,
+    use_channels_last,
 )
 from ferlib.train.checkpoint import (
     CHECKPOINT_FORMAT,
@@ -273,7 +275,7 @@ def _build_model(run: _Run) -> None:
     core = create_model(cfg.model, num_classes=cfg.num_classes, **model_kwargs(cfg, run.recipe))
     if cfg.init and run.resume_state is None:
         load_init(core, cfg.init, cfg.init_format)
-    run.channels_last = cfg.channels_last if cfg.channels_last is not None else device.type == "cuda"
+    run.channels_last = use_channels_last(device, cfg.amp, cfg.channels_last)
     core.to(device)
     if run.channels_last:
         core.to(memory_format=torch.channels_last)
@@ -505,6 +507,7 @@ def _final_test(run: _Run) -> dict[str, Any]:
         "final_val_accuracy": history[-1]["val_accuracy"] if history else None,
         "test_final": test_final,
         "test_selected": test_selected,
+        "precision": precision_record(run.device, cfg.amp, run.channels_last),
         "selection": "the epoch with the best validation accuracy (validation = stratified split of the "
         "training data); the test set was evaluated only after training",
     }
