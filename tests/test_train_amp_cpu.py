@@ -3,6 +3,7 @@ and a bf16 run that learns as well as fp32 within noise."""
 
 from __future__ import annotations
 
+import math
 import platform
 
 import pytest
@@ -102,3 +103,60 @@ def test_a_run_records_the_precision_that_ran_and_amp_off_is_fp32(monkeypatch, t
         assert all(t.dtype == torch.float32 for t in state.values() if t.is_floating_point())
     same = auto.history[0]["train_loss"] == off.history[0]["train_loss"]
     assert same is (not native)  # fp32 twice: bit for bit; bf16 vs fp32: different arithmetic
+
+
+class _InMemory(torch.utils.data.Dataset):
+    """A dataset's samples rendered once, so that the fp32 and the bf16 run see the same tensors."""
+
+    def __init__(self, ds):
+        self.items = [ds[i] for i in range(len(ds))]
+        self.labels, self.class_names = ds.labels, ds.class_names
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, i):
+        return self.items[i]
+
+
+@pytest.mark.slow
+def test_a_bf16_run_reaches_the_fp32_accuracy_within_noise(tmp_path):
+    """ResNet-18 on SynthFER's frontal preset at 64 px, same seed and data, fp32 vs bf16 autocast + channels-last.
+
+    Interval: the two test accuracies must differ by at most 2 standard errors of a difference of
+    two accuracies on ``n`` faces, ``2·sqrt(2·p(1-p)/n)`` with ``p`` the fp32 accuracy. The fp32 run
+    must first clear chance by 2 standard errors, so that the comparison is not between two guessers.
+    """
+    from ferlib.data.datasets import build_dataset
+
+    torch.set_num_threads(1)
+    size, n_train, n_test = 64, 280, 140
+    train_ds = _InMemory(build_dataset("synthfer", "train", None, n=n_train, image_size=size, config="frontal"))
+    test_ds = _InMemory(build_dataset("synthfer", "test", None, n=n_test, image_size=size, config="frontal"))
+    kw = dict(
+        model="resnet18",
+        recipe="ffra-net",  # Adam at 1e-3: learns from scratch in a few epochs
+        dataset="synthfer",
+        profile="default",
+        epochs=3,
+        batch_size=16,
+        lr=1e-3,
+        image_size=size,
+        augment=False,
+        val_fraction=0.1,
+        device="cpu",
+        progress=False,
+        tensorboard=False,
+        seed=0,
+    )
+    acc = {}
+    for amp in ("off", "bf16"):
+        result = train(
+            TrainConfig(run_dir=str(tmp_path / amp), amp=amp, **kw), train_dataset=train_ds, test_dataset=test_ds
+        )
+        acc[amp] = result.metrics["test_final"]["accuracy"]
+        want = ("float32", "contiguous") if amp == "off" else ("bfloat16", "channels_last")
+        assert (result.metrics["precision"]["autocast_dtype"], result.metrics["precision"]["memory_format"]) == want
+    p, chance = acc["off"], 1 / 7
+    assert p >= chance + 2 * math.sqrt(chance * (1 - chance) / n_test), acc  # fp32 learnt something
+    assert abs(acc["bf16"] - p) <= 2 * math.sqrt(2 * p * (1 - p) / n_test), acc
