@@ -160,3 +160,30 @@ def test_a_bf16_run_reaches_the_fp32_accuracy_within_noise(tmp_path):
     p, chance = acc["off"], 1 / 7
     assert p >= chance + 2 * math.sqrt(chance * (1 - chance) / n_test), acc  # fp32 learnt something
     assert abs(acc["bf16"] - p) <= 2 * math.sqrt(2 * p * (1 - p) / n_test), acc
+
+
+def test_cpu_precision_benchmark_times_the_four_paths_and_rewrites_its_block(tmp_path):
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "cpu_precision.py"
+    spec = importlib.util.spec_from_file_location("bench_cpu_precision", path)
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = bench
+    spec.loader.exec_module(bench)
+    doc = tmp_path / "bench.md"
+    doc.write_text("# Benchmarks\n\nkept\n")
+    argv = ["--model", "resnet18", "--batch-size", "2", "--image-size", "32", "--threads", "1"]
+    assert bench.main([*argv, "--rounds", "1", "--warmup", "1", "--write", str(doc)]) == 0
+    assert bench.main([*argv, "--rounds", "2", "--warmup", "1", "--write", str(doc)]) == 0
+    text = doc.read_text()
+    assert (
+        text.startswith("# Benchmarks\n\nkept\n")
+        and text.count(bench.BEGIN) == 1
+        and text.count("## CPU precision") == 1
+    )
+    assert "--rounds 2" in text and "load average (1, 5, 15 min) at start" in text
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "s/step" not in line]
+    assert [r.split("|")[1].strip() for r in rows] == ["fp32", "channels-last", "bf16 autocast", "bf16 + channels-last"]
+    assert all(float(r.split("|")[2]) > 0 for r in rows)
