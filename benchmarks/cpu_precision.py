@@ -140,6 +140,8 @@ def render(variants: list[Variant], info: dict, args, command: str) -> str:
         f"* load average (1, 5, 15 min) at start {la[0]:.2f}, {la[1]:.2f}, {la[2]:.2f}; at end "
         f"{lb[0]:.2f}, {lb[1]:.2f}, {lb[2]:.2f}",
     ]
+    if not args.compile:
+        lines.append("* torch.compile: not measured in this run (pass `--compile`; its compile time is the first step)")
     if args.note:
         lines.append(f"* note: {args.note}")
     lines += [
