@@ -75,6 +75,59 @@ def resolve_device(device: str = "auto") -> torch.device:  # noqa: F821
     return dev
 
 
+#: ``/proc/cpuinfo`` flags of a CPU that computes bf16 in hardware: x86 AVX512-BF16 (Cooper Lake,
+#: Zen 4 and later) or AMX-BF16 (Sapphire Rapids and later), AArch64 ``bf16`` (Armv8.6 BFDOT/BFMMLA,
+#: e.g. Graviton 3, Neoverse V1/V2).
+CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16", "bf16")
+
+
+def cpu_bf16_flags(cpuinfo: str | None = None) -> list[str]:
+    """The native-bf16 flags (:data:`CPU_BF16_FLAGS`) the CPU reports in ``/proc/cpuinfo``.
+
+    ``cpuinfo`` is the file's text (read from ``/proc/cpuinfo`` when ``None``); a system without
+    that file (macOS, Windows) reports none, so it is never assumed to have native bf16.
+    """
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text(errors="replace")
+        except OSError:
+            return []
+    found: set[str] = set()
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip().lower() in ("flags", "features"):  # x86 "flags", AArch64 "Features"
+            found.update(value.split())
+    return [f for f in CPU_BF16_FLAGS if f in found]
+
+
+def cpu_has_native_bf16(cpuinfo: str | None = None) -> bool:
+    """Whether bf16 autocast on this CPU runs on bf16 hardware instructions (detected, not assumed).
+
+    The rule: the CPU reports one of :data:`CPU_BF16_FLAGS` in ``/proc/cpuinfo`` **and** this torch
+    build can use it — oneDNN (mkldnn) is available and says bf16 is supported
+    (``torch.ops.mkldnn._is_mkldnn_bf16_supported()``, which on x86 also needs AVX512 as reported
+    by ``torch.backends.cpu.get_cpu_capability()``). Without native bf16, autocast still works but
+    emulates bf16 and is slower than fp32, so the trainer's ``amp="auto"`` stays fp32 there.
+    ``FERLIB_CPU_BF16=0``/``1`` overrides the detection (e.g. to compare both paths).
+    """
+    override = os.environ.get("FERLIB_CPU_BF16")
+    if override in ("0", "1"):
+        return override == "1"
+    flags = cpu_bf16_flags(cpuinfo)
+    if not flags:
+        return False
+    import torch
+
+    if not torch.backends.mkldnn.is_available():
+        return False
+    if platform.machine().lower() in ("x86_64", "amd64", "i686", "x86"):
+        capability = torch.backends.cpu.get_cpu_capability()
+        if not (capability.startswith("AVX512") or capability.startswith("AMX")):
+            return False
+    check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+    return bool(check()) if check is not None else False
+
+
 def versions() -> dict[str, Any]:
     """Versions of Python, ferlib and the libraries that decide numerical results."""
     import numpy as np
@@ -93,6 +146,8 @@ def versions() -> dict[str, Any]:
         "cuda": torch.version.cuda if torch.cuda.is_available() else None,
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "cpu_threads": torch.get_num_threads(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "cpu_bf16_flags": cpu_bf16_flags(),
     }
     return out
 

@@ -138,7 +138,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--landmarks-file", help="landmarks table replacing the shipped ones")
     p.add_argument("--workers", type=int, default=0, help="data-loader worker processes (default 0)")
-    p.add_argument("--amp", default="auto", choices=("auto", "off", "bf16", "fp16"))
+    p.add_argument(
+        "--amp",
+        default="auto",
+        choices=("auto", "off", "bf16", "fp16"),
+        help="autocast: auto = bf16 on CUDA and on CPUs with native bf16 (AVX512-BF16/AMX), else fp32; "
+        "off = fp32 (and contiguous on CPU)",
+    )
+    p.add_argument(
+        "--channels-last",
+        default="auto",
+        choices=("auto", "on", "off"),
+        help="memory format: auto = on CUDA and with bf16 autocast on CPU",
+    )
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
     p.add_argument("--no-augment", action="store_true", help="switch the recipe's augmentation off")
     p.add_argument(
@@ -188,6 +200,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         num_workers=args.workers,
         amp=args.amp,
+        channels_last={"auto": None, "on": True, "off": False}[args.channels_last],
         compile=args.compile,
         cpu_threads=args.cpu_threads,
         progress=not args.no_progress,

@@ -61,8 +61,8 @@ class TrainConfig:
     augment: bool = True
     device: str = "auto"
     num_workers: int = 0
-    amp: str = "auto"  # auto (bf16/fp16 on CUDA, off on CPU) | off | bf16 | fp16
-    channels_last: bool | None = None  # None = on CUDA
+    amp: str = "auto"  # auto (bf16 on CUDA and on CPUs with native bf16, else fp16/fp32) | off | bf16 | fp16
+    channels_last: bool | None = None  # None = on CUDA, and on CPU when autocast is bf16
     compile: bool = False
     data_on_device: str = "auto"  # auto (on for CUDA) | on | off: the training set on the device (device_data.py)
     data_device_budget_gb: float | None = None  # device memory it may take; None = half the free memory

@@ -72,8 +72,10 @@ from ferlib.train.batches import (
     autocast_factory,
     build_augment,
     compute_loss,
+    precision_record,
     prepare_images,
     to_device,
+    use_channels_last,
 )
 from ferlib.train.checkpoint import (
     CHECKPOINT_FORMAT,
@@ -320,7 +322,7 @@ def _build_model(run: _Run) -> None:
         report = load_init(core, cfg.init, cfg.init_format, partial=cfg.init_partial, num_classes=cfg.num_classes)
         if run.ctx.is_main:
             save_init_report(run.run_dir, report)
-    run.channels_last = cfg.channels_last if cfg.channels_last is not None else device.type == "cuda"
+    run.channels_last = use_channels_last(device, cfg.amp, cfg.channels_last)
     core.to(device)
     if run.channels_last:
         core.to(memory_format=torch.channels_last)
@@ -573,6 +575,7 @@ def _final_test(run: _Run) -> dict[str, Any]:
             "train": getattr(run.train_part.base, "skipped", 0),
             "test": getattr(run.test_dataset, "skipped", 0),
         },
+        "precision": precision_record(run.device, cfg.amp, run.channels_last),
         "selection": SELECTION[cfg.protocol],
         "protocol": cfg.protocol,
         "landmark_coverage": run.landmark_coverage,

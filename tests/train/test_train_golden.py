@@ -76,6 +76,7 @@ def _run(case: str, tmp_path: Path):
             tensorboard=False,
             val_fraction=0.2,
             device="cpu",
+            amp="off",  # the recorded fp32, contiguous path (bf16 autocast would be auto on a bf16 CPU)
             seed=3,
         )
         return train(cfg, train_dataset=ColourDataset(96, 0), test_dataset=ColourDataset(32, 1))
@@ -93,6 +94,7 @@ def _run(case: str, tmp_path: Path):
         progress=False,
         tensorboard=False,
         device="cpu",
+        amp="off",  # the recorded fp32, contiguous path (bf16 autocast would be auto on a bf16 CPU)
         eval_batch_size=8,
         seed=1,
     )

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
+from test_train_guidance import _Loader, _synthetic_features
 
 from ferlib.train.guidance import fit_guidance, guidance_maps, kmeans2_torch
-from test_train_guidance import _Loader, _synthetic_features
 
 
 def _blobs(positions: int = 6, n: int = 300, c: int = 16, seed: int = 0) -> np.ndarray:
