@@ -167,7 +167,7 @@ def test_cpu_precision_benchmark_times_the_four_paths_and_rewrites_its_block(tmp
     import sys
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "cpu_precision.py"
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "cpu_precision.py"
     spec = importlib.util.spec_from_file_location("bench_cpu_precision", path)
     bench = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = bench
