@@ -19,7 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--dataset", required=True, help="dataset name (ferlib data list)")
     p.add_argument("--root", help="folder of your local copy (not needed for SynthFER)")
     p.add_argument("--subset", help="occlusion, pose30, pose45 or a RAN list file")
-    p.add_argument("--split", default="test", help="split when no --subset is given (default test)")
+    p.add_argument("--split", default=None, help="split when no --subset is given (default test)")
     p.add_argument("--n", type=int, help="SynthFER images to generate for the split")
     p.add_argument("--device", default="auto")
     p.add_argument("--batch-size", type=int, default=32)
@@ -31,6 +31,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ferlib.train.evaluate import evaluate_checkpoint
 
+    if args.subset and args.split:
+        raise ValueError(
+            f"--split {args.split} has no effect with --subset {args.subset} (a subset is its own list of test "
+            "images); pass one of them"
+        )
+    args.split = args.split or "test"
     try:
         m = evaluate_checkpoint(
             args.checkpoint,
@@ -44,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
             progress=not args.no_progress,
         )
     except (ValueError, FileNotFoundError, KeyError) as exc:
+        if getattr(args, "debug", False):
+            raise
         print(f"ferlib evaluate: {exc}", file=sys.stderr)
         return 2
     if args.json:

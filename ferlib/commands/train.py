@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 
 
 def _seeds(text: str) -> list[int]:
@@ -137,11 +136,8 @@ def run(args: argparse.Namespace) -> int:
         run_dir=args.run_dir,
         resume=args.resume,
     )
-    try:
+    try:  # a user error propagates to ferlib.cli.main: one line, exit code 2 (--debug: the traceback)
         result = train_seeds(cfg, args.seeds)
-    except (ValueError, FileNotFoundError, FileExistsError, KeyError) as exc:
-        print(f"ferlib train: {exc}", file=sys.stderr)
-        return 2
     finally:
         main = distributed.current_context().is_main
         distributed.shutdown()

@@ -188,6 +188,15 @@ def evaluate_checkpoint(
     dataset_kwargs: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Metrics of ``checkpoint`` on ``dataset`` (``split`` or ``subset``); see the module docstring."""
+    if n is not None:
+        if n < 1:
+            raise ValueError(f"--n must be a positive number of SynthFER images, got {n}")
+        if dataset.lower() != "synthfer" or root is not None:
+            raise ValueError(
+                f"--n sets how many SynthFER images are generated and has no effect on {dataset}; leave it out"
+            )
+    if batch_size < 1:
+        raise ValueError(f"--batch-size must be a positive integer, got {batch_size}")
     state = read_checkpoint(checkpoint)
     try:
         model = create_model(state["model_name"], num_classes=int(state["num_classes"]), **dict(state["model_kwargs"]))
@@ -196,7 +205,13 @@ def evaluate_checkpoint(
             f"checkpoint {checkpoint} names model {state['model_name']!r} with keywords "
             f"{dict(state['model_kwargs'])} that this ferlib cannot build: {exc}"
         ) from None
-    load_model_state(model, state["model"], str(checkpoint))
+    load_model_state(
+        model,
+        state["model"],
+        str(checkpoint),
+        hint="The checkpoint's weights do not fit the model it names; it was edited or written by another "
+        "ferlib version: evaluate a checkpoint written by this ferlib's `ferlib train`",
+    )
     dev = resolve_device(device)
     model.to(dev).eval()
     ds = build_eval_dataset(
