@@ -93,6 +93,11 @@ def resolve_device(device: str = "auto") -> torch.device:  # noqa: F821
         raise DeviceUnavailableError(
             f"device {device!r} requested but torch.cuda.is_available() is False; use --device cpu or --device auto"
         )
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise DeviceUnavailableError(
+            f"device {device!r} requested but this machine has {torch.cuda.device_count()} CUDA device(s) "
+            f"(cuda:0 … cuda:{torch.cuda.device_count() - 1}); pick one of them or use --device auto"
+        )
     if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise DeviceUnavailableError(
             f"device {device!r} requested but this machine has no MPS device; use --device cpu or --device auto"

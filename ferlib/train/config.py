@@ -93,7 +93,8 @@ def load_train_config(path: str | Path) -> TrainConfig:
 def check_train_config(cfg: TrainConfig) -> None:
     """Refuse values that cannot train (``ValueError`` naming the option), before any folder is made.
 
-    Also refuses options the user gave that would have no effect: SynthFER's sizes with a real dataset.
+    Also refuses options the user gave that would have no effect: SynthFER's sizes with a real dataset, a
+    landmarks file with generated SynthFER, ``--init-format`` without ``--init``.
     """
     positive = {
         "--epochs": cfg.epochs,
@@ -114,6 +115,15 @@ def check_train_config(cfg: TrainConfig) -> None:
     if cfg.val_fraction is not None and not (0 < cfg.val_fraction < 1):
         raise ValueError(f"--val-fraction must lie strictly between 0 and 1 (e.g. 0.1), got {cfg.val_fraction}")
     synthetic = cfg.dataset.lower() == "synthfer" and cfg.root is None
+    if synthetic and cfg.landmarks_file is not None:
+        raise ValueError(
+            f"--landmarks-file {cfg.landmarks_file} has no effect on generated SynthFER data (its landmarks come "
+            "from the generator); leave it out, or train on a real dataset with --dataset/--root"
+        )
+    if cfg.init_format != "ferlib" and cfg.init is None:
+        raise ValueError(
+            f"--init-format {cfg.init_format} has no effect without --init PATH; add --init or leave it out"
+        )
     if not synthetic:
         given = [o for o, v in (("--n-train", cfg.n_train), ("--n-test", cfg.n_test)) if v is not None]
         if given:

@@ -116,6 +116,9 @@ def test_train_cuda_without_a_gpu_is_one_line(tmp_path, capsys, monkeypatch):
     _refused(capsys, [*TINY_RUN, "--device", "cuda", "--run-dir", str(run)], "use --device cpu or --device auto")
     assert not run.exists()
     _refused(capsys, [*TINY_RUN, "--device", "gpu0"], "--device 'gpu0' is not a device")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    _refused(capsys, [*TINY_RUN, "--device", "cuda:3"], "this machine has 1 CUDA device(s)")
 
 
 @pytest.mark.reliability("refused")
@@ -134,6 +137,12 @@ def test_train_options_without_effect_are_refused(tmp_path, capsys):
         capsys,
         ["train", "--model", TINY, "--dataset", "rafdb", "--root", str(tmp_path), "--n-train", "30"],
         "--n-train set the size of generated SynthFER data and have no effect on rafdb",
+    )
+    lm = tmp_path / "landmarks.csv"
+    lm.write_text("garbage\n")
+    _refused(capsys, [*TINY_RUN, "--landmarks-file", str(lm)], "has no effect on generated SynthFER data")
+    _refused(
+        capsys, [*TINY_RUN, "--init-format", "torchvision"], "--init-format torchvision has no effect without --init"
     )
     _refused(
         capsys,
@@ -270,7 +279,11 @@ def test_evaluate_never_suggests_weights_only_false(tmp_path, capsys):
 @pytest.mark.reliability("refused")
 def test_evaluate_options_that_cannot_take_effect(finished_run, tmp_path, capsys):
     ckpt = str(finished_run / "checkpoints" / "best.pt")
-    _refused(capsys, ["evaluate", "--checkpoint", ckpt, "--dataset", "synthfer", "--n", "-3"], "--n must be a positive number")
+    _refused(
+        capsys,
+        ["evaluate", "--checkpoint", ckpt, "--dataset", "synthfer", "--n", "-3"],
+        "--n must be a positive number",
+    )
     _refused(
         capsys,
         ["evaluate", "--checkpoint", ckpt, "--dataset", "rafdb", "--root", str(tmp_path), "--n", "5"],
