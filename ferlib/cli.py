@@ -3,7 +3,8 @@
 Each subcommand lives in ``ferlib/commands/<name>.py`` and exposes
 ``register(subparsers) -> None`` which adds its parser and sets ``func`` (returning an exit code).
 
-Errors from user input (ferlib's own :class:`~ferlib.runs.DeviceUnavailableError`, ``ValueError``,
+Errors from user input (ferlib's own :class:`~ferlib.runs.DeviceUnavailableError` and
+:class:`~ferlib.fileio.FileInUseError`, ``ValueError``,
 ``FileNotFoundError``/``FileExistsError``/``NotADirectoryError``, ``KeyError``, ``TypeError``, a full disk)
 end as one line ``ferlib <command>: <message>`` and exit code 2; ``ferlib --debug …`` (or ``FERLIB_DEBUG=1``)
 shows the traceback instead.
@@ -73,6 +74,7 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
 
 def user_error_message(exc: BaseException) -> str | None:
     """The one-line message for an error caused by user input, or None for anything else (a bug: traceback)."""
+    from ferlib.fileio import FileInUseError
     from ferlib.runs import DeviceUnavailableError
 
     if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
@@ -80,7 +82,7 @@ def user_error_message(exc: BaseException) -> str | None:
             return str(exc.strerror)  # ferlib's own: names the file and what is intact
         name = f" while writing {exc.filename}" if exc.filename else ""
         return f"no space left on device{name}; free some space and rerun (finished files are intact)"
-    if not isinstance(exc, (DeviceUnavailableError, *USER_ERRORS)):
+    if not isinstance(exc, (DeviceUnavailableError, FileInUseError, *USER_ERRORS)):
         return None
     if isinstance(exc, KeyError) and exc.args:
         text = str(exc.args[0])  # str(KeyError) adds quotes around the message

@@ -23,6 +23,10 @@ from pathlib import Path
 from typing import Any
 
 
+class FileInUseError(RuntimeError):
+    """Another process holds the lock of a file this one was asked to write (e.g. a concurrent extraction)."""
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success move it over ``path``.

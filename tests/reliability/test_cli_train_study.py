@@ -418,3 +418,20 @@ def test_sweep_reports_a_failing_set_and_goes_on(nbs, tmp_path, capsys):
     table = (root / "sweep.md").read_text()
     assert "| fails |" in table and "FAILED" in table and "value = 63" in table
     _refused(capsys, _study(nbs, "--sweep", str(sweep), "--run-dir", str(root)), "already holds a study (sweep.json)")
+
+
+@pytest.mark.reliability("handled")
+def test_cli_turns_user_errors_into_one_line_and_leaves_bugs_a_traceback():
+    from ferlib.cli import user_error_message
+    from ferlib.fileio import FileInUseError
+    from ferlib.runs import DeviceUnavailableError
+
+    busy = FileInUseError("another `ferlib landmarks` run is writing out.jsonl; wait for it or choose another --out")
+    assert user_error_message(busy) == str(busy)
+    assert user_error_message(DeviceUnavailableError("no cuda")) == "no cuda"
+    assert user_error_message(KeyError("unknown model 'x'")) == "unknown model 'x'"  # no stray quotes
+    assert user_error_message(ValueError("two\n  lines")) == "two lines"
+    full = OSError(errno.ENOSPC, "No space left on device", "/tmp/x.pt")
+    assert user_error_message(full).startswith("no space left on device while writing /tmp/x.pt")
+    assert user_error_message(RuntimeError("a bug in ferlib")) is None  # not a user error: keeps its traceback
+    assert user_error_message(ZeroDivisionError()) is None
