@@ -11,7 +11,7 @@ from typing import Any
 
 from ferlib.fileio import atomic_write_json, atomic_write_text
 from ferlib.profiles import profile_name
-from ferlib.runs import new_run_dir
+from ferlib.runs import make_folder, new_run_dir
 from ferlib.study.check import format_value
 from ferlib.study.context import NOTEBOOKS, notebook_key
 from ferlib.study.results import NotebookResult, StudyConfig, StudyResult
@@ -121,8 +121,7 @@ def run_sweep(
             raise ValueError(f"sweep file {path} set {i} ({label}): {exc}; nothing was run") from None
     if run_dir is not None:
         check_unused_run_dir(run_dir, overwrite, echo)
-        root = Path(run_dir)
-        root.mkdir(parents=True, exist_ok=True)
+        root = make_folder(run_dir, "sweep folder")
     else:
         root = new_run_dir("sweep", runs_root)
     results: list[tuple[str, StudyResult]] = []
