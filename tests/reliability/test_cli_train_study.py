@@ -435,3 +435,9 @@ def test_cli_turns_user_errors_into_one_line_and_leaves_bugs_a_traceback():
     assert user_error_message(full).startswith("no space left on device while writing /tmp/x.pt")
     assert user_error_message(RuntimeError("a bug in ferlib")) is None  # not a user error: keeps its traceback
     assert user_error_message(ZeroDivisionError()) is None
+
+
+@pytest.mark.reliability("refused")
+def test_models_unknown_name_and_bad_class_count(capsys):
+    _refused(capsys, ["models", "nope"], "unknown model(s): nope; available:")
+    _refused(capsys, ["models", "resnet18", "--num-classes", "0"], "--num-classes must be a positive integer")
