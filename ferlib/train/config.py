@@ -134,11 +134,15 @@ def check_train_config(cfg: TrainConfig) -> None:
 
 
 def _check_budget(cfg: TrainConfig, recipe: Recipe) -> None:
-    """``--epochs`` on an iteration-based recipe (or ``--iterations`` on an epoch-based one) would be ignored."""
+    """``--epochs`` alone on an iteration-based recipe (or ``--iterations`` alone on an epoch-based one) would
+    be ignored: refused. Both given is fine (a library caller may give both to fit any recipe)."""
     units = {"epochs": recipe.epochs is not None, "iterations": recipe.iterations is not None}
     for st in recipe.stages or ():
         units["epochs"] |= st.epochs is not None
         units["iterations"] |= st.iterations is not None
+    given = {"epochs": cfg.epochs is not None, "iterations": cfg.iterations is not None}
+    if any(given[u] and units[u] for u in units):
+        return  # a budget that applies was given (callers may give both to fit any recipe)
     for unit, value in (("epochs", cfg.epochs), ("iterations", cfg.iterations)):
         if value is not None and not units[unit]:
             other = "iterations" if unit == "epochs" else "epochs"
