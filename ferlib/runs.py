@@ -21,6 +21,24 @@ from ferlib.fileio import atomic_write_json
 DEFAULT_RUNS_ROOT = Path("runs")
 
 
+class DeviceUnavailableError(RuntimeError):
+    """The device the user asked for (``--device cuda``…) does not exist on this machine."""
+
+
+def make_folder(path: str | Path, what: str = "run folder", option: str = "--run-dir") -> Path:
+    """``mkdir -p path`` that explains a regular file in the way (``FileExistsError``/``NotADirectoryError``
+    become one ``NotADirectoryError`` naming the file and ``option``)."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocker = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), path)
+        raise NotADirectoryError(
+            f"cannot create the {what} {path}: {blocker} is a file, not a folder; choose another {option}"
+        ) from None
+    return path
+
+
 def seed_everything(seed: int, deterministic: bool = False) -> None:
     """Seed Python, NumPy and torch (CPU and CUDA).
 
@@ -67,10 +85,22 @@ def resolve_device(device: str = "auto") -> torch.device:  # noqa: F821
         if mps is not None and mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"--device {device!r} is not a device; use auto, cpu, cuda, cuda:N or mps") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(
+        raise DeviceUnavailableError(
             f"device {device!r} requested but torch.cuda.is_available() is False; use --device cpu or --device auto"
+        )
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise DeviceUnavailableError(
+            f"device {device!r} requested but this machine has {torch.cuda.device_count()} CUDA device(s) "
+            f"(cuda:0 … cuda:{torch.cuda.device_count() - 1}); pick one of them or use --device auto"
+        )
+    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise DeviceUnavailableError(
+            f"device {device!r} requested but this machine has no MPS device; use --device cpu or --device auto"
         )
     return dev
 
@@ -165,9 +195,10 @@ def new_run_dir(name: str, root: str | Path | None = None) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     base = root / f"{stamp}-{_slug(name)}"
     path, i = base, 1
+    make_folder(root, "runs folder", "$FERLIB_RUNS or runs_root")
     while True:
         try:
-            path.mkdir(parents=True, exist_ok=False)
+            path.mkdir(exist_ok=False)
             return path
         except FileExistsError:
             i += 1
@@ -186,9 +217,7 @@ class RunFolder:
 
     @classmethod
     def at(cls, path: str | Path) -> RunFolder:
-        p = Path(path)
-        p.mkdir(parents=True, exist_ok=True)
-        return cls(p)
+        return cls(make_folder(path))
 
     def write_config(self, cfg: Any) -> Path:
         from ferlib.config import to_dict

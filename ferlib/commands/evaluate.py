@@ -21,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--dataset", required=True, help="dataset name (ferlib data list)")
     p.add_argument("--root", help="folder of your local copy (not needed for SynthFER)")
     p.add_argument("--subset", help="occlusion, pose30, pose45 or a RAN list file")
-    p.add_argument("--split", default="test", help="split when no --subset is given (default test)")
+    p.add_argument("--split", default=None, help="split when no --subset is given (default test)")
     p.add_argument("--n", type=int, help="SynthFER images to generate for the split")
     p.add_argument("--landmarks-file", help="landmarks table (ferlib landmarks) for models that need landmarks")
     p.add_argument("--device", default="auto")
@@ -44,6 +44,12 @@ def run(args: argparse.Namespace) -> int:
     from ferlib.train.checkpoint import read_checkpoint
     from ferlib.train.evaluate import evaluate_checkpoint
 
+    if args.subset and args.split:
+        raise ValueError(
+            f"--split {args.split} has no effect with --subset {args.subset} (a subset is its own list of test "
+            "images); pass one of them"
+        )
+    args.split = args.split or "test"
     try:
         variant = (
             model_kw_dict(args.model_kw, read_checkpoint(args.checkpoint)["model_name"]) if args.model_kw else None
@@ -62,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
             landmarks_file=args.landmarks_file,
         )
     except (ValueError, FileNotFoundError, KeyError) as exc:
+        if getattr(args, "debug", False):
+            raise
         print(f"ferlib evaluate: {exc}", file=sys.stderr)
         return 2
     if args.json:

@@ -71,7 +71,13 @@ def run(args: argparse.Namespace) -> int:
     names = args.names or available
     unknown = [n for n in names if n not in available]
     if unknown:
-        print(f"unknown model(s): {', '.join(unknown)}; available: {', '.join(available)}", file=sys.stderr)
+        print(
+            f"ferlib models: unknown model(s): {', '.join(unknown)}; available: {', '.join(available)}",
+            file=sys.stderr,
+        )
+        return 2
+    if args.num_classes < 1:
+        print(f"ferlib models: --num-classes must be a positive integer, got {args.num_classes}", file=sys.stderr)
         return 2
     profiles = [
         model_complexity(name, num_classes=args.num_classes)

@@ -35,6 +35,40 @@ def _notebook_names(text: str) -> tuple[str, ...]:
     return tuple(names)
 
 
+def _ineffective_options(args: argparse.Namespace) -> str | None:
+    """An option the user gave that this combination would ignore (refused rather than ignored)."""
+    if args.check_run:
+        given = [
+            opt
+            for opt, value in (
+                ("--sweep", args.sweep),
+                ("--check", args.check),
+                ("--run-dir", args.run_dir),
+                ("--overwrite", args.overwrite),
+                ("--models", args.models),
+                ("--notebooks", args.notebooks),
+                ("-p", args.parameter),
+                ("--update-notebooks", args.update_notebooks),
+                ("--cell-timeout", args.cell_timeout),
+            )
+            if value
+        ]
+        if given:
+            return f"--check-run only checks an existing run; {', '.join(given)} would have no effect: leave them out"
+    if args.sweep:
+        given = [o for o, v in (("--check", args.check), ("--update-notebooks", args.update_notebooks)) if v]
+        if given:
+            return (
+                f"{' and '.join(given)} apply to a single study, not to --sweep; run them on one set's folder "
+                "(ferlib study --check-run <sweep folder>/<NN-name>)"
+            )
+    if args.baseline and not (args.check or args.check_run):
+        return "--baseline is used only with --check or --check-run; add one of them or leave --baseline out"
+    if args.overwrite and not args.run_dir:
+        return "--overwrite applies to --run-dir (a new runs/<stamp>-study/ folder is always empty); leave it out"
+    return None
+
+
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "study",
@@ -77,7 +111,16 @@ def register(subparsers) -> None:
     p.add_argument(
         "--baseline", default=None, help="baseline file (default: notebooks/baselines/<profile>_metrics.json)"
     )
-    p.add_argument("--run-dir", default=None, help="write into this folder instead of runs/<stamp>-study/")
+    p.add_argument(
+        "--run-dir",
+        default=None,
+        help="write into this folder instead of runs/<stamp>-study/ (refused if it holds a study; see --overwrite)",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="with --run-dir: delete the study (or sweep) already in that folder first, so no old result survives",
+    )
     p.add_argument(
         "--notebook-dir", default=None, help="folder holding the notebooks (default: the checkout's notebooks/)"
     )
@@ -94,6 +137,11 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ferlib.profiles import profile_name
+
+    problem = _ineffective_options(args)
+    if problem:
+        print(f"ferlib study: {problem}", file=sys.stderr)
+        return 2
     from ferlib.study import (
         StudyConfig,
         baseline_path,
@@ -113,7 +161,9 @@ def run(args: argparse.Namespace) -> int:
             if cfg_file.exists():
                 profile = profile_name(json.loads(cfg_file.read_text()).get("profile"))
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        if getattr(args, "debug", False):
+            raise
+        print(f"ferlib study: {exc}", file=sys.stderr)
         return 2
     baseline = Path(args.baseline) if args.baseline else baseline_path(profile, args.notebook_dir)
 
@@ -121,7 +171,9 @@ def run(args: argparse.Namespace) -> int:
         try:
             result = check_run(args.check_run, baseline)
         except (FileNotFoundError, ValueError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            if getattr(args, "debug", False):
+                raise
+            print(f"ferlib study: {exc}", file=sys.stderr)
             return 2
         print(json.dumps(result.to_dict(), indent=2) if args.json else result.summary())
         return 0 if result.ok else 1
@@ -129,7 +181,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         params = dict(parse_parameter(t) for t in args.parameter)
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        if getattr(args, "debug", False):
+            raise
+        print(f"ferlib study: {exc}", file=sys.stderr)
         return 2
     models = None
     if args.models:
@@ -151,7 +205,7 @@ def run(args: argparse.Namespace) -> int:
     echo = None if args.json else print
 
     if args.sweep:
-        root, results = run_sweep(args.sweep, config, run_dir=args.run_dir, echo=echo)
+        root, results = run_sweep(args.sweep, config, run_dir=args.run_dir, echo=echo, overwrite=args.overwrite)
         ok = all(r.ok for _, r in results)
         if args.json:
             print(
@@ -170,15 +224,19 @@ def run(args: argparse.Namespace) -> int:
             + (" (synthetic)" if args.dataset == "synthfer" else "")
         )
     try:
-        study = run_study(config, run_dir=args.run_dir, echo=echo)
+        study = run_study(config, run_dir=args.run_dir, echo=echo, overwrite=args.overwrite)
     except (FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        if getattr(args, "debug", False):
+            raise
+        print(f"ferlib study: {exc}", file=sys.stderr)
         return 2
     if args.check and study.failed is None:
         try:
             check_study(study, baseline)
         except (FileNotFoundError, ValueError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            if getattr(args, "debug", False):
+                raise
+            print(f"ferlib study: {exc}", file=sys.stderr)
             return 2
     if args.update_notebooks and study.failed is None:
         written = export_notebooks(study.run_dir, args.notebook_dir)

@@ -211,11 +211,8 @@ def run(args: argparse.Namespace) -> int:
         protocol=args.protocol,
         augment_preset=args.augment_preset,
     )
-    try:
+    try:  # a user error propagates to ferlib.cli.main: one line, exit code 2 (--debug: the traceback)
         result = train_seeds(cfg, args.seeds)
-    except (ValueError, FileNotFoundError, FileExistsError, KeyError) as exc:
-        print(f"ferlib train: {exc}", file=sys.stderr)
-        return 2
     finally:
         main = distributed.current_context().is_main
         distributed.shutdown()

@@ -9,6 +9,7 @@ the report. It stops at the first failing notebook and names the failing cell.
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -78,7 +79,7 @@ def notebook_parameters(config: StudyConfig, run_dir: Path) -> dict[str, Any]:
     return params
 
 
-def _plan(config: StudyConfig, run_dir: Path) -> list[tuple[str, Path, dict[str, Any]]]:
+def plan_notebooks(config: StudyConfig, run_dir: Path) -> list[tuple[str, Path, dict[str, Any]]]:
     """Check every notebook exists and every extra parameter is declared somewhere, before running."""
     nb_dir = _notebook_dir(config)
     offered = notebook_parameters(config, run_dir)
@@ -170,6 +171,33 @@ def run_notebook(
     return result
 
 
+#: What a study writes into its run folder; a folder holding any of these holds a study.
+STUDY_MARKERS = ("study.json", "metrics.json", "sweep.json")
+
+
+def check_unused_run_dir(run_dir: str | os.PathLike, overwrite: bool = False, echo: Any = None) -> None:
+    """Refuse a run folder that already holds a study (its ``metrics.json`` would be merged into); with
+    ``overwrite`` empty it first, so that no section of the old study survives into the new one."""
+    path = Path(run_dir)
+    if path.exists() and not path.is_dir():
+        raise NotADirectoryError(f"--run-dir {path} is a file, not a folder; choose another --run-dir")
+    found = [m for m in STUDY_MARKERS if (path / m).exists()]
+    if not found:
+        return
+    if not overwrite:
+        raise FileExistsError(
+            f"run folder {path} already holds a study ({', '.join(found)}); its results would mix with the new "
+            "run's. Choose another --run-dir, or pass --overwrite to delete the old study's files first"
+        )
+    for entry in path.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+    if echo is not None:
+        echo(f"--overwrite: removed the earlier study in {path}")
+
+
 def run_study(
     config: StudyConfig,
     run_dir: str | os.PathLike | None = None,
@@ -177,16 +205,23 @@ def run_study(
     runs_root: str | os.PathLike | None = None,
     name: str = "study",
     echo: Any = None,
+    overwrite: bool = False,
 ) -> StudyResult:
     """Run the notebooks of ``config`` in order into a run folder; stop at the first failure.
 
-    ``run_dir`` None creates ``<runs_root|$FERLIB_RUNS|runs>/<stamp>-<name>/``. ``echo`` (e.g.
-    ``print``) receives one line per notebook as it finishes. Writes ``config.json``,
+    ``run_dir`` None creates ``<runs_root|$FERLIB_RUNS|runs>/<stamp>-<name>/``. A ``run_dir`` that already
+    holds a study is refused unless ``overwrite`` (then its old files are removed first: a study never
+    merges into an old one). The notebooks and parameters are checked before any folder is made.
+    ``echo`` (e.g. ``print``) receives one line per notebook as it finishes. Writes ``config.json``,
     ``versions.json``, ``study.json`` and ``report.md``/``report.html``.
     """
+    planned_path = Path(run_dir) if run_dir is not None else Path(runs_root or ".") / "study"
+    plan_notebooks(config, planned_path)  # refuses a bad notebook or parameter before anything is written
+    if run_dir is not None:
+        check_unused_run_dir(run_dir, overwrite, echo)
     folder = RunFolder.at(run_dir) if run_dir is not None else RunFolder.create(name, runs_root)
     run_path = folder.path
-    plan = _plan(config, run_path)
+    plan = plan_notebooks(config, run_path)
     folder.write_config(config)
     folder.write_versions()
     (run_path / "notebooks").mkdir(exist_ok=True)

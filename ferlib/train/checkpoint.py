@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import random
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ import torch.nn as nn
 import ferlib.train.distributed as dist_utils
 from ferlib.config import to_dict
 from ferlib.fileio import atomic_write_json, atomic_write_text
-from ferlib.runs import RunFolder
+from ferlib.runs import RunFolder, make_folder
 from ferlib.train.config import TrainConfig
 
 CHECKPOINT_FORMAT = "ferlib-train-checkpoint"
@@ -42,6 +43,9 @@ RESUME_FREE_FIELDS = (
     "eval_batch_size",
     "data_on_device",  # the device path gives the loader's batches (ferlib/train/device_data.py)
     "data_device_budget_gb",
+    # where the run lives is not what it computes: a run folder may be given relative, through a link or moved
+    "run_dir",
+    "runs_root",
 )
 
 
@@ -56,10 +60,18 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises many types for a bad file
+        text = str(exc)
+        if "weights only load failed" in text.lower() or "weights_only" in text:
+            # torch's message goes on to suggest weights_only=False, which would run the file's code: never pass it on
+            raise ValueError(
+                f"checkpoint {path} could not be read with torch.load(weights_only=True): it holds pickled Python "
+                "objects other than tensors and plain values, and ferlib loads only safe checkpoints. Use a checkpoint "
+                "written by ferlib train, or outside weights through --init PATH --init-format"
+            ) from None
         raise ValueError(
             f"checkpoint {path} could not be read with torch.load(weights_only=True): "
-            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}. "
-            "It is truncated, not a PyTorch file, or holds pickled objects other than tensors and plain types"
+            f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}. "
+            "It is truncated or not a PyTorch file"
         ) from None
     if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
         kind = type(data).__name__ if not isinstance(data, dict) else f"dict with keys {sorted(data)[:8]}"
@@ -74,8 +86,14 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def load_model_state(model: nn.Module, state: dict[str, torch.Tensor], where: str) -> None:
-    """``load_state_dict`` that reports missing, unexpected and mis-shaped tensors by name."""
+def load_model_state(
+    model: nn.Module,
+    state: dict[str, torch.Tensor],
+    where: str,
+    hint: str = "Check --model, --num-classes and the model variant the checkpoint was trained with",
+) -> None:
+    """``load_state_dict`` that reports missing, unexpected and mis-shaped tensors by name; ``hint`` ends the
+    message and names only options the calling command has."""
     own = model.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
@@ -92,11 +110,7 @@ def load_model_state(model: nn.Module, state: dict[str, torch.Tensor], where: st
             parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[:3]})")
         if shapes:
             parts.append(f"{len(shapes)} with other shapes (e.g. {shapes[:3]})")
-        raise ValueError(
-            f"weights in {where} do not match the model: "
-            + "; ".join(parts)
-            + ". Check --model, --num-classes and the model variant the checkpoint was trained with"
-        )
+        raise ValueError(f"weights in {where} do not match the model: " + "; ".join(parts) + f". {hint}")
     model.load_state_dict(state)
 
 
@@ -189,7 +203,7 @@ def prepare_run_dir(cfg: TrainConfig, ctx: dist_utils.DistContext) -> Path:
         path = Path(cfg.run_dir)
         problem = None
         if ctx.is_main:
-            path.mkdir(parents=True, exist_ok=True)
+            make_folder(path)
             if not cfg.resume and (path / "checkpoints" / "last.pt").exists():
                 problem = (
                     f"run folder {path} already holds a training run (checkpoints/last.pt); "
@@ -204,6 +218,25 @@ def prepare_run_dir(cfg: TrainConfig, ctx: dist_utils.DistContext) -> Path:
     name = f"{cfg.model}-{cfg.dataset}-{cfg.profile}-seed{cfg.seed}"
     path = RunFolder.create(name, cfg.runs_root).path if ctx.is_main else None
     return Path(dist_utils.broadcast_object(str(path) if path else None, ctx))
+
+
+def folder_entries(run_dir: str | None) -> set[str] | None:
+    """What ``run_dir`` holds before the run starts (None: the folder does not exist yet)."""
+    path = Path(run_dir) if run_dir else None
+    return set(p.name for p in path.iterdir()) if path is not None and path.is_dir() else None
+
+
+def remove_created(run_dir: Path, before: set[str] | None) -> None:
+    """Undo what a refused run wrote: the folder it created, or in a folder the user had, the new entries only."""
+    if before is None:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        return
+    for p in run_dir.iterdir():
+        if p.name not in before:
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
 
 
 def check_resume_config(run_dir: Path, cfg: TrainConfig, state: dict[str, Any]) -> None:

@@ -4,6 +4,7 @@ and :func:`resolve_recipe`, which turns a config into the recipe the run trains 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -115,6 +116,67 @@ def load_train_config(path: str | Path) -> TrainConfig:
     return from_dict(TrainConfig, json.loads(Path(path).read_text()))
 
 
+def check_train_config(cfg: TrainConfig) -> None:
+    """Refuse values that cannot train (``ValueError`` naming the option), before any folder is made.
+
+    Also refuses options the user gave that would have no effect: SynthFER's sizes with a real dataset, a
+    landmarks file with generated SynthFER, ``--init-format`` without ``--init``.
+    """
+    positive = {
+        "--epochs": cfg.epochs,
+        "--iterations": cfg.iterations,
+        "--batch-size": cfg.batch_size,
+        "--n-train": cfg.n_train,
+        "--n-test": cfg.n_test,
+        "--cpu-threads": cfg.cpu_threads,
+        "eval_batch_size": cfg.eval_batch_size,
+    }
+    for option, value in positive.items():
+        if value is not None and value < 1:
+            raise ValueError(f"{option} must be a positive integer, got {value}")
+    if cfg.num_workers < 0:
+        raise ValueError(f"--workers must be 0 or more, got {cfg.num_workers}")
+    if cfg.lr is not None and not (math.isfinite(cfg.lr) and cfg.lr > 0):
+        raise ValueError(f"--lr must be a finite number above 0 (e.g. --lr 0.01), got {cfg.lr}")
+    if cfg.val_fraction is not None and not (0 < cfg.val_fraction < 1):
+        raise ValueError(f"--val-fraction must lie strictly between 0 and 1 (e.g. 0.1), got {cfg.val_fraction}")
+    synthetic = cfg.dataset.lower() == "synthfer" and cfg.root is None
+    if synthetic and cfg.landmarks_file is not None:
+        raise ValueError(
+            f"--landmarks-file {cfg.landmarks_file} has no effect on generated SynthFER data (its landmarks come "
+            "from the generator); leave it out, or train on a real dataset with --dataset/--root"
+        )
+    if cfg.init_format != "ferlib" and cfg.init is None:
+        raise ValueError(
+            f"--init-format {cfg.init_format} has no effect without --init PATH; add --init or leave it out"
+        )
+    if not synthetic:
+        given = [o for o, v in (("--n-train", cfg.n_train), ("--n-test", cfg.n_test)) if v is not None]
+        if given:
+            raise ValueError(
+                f"{' and '.join(given)} set the size of generated SynthFER data and have no effect on "
+                f"{cfg.dataset}{' at ' + cfg.root if cfg.root else ''}; leave them out (the profile caps real data)"
+            )
+
+
+def _check_budget(cfg: TrainConfig, recipe: Recipe) -> None:
+    """``--epochs`` alone on an iteration-based recipe (or ``--iterations`` alone on an epoch-based one) would
+    be ignored: refused. Both given is fine (a library caller may give both to fit any recipe)."""
+    units = {"epochs": recipe.epochs is not None, "iterations": recipe.iterations is not None}
+    for st in recipe.stages or ():
+        units["epochs"] |= st.epochs is not None
+        units["iterations"] |= st.iterations is not None
+    given = {"epochs": cfg.epochs is not None, "iterations": cfg.iterations is not None}
+    if any(given[u] and units[u] for u in units):
+        return  # a budget that applies was given (callers may give both to fit any recipe)
+    for unit, value in (("epochs", cfg.epochs), ("iterations", cfg.iterations)):
+        if value is not None and not units[unit]:
+            other = "iterations" if unit == "epochs" else "epochs"
+            raise ValueError(
+                f"--{unit} has no effect: recipe {recipe.name!r} counts its budget in {other}; pass --{other} instead"
+            )
+
+
 def resolve_recipe(cfg: TrainConfig) -> tuple[Recipe, Profile]:
     """The recipe this config trains with: named/default recipe → explicit budget (``epochs``,
     ``iterations``, rescaling the paper's schedule) → profile (its budget where none was given,
@@ -124,6 +186,7 @@ def resolve_recipe(cfg: TrainConfig) -> tuple[Recipe, Profile]:
         raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {cfg.protocol!r}")
     recipe = load_recipe(cfg.recipe or recipe_name(cfg.model), dataset=cfg.dataset, augment_preset=cfg.augment_preset)
     budget_profile = profile
+    _check_budget(cfg, recipe)
     if cfg.epochs is not None or cfg.iterations is not None:
         # An explicit budget replaces the profile's: rescale the paper's schedule to it directly,
         # then let the profile cap the batch and learning rate and thin out the decays.

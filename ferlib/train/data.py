@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
@@ -45,6 +46,41 @@ def build_datasets(cfg: TrainConfig, profile: Profile) -> tuple[Dataset, Dataset
         train_ds = cached_dataset(train_ds, Path(cfg.cache_dir) / "train")
         test_ds = cached_dataset(test_ds, Path(cfg.cache_dir) / "test")
     return train_ds, test_ds
+
+
+def check_split_sizes(
+    cfg: TrainConfig,
+    class_names: list[str],
+    labels: np.ndarray,
+    tr_idx: np.ndarray,
+    va_idx: np.ndarray,
+    n_test: int,
+    val_fraction: float,
+    validation: bool = True,
+) -> None:
+    """Refuse, before any training, a split too small to train or to measure (named, with the reason).
+    ``validation=False`` (the paper protocol) expects no validation split."""
+    synthetic = cfg.dataset.lower() == "synthfer" and cfg.root is None
+    more_train = "a larger --n-train" if synthetic else "more training images (a larger profile)"
+    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=len(class_names))
+    per_class = ", ".join(f"{name} {int(c)}" for name, c in zip(class_names, counts, strict=False))
+    problem = None
+    if len(labels) == 0:
+        problem = "the training set is empty"
+    elif validation and len(va_idx) == 0:
+        problem = (
+            f"the validation split is empty: {len(labels)} training images ({per_class}) with --val-fraction "
+            f"{val_fraction:g} hold out 0 images of every class; pass {more_train} or a larger --val-fraction"
+        )
+    elif len(tr_idx) == 0:
+        problem = (
+            f"the training split is empty: all {len(labels)} training images ({per_class}) went to validation "
+            f"with --val-fraction {val_fraction:g}; pass {more_train} or a smaller --val-fraction"
+        )
+    elif n_test == 0:
+        problem = "the test set is empty" + ("; pass a larger --n-test" if synthetic else "")
+    if problem:
+        raise ValueError(problem)
 
 
 def make_loader(

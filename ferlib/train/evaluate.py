@@ -197,6 +197,15 @@ def evaluate_checkpoint(
     (:mod:`ferlib.train.landmark_coverage`); ``landmarks_file`` supplies them (``ferlib landmarks``)."""
     from ferlib.data.datasets import resolve_name
 
+    if n is not None:
+        if n < 1:
+            raise ValueError(f"--n must be a positive number of SynthFER images, got {n}")
+        if dataset.lower() != "synthfer" or root is not None:
+            raise ValueError(
+                f"--n sets how many SynthFER images are generated and has no effect on {dataset}; leave it out"
+            )
+    if batch_size < 1:
+        raise ValueError(f"--batch-size must be a positive integer, got {batch_size}")
     state = read_checkpoint(checkpoint)
     variant = {**dict(state["model_kwargs"]), **(model_kwargs or {})}
     try:
@@ -206,7 +215,13 @@ def evaluate_checkpoint(
             f"checkpoint {checkpoint} names model {state['model_name']!r} with keywords "
             f"{variant} that this ferlib cannot build: {exc}"
         ) from None
-    load_model_state(model, state["model"], str(checkpoint))
+    load_model_state(
+        model,
+        state["model"],
+        str(checkpoint),
+        hint="The checkpoint's weights do not fit the model it names; it was edited or written by another "
+        "ferlib version: evaluate a checkpoint written by this ferlib's `ferlib train`",
+    )
     dev = resolve_device(device)
     model.to(dev).eval()
     ds = build_eval_dataset(

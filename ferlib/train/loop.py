@@ -49,6 +49,7 @@ epoch ``_enter_stage`` / ``_train_one_epoch`` / ``_validate_epoch`` / ``_save_ep
 
 from __future__ import annotations
 
+import errno
 import random
 import time
 from collections.abc import Callable
@@ -65,7 +66,7 @@ from tqdm.auto import tqdm
 import ferlib.train.distributed as dist_utils
 from ferlib.config import to_dict
 from ferlib.data.protocols import EpochSampler, IndexedDataset, dataset_labels, derive_seed, stratified_split
-from ferlib.fileio import atomic_torch_save, atomic_write_json
+from ferlib.fileio import atomic_torch_save, atomic_write_json, remove_stale_temp_files
 from ferlib.models import create_model, model_inputs
 from ferlib.runs import RunFolder, resolve_device, seed_everything
 from ferlib.train.batches import (
@@ -81,12 +82,14 @@ from ferlib.train.checkpoint import (
     CHECKPOINT_FORMAT,
     CHECKPOINT_VERSION,
     check_resume_config,
+    folder_entries,
     load_init,
     load_model_state,
     open_tensorboard,
     prepare_run_dir,
     read_checkpoint,
     read_init_report,
+    remove_created,
     rng_state,
     save_init_report,
     set_rng_state,
@@ -96,11 +99,12 @@ from ferlib.train.config import (
     SELECTION,
     TrainConfig,
     TrainResult,
+    check_train_config,
     model_kwargs,
     protocol_val_fraction,
     resolve_recipe,
 )
-from ferlib.train.data import build_datasets, make_loader
+from ferlib.train.data import build_datasets, check_split_sizes, make_loader
 from ferlib.train.device_data import DeviceTrainSet, build_device_data
 from ferlib.train.evaluate import evaluate_split
 from ferlib.train.guidance import TrainingGuidance
@@ -209,14 +213,28 @@ def train(
 
 
 def _setup(cfg: TrainConfig, train_dataset: Dataset | None, test_dataset: Dataset | None) -> _Run:
+    check_train_config(cfg)  # options first: a refused run leaves no folder behind
     ctx = dist_utils.init_from_env(cfg.device)
     device = ctx.device if ctx.world_size > 1 else resolve_device(cfg.device)
     dist_utils.configure_cpu_threads(device, cfg.cpu_threads, ctx)
     recipe, profile = resolve_recipe(cfg)
     val_fraction = cfg.val_fraction if cfg.val_fraction is not None else profile.val_fraction
     val_fraction = protocol_val_fraction(cfg, val_fraction)
+    before = folder_entries(cfg.run_dir)
     run = _open_run_folder(cfg, ctx, device, recipe)
+    try:
+        _setup_data_and_model(run, profile, val_fraction, train_dataset, test_dataset)
+    except BaseException:
+        if ctx.is_main and run.resume_state is None:
+            remove_created(run.run_dir, before)
+        raise
+    return run
 
+
+def _setup_data_and_model(
+    run: _Run, profile: Any, val_fraction: float, train_dataset: Dataset | None, test_dataset: Dataset | None
+) -> None:
+    cfg = run.cfg
     seed_everything(cfg.seed, deterministic=cfg.deterministic)
     if train_dataset is None or test_dataset is None:
         built_train, built_test = build_datasets(cfg, profile)
@@ -228,14 +246,16 @@ def _setup(cfg: TrainConfig, train_dataset: Dataset | None, test_dataset: Datase
     _check_landmarks(run)
     if run.resume_state is not None:
         _restore(run)
-    run.writer = open_tensorboard(run.run_dir) if (cfg.tensorboard and ctx.is_main) else None
-    return run
+    run.writer = open_tensorboard(run.run_dir) if (cfg.tensorboard and run.ctx.is_main) else None
 
 
 def _open_run_folder(cfg: TrainConfig, ctx: dist_utils.DistContext, device: torch.device, recipe: Recipe) -> _Run:
     """The run folder (rank 0 decides, everyone agrees), the state to resume from, the config files."""
     run_dir = prepare_run_dir(cfg, ctx)
     folder = RunFolder(run_dir)
+    if ctx.is_main:  # a writer killed mid-write (SIGKILL during a checkpoint) leaves its temporary file
+        remove_stale_temp_files(run_dir / "checkpoints")
+        remove_stale_temp_files(run_dir)
     resume_state = None
     if cfg.resume and (run_dir / "checkpoints" / "last.pt").exists():
         resume_state = read_checkpoint(run_dir / "checkpoints" / "last.pt")
@@ -261,6 +281,9 @@ def _split_data(run: _Run, train_dataset: Dataset, test_dataset: Dataset, val_fr
         tr_idx, va_idx = np.arange(len(labels), dtype=np.int64), np.zeros(0, dtype=np.int64)
     else:
         tr_idx, va_idx = stratified_split(labels, val_fraction, cfg.split_seed)
+    check_split_sizes(
+        cfg, run.class_names, labels, tr_idx, va_idx, len(test_dataset), val_fraction, validation=not run.paper_protocol
+    )
     run.train_part, run.val_part = IndexedDataset(train_dataset, tr_idx), IndexedDataset(train_dataset, va_idx)
     run.test_dataset = test_dataset
     if run.ctx.is_main:
@@ -517,15 +540,30 @@ def _save_epoch(run: _Run, epoch: int, row: dict[str, Any], improved: bool) -> N
         "best": run.best,
         "guidance": run.guidance.state(),
     }
-    if improved:
-        atomic_torch_save(state, run.ckpt_dir / "best.pt")
-    if cfg.save_every_epoch:
-        atomic_torch_save(state, run.ckpt_dir / f"epoch-{epoch + 1:03d}.pt")
-    state.update(
-        optimizer=run.optimizer.state_dict(), scaler=run.scaler.state_dict() if run.scaler else None, rng=rng_state()
-    )
-    atomic_torch_save(state, run.ckpt_dir / "last.pt")
-    write_history(run.run_dir, run.history)
+    try:
+        if improved:
+            atomic_torch_save(state, run.ckpt_dir / "best.pt")
+        if cfg.save_every_epoch:
+            atomic_torch_save(state, run.ckpt_dir / f"epoch-{epoch + 1:03d}.pt")
+        state.update(
+            optimizer=run.optimizer.state_dict(),
+            scaler=run.scaler.state_dict() if run.scaler else None,
+            rng=rng_state(),
+        )
+        atomic_torch_save(state, run.ckpt_dir / "last.pt")
+        write_history(run.run_dir, run.history)
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC:
+            raise
+        kept = (
+            f"checkpoints/last.pt (epoch {epoch}) and the earlier checkpoints are intact; free some space and "
+            "rerun with --resume to continue from it"
+            if epoch > 0 and (run.ckpt_dir / "last.pt").exists()
+            else "no earlier checkpoint existed; free some space and rerun"
+        )
+        raise OSError(
+            errno.ENOSPC, f"no space left on device while writing {exc.filename}; {kept}", exc.filename
+        ) from None
     if run.writer is not None:
         for k, v in row.items():
             if isinstance(v, (int, float)) and k != "epoch":
