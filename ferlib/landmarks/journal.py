@@ -16,10 +16,10 @@ try:
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-from ferlib.fileio import atomic_path
+from ferlib.fileio import FileInUseError, atomic_path
 
 
-class ExtractionLockedError(RuntimeError):
+class ExtractionLockedError(FileInUseError):
     """Another ``ferlib landmarks`` run is writing the same ``--out``."""
 
 
