@@ -204,17 +204,6 @@ LAN_CARD = PaperCard(
             ),
         ),
         AblationGrid(
-            "lan-controls",
-            "lan",
-            "ferlib's like-for-like controls (not in lan.txt)",
-            "—",
-            ablation_rows(
-                ("LAN", {}, None),
-                ("α = 0 (attention branch, no guidance)", {"alpha": 0.0}, None),
-                ("no attention branch (f = f_o)", {"attention": False}, None),
-            ),
-        ),
-        AblationGrid(
             "lan-fusion",
             "lan",
             "lan.txt Table 6",

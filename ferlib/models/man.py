@@ -376,10 +376,11 @@ class MultipleAttentionNetwork(FERModel):
                 f"got {tuple(images.shape[-2:])}; create_model('man', image_size=...) to change"
             )
         masks = self.rasnet(images)
-        if self.training and self.stage == "rasnet":
+        if self.stage == "rasnet":
             # The RASnet stage's loss (Eqs. 2-3) needs only the masks: ERSnet (about 99.6 % of the
-            # compute) is skipped and the logits are zeros, so training accuracy in this stage is
-            # chance by construction. In eval mode the whole network runs.
+            # compute) is skipped and the logits are zeros, so accuracy in this stage is chance by
+            # construction (the trainer selects epochs only in the last stage). The "ersnet" and
+            # "joint" stages, and a freshly built model ("joint"), run the whole network.
             logits = images.new_zeros(images.shape[0], self.num_classes)
             return ModelOutput(logits=logits, aux={"masks": masks})
         features = self.blocks1_4(images)
