@@ -17,7 +17,7 @@ landmarks8=None) -> ModelOutput`` and which answers, without ``hasattr`` probes:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -59,6 +59,15 @@ class FERModel(nn.Module):
         if stage not in self.stages():
             raise ValueError(f"{type(self).__name__}.set_stage: stage must be one of {self.stages()}, got {stage!r}")
         return self
+
+    def data_init(self, batches: Iterable[Mapping[str, Any]]) -> dict[str, Any] | None:
+        """Initialisation that needs the training set (MAN: RASnet's mean-mask prior).
+
+        The trainer calls it once before the first step of a fresh run with a lazy iterable of
+        collated training batches; returns a summary for the run folder, or ``None`` (the default:
+        nothing to do, nothing is read).
+        """
+        return None
 
     @property
     def needs_landmarks(self) -> tuple[str, ...]:

@@ -19,6 +19,11 @@ Fusion variants (Table 6): ``fusion="add"`` (Eq. 2 and the paper's best, 60.88 %
 Fig. 2's caption says "concatenation", but Eq. 2, §IV-F-2 and Table 6 all make addition the method),
 ``"concat"`` ([f_o, f_a], 1024-d, 60.20 %) and ``"average"`` ((f_o + f_a)/2, 59.40 %).
 
+Controls (like-for-like, same backbone, schedule and head; ``docs/training.md``): ``alpha=0`` keeps
+the attention branch but drops the guidance loss (recipe ``lan-alpha0``); ``attention=False``
+removes the attention branch altogether, ``f = f_o`` (a ResNet-18 with LAN's head and schedule;
+recipe ``lan-no-attention``).
+
 Loss (Eqs. 5–6): ``L = L_CE + α · BCE(F'_m, F_m)`` with α = 0.5 ("ratio of the two losses … 2:1",
 §IV-B), where ``F_m`` is the attention guidance map of §III-C (``batch["guidance"]``, B×7×7 of 0/1)
 and ``F'_m`` the predicted map. Guidance maps are made by :mod:`ferlib.train.guidance`.
@@ -93,23 +98,32 @@ class LAN(FERModel):
         fusion: str = "add",
         alpha: float = 0.5,
         lan_widths: tuple[int, int, int] = (256, 128, 64),
+        attention: bool = True,
     ):
         super().__init__()
         if fusion not in LAN_FUSIONS:
             raise ValueError(f"LAN: fusion must be one of {LAN_FUSIONS} (lan.txt Table 6), got {fusion!r}")
         if alpha < 0:
             raise ValueError(f"LAN: alpha weighs the guidance BCE loss (Eq. 5) and must be ≥ 0, got {alpha}")
+        if not attention and fusion != "add":
+            raise ValueError(
+                f"LAN: attention=False (no attention branch, f = f_o) has no {fusion!r} fusion; "
+                "leave fusion='add' for this control"
+            )
         self.fusion = fusion
         self.alpha = float(alpha)
         stages = resnet_stages(18)
         self.backbone = nn.Sequential(stages)
-        self.lan_module = LocalAttentionModule(512, tuple(lan_widths))
+        self.lan_module = LocalAttentionModule(512, tuple(lan_widths)) if attention else None
         self.fc = nn.Linear(1024 if fusion == "concat" else 512, num_classes)
 
     def forward(
         self, images: torch.Tensor, landmarks5: torch.Tensor | None = None, landmarks8: torch.Tensor | None = None
     ) -> ModelOutput:
         f_map = self.backbone(images)  # F_o
+        if self.lan_module is None:  # the control without the attention branch: f = f_o
+            logits = self.fc(f_map.mean(dim=(2, 3)))
+            return ModelOutput(logits=logits, aux={"features": f_map})
         attention = self.lan_module(f_map)  # F_m, B×1×H×W
         attended = f_map * attention  # Eq. 1
         f_o = f_map.mean(dim=(2, 3))
@@ -132,7 +146,7 @@ class LAN(FERModel):
         """
         ce = cross_entropy(output, batch)
         guidance = batch.get("guidance")
-        if guidance is None or self.alpha == 0:
+        if guidance is None or self.alpha == 0 or self.lan_module is None:
             return ce
         attention = output.aux["attention_map"]
         guidance = guidance.to(device=attention.device, dtype=attention.dtype)
@@ -156,10 +170,14 @@ class LAN(FERModel):
     def cam_targets(self) -> dict[str, nn.Module]:
         # layer4 gives F_o (the CAM of the "input features" in Fig. 3); the LAN module's last conv
         # is where the attention map is made.
-        return {"backbone": self.backbone.layer4, "lan_module": self.lan_module}
+        targets = {"backbone": self.backbone.layer4}
+        if self.lan_module is not None:
+            targets["lan_module"] = self.lan_module
+        return targets
 
     def parts(self) -> dict[str, nn.Module]:
-        return {"backbone": self.backbone, "lan_module": self.lan_module, "head": self.fc}
+        parts = {"backbone": self.backbone, "lan_module": self.lan_module, "head": self.fc}
+        return {k: v for k, v in parts.items() if v is not None}
 
 
 LAN_CARD = PaperCard(
@@ -217,7 +235,11 @@ LAN_CARD = PaperCard(
     card=LAN_CARD,
 )
 def lan(
-    num_classes: int = 7, fusion: str = "add", alpha: float = 0.5, lan_widths: tuple[int, int, int] = (256, 128, 64)
+    num_classes: int = 7,
+    fusion: str = "add",
+    alpha: float = 0.5,
+    lan_widths: tuple[int, int, int] = (256, 128, 64),
+    attention: bool = True,
 ) -> LAN:
     """LAN (lan.txt): ResNet-18 + local attention module; fusion add|concat|average; α for the BCE loss."""
-    return LAN(num_classes, fusion=fusion, alpha=alpha, lan_widths=lan_widths)
+    return LAN(num_classes, fusion=fusion, alpha=alpha, lan_widths=lan_widths, attention=attention)

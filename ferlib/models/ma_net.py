@@ -274,6 +274,23 @@ class Branch(nn.Module):
         return fmap, vec, (self.head(vec) if self.head is not None else None)
 
 
+def _kaiming_fan_out(module: nn.Module) -> None:
+    """The public MA-Net code's initialisation of its branches: every convolution Kaiming-normal
+    with fan-out (ReLU gain), BatchNorm weight 1 and bias 0. PyTorch's default Conv2d init has a
+    standard deviation of 1/√(3·fan_in), i.e. √(fan_out / (6·fan_in)) of Kaiming fan-out's
+    √(2/fan_out): 0.58× for the convolutions that double the width, 0.41× for the others. The
+    pre-extractor comes from torchvision, which already uses this initialisation. It matters for
+    the from-scratch rows of the ablation tables (ma-net.txt Tables I–IV)."""
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
 _GLOBAL_KINDS = ("symmetric", "res2net", "lts", None)
 _LOCAL_KINDS = ("attention", "feature", "lts", None)
 
@@ -338,6 +355,9 @@ class MANet(FERModel):
             self.global_branch = Branch(module, branch_classes)
 
         self.fusion_head = nn.Linear(1024, num_classes) if fusion == "feature" else None
+        for branch in (self.local_branch, self.global_branch):
+            if branch is not None:
+                _kaiming_fan_out(branch)
 
     # -- forward ---------------------------------------------------------------------------
     def forward(

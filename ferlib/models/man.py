@@ -36,8 +36,24 @@ blocks 4 and 5, on V = 512×14×14:
 * fusion (Eq. 6): ``F = Σ_r q_r f_r``, then conv block 5.
 
 Initialisation: VGG16's conv blocks come from torchvision (``weights=None``; load VGG-Face weights
-explicitly for the paper's setting), every other layer (RASnet, MA block, the three fc layers) is
-Xavier-initialised as in §IV-B.
+explicitly for the paper's setting: ``--init vgg_face_dag.pth --init-format vgg-face``), every other
+layer (RASnet, MA block, the three fc layers) is Xavier-initialised as in §IV-B ("Xavier was used to
+initialize the remaining layers"). Two choices of ferlib's on top, neither changing the paper's loss,
+learning rate or optimiser (docs/training.md, "MAN, LAN and the controls", has the measurements):
+
+* **RASnet's mean-mask prior.** With the last bias at zero every mask starts at 0.5 while the
+  ground-truth masks (Table 2) are mostly 0; the summed Euclidean loss (Eq. 2) then drives the fc
+  layers into saturation within a few SGD steps at lr 1e-3, after which RASnet outputs the same
+  0/1 pattern for every face. :meth:`MultipleAttentionNetwork.data_init` sets the last bias to the
+  logit of the training set's mean mask (:meth:`RASnet.set_mask_prior`), so RASnet starts by
+  predicting the mean mask and learns the per-image deviation from it.
+* **The MA block keeps the signal's scale.** Each sub-branch multiplies V by a mask (mean ≈ 0.5 at
+  initialisation, smaller for the mean-mask prior), the SE gate halves it again (sigmoid(0)), and
+  the weighted sum of N independent buffers with q ≈ 1/N shrinks it by √N: with plain Xavier
+  buffers F is about 0.09× V at initialisation, so a VGG-Face conv block 5 would see a tenth of the
+  activations it was trained on. ferlib scales each buffer's Xavier weights (man.txt §III-B-1: "a
+  1×1 convolution layer that serves as a buffer") by ``2·√N / rms(M_r)`` so that F ≈ V in scale
+  (:meth:`MABlock.match_scale`).
 
 **Training** (§III-C) is two-stage: first RASnet alone (ERSnet frozen) with the mask loss, then
 ERSnet alone (RASnet frozen, a mask generator) with cross-entropy (Eq. 7). The engine drives this
@@ -53,7 +69,7 @@ are missing or NaN, derives them from ``batch["landmarks5"]`` with
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -85,6 +101,11 @@ from ferlib.models.man_masks import (
 )
 from ferlib.models.output import ModelOutput
 from ferlib.models.registry import register_model
+
+#: Clamp of the mean-mask prior before its logit (:meth:`RASnet.set_mask_prior`): logit(0.01) ≈ −4.6.
+MASK_PRIOR_EPS = 0.01
+#: At most this many training samples estimate the mean mask in :meth:`MultipleAttentionNetwork.data_init`.
+MASK_PRIOR_SAMPLES = 4096
 
 #: The paper's two training stages, in order (§III-C).
 MAN_STAGES: tuple[str, ...] = ("rasnet", "ersnet")
@@ -132,6 +153,20 @@ class RASnet(nn.Module):
         side = rasnet_feature_side(image_size)
         self.fc1 = nn.Linear(128 * side * side, 2048)
         self.fc2 = nn.Linear(2048, num_regions * self.mask_size[0] * self.mask_size[1])
+
+    @torch.no_grad()
+    def set_mask_prior(self, mean_masks: torch.Tensor, eps: float = MASK_PRIOR_EPS) -> None:
+        """Set the last fc bias to ``logit(mean_masks)`` (N×A×B, clamped to [eps, 1 − eps]).
+
+        ferlib's choice, not the paper's: RASnet then starts by predicting the training set's mean
+        mask instead of 0.5 everywhere (see the module docstring). The clamp keeps the sigmoid's
+        gradient alive at positions no training mask covers.
+        """
+        want = (self.num_regions, *self.mask_size)
+        if tuple(mean_masks.shape) != want:
+            raise ValueError(f"RASnet.set_mask_prior: mean_masks must be {want}, got {tuple(mean_masks.shape)}")
+        p = mean_masks.to(self.fc2.bias).clamp(eps, 1 - eps)
+        self.fc2.bias.copy_(torch.log(p / (1 - p)).flatten())
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = torch.flatten(self.features(images), 1)
@@ -186,6 +221,25 @@ class MABlock(nn.Module):
         super().__init__()
         self.branches = nn.ModuleList(RegionAttentionBranch(channels, se_reduction) for _ in range(num_regions))
         self.weights = RegionWeightBranch(channels, num_regions, feature_size, reduced_channels)
+        self.buffer_gains = [1.0] * num_regions  # the factor each buffer's Xavier weights carry now
+
+    @torch.no_grad()
+    def match_scale(self, mask_rms: torch.Tensor | float) -> list[float]:
+        """Scale each buffer's (Xavier) weights so that F keeps V's scale at initialisation.
+
+        ``mask_rms``: the root-mean-square of each region's mask at initialisation (N values, or
+        one for all). Sub-branch r passes V ⊗ M_r (scale × rms(M_r)) through the buffer (× gain)
+        and the SE gate (× 0.5 = sigmoid(0) at initialisation); the fusion Σ q_r f_r of N
+        independent branches with q_r ≈ 1/N scales by 1/√N. The gain ``2·√N / rms(M_r)`` undoes
+        the three. Call it before training (it rescales relative to the current gain).
+        """
+        n = len(self.branches)
+        rms = torch.as_tensor(mask_rms, dtype=torch.float64).flatten().expand(n) if n else torch.zeros(0)
+        gains = [2.0 * math.sqrt(n) / max(float(r), 1e-3) for r in rms]
+        for branch, old, new in zip(self.branches, self.buffer_gains, gains):
+            branch.buffer.weight.mul_(new / old)
+        self.buffer_gains = gains
+        return gains
 
     def forward(self, features: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         q = self.weights(features)  # B×N
@@ -244,6 +298,9 @@ class MultipleAttentionNetwork(FERModel):
         self.ma_block = MABlock(512, num_regions, feature_size, se_reduction, weight_channels)
         for module in (self.rasnet, self.ma_block, self.classifier):
             _xavier_init(module)
+        self.ma_block.match_scale(0.5)  # an uninitialised RASnet's masks are ≈ sigmoid(0) = 0.5
+        self.num_classes = num_classes
+        self.mask_prior: dict[str, Any] | None = None
         self.stage = "joint"
         self.set_stage(stage)
 
@@ -273,6 +330,43 @@ class MultipleAttentionNetwork(FERModel):
                 p.requires_grad_(stage in ("ersnet", "joint"))
         return self
 
+    @torch.no_grad()
+    def data_init(self, batches: Iterable[Mapping[str, Any]]) -> dict[str, Any] | None:
+        """Initialise from the training set: RASnet's mean-mask prior and the MA block's scale.
+
+        ``batches`` are collated training batches with ``landmarks8``/``landmarks5``; at most
+        :data:`MASK_PRIOR_SAMPLES` samples with usable landmarks are averaged into the mean
+        ground-truth mask (Table 2, Eq. 4), whose logit becomes RASnet's last bias
+        (:meth:`RASnet.set_mask_prior`) and whose per-region rms sets the buffers' gain
+        (:meth:`MABlock.match_scale`). Returns a summary (also kept as ``self.mask_prior``), or
+        ``None`` when no batch had usable landmarks (the model is left unchanged).
+        """
+        device = self.rasnet.fc2.bias.device
+        total: torch.Tensor | None = None
+        n = 0
+        for batch in batches:
+            target, valid = self.target_masks(dict(batch), device)
+            if valid.any():
+                part = target[valid].double().sum(0)
+                total = part if total is None else total + part
+                n += int(valid.sum())
+            if n >= MASK_PRIOR_SAMPLES:
+                break
+        if total is None or n == 0:
+            return None
+        mean = (total / n).float()
+        self.rasnet.set_mask_prior(mean)
+        prior = torch.sigmoid(self.rasnet.fc2.bias.reshape(mean.shape))
+        gains = self.ma_block.match_scale(prior.pow(2).mean(dim=(1, 2)).sqrt())
+        self.mask_prior = {
+            "samples": n,
+            "mean_mask_value": round(float(mean.mean()), 6),
+            "region_mean": [round(float(v), 6) for v in mean.mean(dim=(1, 2))],
+            "buffer_gains": [round(g, 4) for g in gains],
+            "eps": MASK_PRIOR_EPS,
+        }
+        return self.mask_prior
+
     # -- forward and losses ----------------------------------------------------------------------
     def forward(
         self, images: torch.Tensor, landmarks5: torch.Tensor | None = None, landmarks8: torch.Tensor | None = None
@@ -283,6 +377,13 @@ class MultipleAttentionNetwork(FERModel):
                 f"got {tuple(images.shape[-2:])}; create_model('man', image_size=...) to change"
             )
         masks = self.rasnet(images)
+        if self.stage == "rasnet":
+            # The RASnet stage's loss (Eqs. 2-3) needs only the masks: ERSnet (about 99.6 % of the
+            # compute) is skipped and the logits are zeros, so accuracy in this stage is chance by
+            # construction (the trainer selects epochs only in the last stage). The "ersnet" and
+            # "joint" stages, and a freshly built model ("joint"), run the whole network.
+            logits = images.new_zeros(images.shape[0], self.num_classes)
+            return ModelOutput(logits=logits, aux={"masks": masks})
         features = self.blocks1_4(images)
         fused, q = self.ma_block(features, masks)
         x = self.avgpool(self.block5(fused))

@@ -388,6 +388,19 @@ def fit_guidance(
     return GuidanceCentres(attentive, general, counts, info)
 
 
+def attentive_share_summary(counts: np.ndarray) -> dict[str, Any]:
+    """Per-position share of training samples in the attentive (smaller) cluster, from H×W×2 counts."""
+    counts = np.asarray(counts, dtype=np.float64)
+    share = counts[..., 0] / np.maximum(counts.sum(-1), 1.0)
+    return {
+        "n_samples": int(counts[0, 0].sum()),
+        "attentive_share": np.round(share, 4).tolist(),
+        "attentive_share_mean": round(float(share.mean()), 4),
+        "attentive_share_min": round(float(share.min()), 4),
+        "attentive_share_max": round(float(share.max()), 4),
+    }
+
+
 class GuidanceAnnotator(nn.Module):
     """Frozen clustering backbone + centres: images → guidance maps B×H×W (lan.txt §III-C).
 
@@ -418,19 +431,29 @@ class GuidanceAnnotator(nn.Module):
 class TrainingGuidance:
     """LAN guidance maps during training (lan.txt §III-C) through :class:`GuidanceAnnotator`.
 
-    The centres are fitted once, after ``recipe.guidance_warmup_epochs`` epochs, on the
-    training part (never the validation or test data); a frozen copy of the backbone at that
+    The centres are fitted once, after ``recipe.guidance_warmup_epochs`` epochs (before the first
+    epoch when the run starts from ``--init`` weights, as the paper clusters its pre-trained
+    backbone), on the training part (never the validation or test data); a frozen copy of the backbone at that
     moment then annotates every (augmented) batch. Its state goes into the checkpoints.
     """
 
     def __init__(self) -> None:
         self.annotator: nn.Module | None = None
+        self.counts: np.ndarray | None = None  # H×W×2 cluster sizes of the last fit (not restored)
 
     def fit(
         self, core: nn.Module, ds: Dataset, batch_size: int, device: torch.device, seed: int, progress: bool = True
     ) -> None:
         centres = fit_guidance(core, make_loader(ds, batch_size), device=device, seed=seed, progress=progress)
         self.annotator = GuidanceAnnotator(core, centres).to(device)
+        self.counts = centres.counts
+
+    def summary(self) -> dict[str, Any]:
+        """The clusters' balance after fitting: the attentive share per position (H×W, Eq. 4 makes it
+        ≤ 0.5), its mean, min and max. Empty when the centres were restored from a checkpoint."""
+        if self.counts is None:
+            return {}
+        return attentive_share_summary(self.counts)
 
     def state(self) -> dict[str, Any] | None:
         return None if self.annotator is None else self.annotator.state_dict()

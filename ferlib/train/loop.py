@@ -9,7 +9,8 @@
 3. train stage by stage (MAN: RASnet, then ERSnet — ``model.set_stage``), with the recipe's
    optimiser and a step learning-rate schedule computed from the iteration counter (so a resumed
    run gets exactly the same rates); LAN's guidance-map centres are fitted after the recipe's
-   warm-up and ``batch["guidance"]`` is filled from them;
+   warm-up (before any training when ``--init`` loaded a backbone) and ``batch["guidance"]`` is
+   filled from them; a model's ``data_init`` (MAN's mean-mask prior) runs once on a fresh run;
 4. after every epoch: validation metrics, ``history.csv``/``history.json``, curves, ``last.pt``,
    and ``best.pt`` when validation accuracy improved — all written atomically;
 5. at the end, touch the test set once for the final-epoch weights and once for the
@@ -67,7 +68,7 @@ import ferlib.train.distributed as dist_utils
 from ferlib.config import to_dict
 from ferlib.data.protocols import EpochSampler, IndexedDataset, dataset_labels, derive_seed, stratified_split
 from ferlib.fileio import atomic_torch_save, atomic_write_json, remove_stale_temp_files
-from ferlib.models import create_model, model_inputs
+from ferlib.models import FERModel, create_model, model_inputs
 from ferlib.runs import RunFolder, resolve_device, seed_everything
 from ferlib.train.batches import (
     autocast_factory,
@@ -141,6 +142,7 @@ class _Run:
     scaler: Any = None
     augmenter: Callable | None = None
     guidance: TrainingGuidance = field(default_factory=TrainingGuidance)
+    data_init: dict[str, Any] | None = None  # what the model's data_init reported (fresh runs)
     plan: list[tuple[int, str, int]] = field(default_factory=list)
     start_epoch: int = 0
     global_step: int = 0
@@ -186,12 +188,13 @@ def train(
         si = run.plan[epoch][0]
         if si != run.stage_index:  # entering a stage (or resuming inside one)
             _enter_stage(run, epoch)
-        if (
-            run.recipe.guidance_warmup_epochs is not None
-            and run.guidance.annotator is None
-            and epoch >= run.recipe.guidance_warmup_epochs
-        ):
+        warmup = _guidance_warmup(run)
+        if warmup is not None and run.guidance.annotator is None and epoch >= warmup:
             run.guidance.fit(run.core, run.train_part, run.eval_bs, run.device, cfg.seed, progress=run.progress)
+            if run.ctx.is_main:
+                atomic_write_json(
+                    run.run_dir / "guidance.json", {"fitted_before_epoch": epoch + 1, **run.guidance.summary()}
+                )
         totals, lr, train_time = _train_one_epoch(run, epoch)
         row, improved = _validate_epoch(run, epoch, totals, lr, train_time)
         if run.ctx.is_main:
@@ -205,6 +208,14 @@ def train(
     metrics = _final_test(run)
     dist_utils.barrier(run.ctx)
     return TrainResult(run_dir=run.run_dir, config=cfg, recipe=run.recipe, history=run.history, metrics=metrics)
+
+
+def _guidance_warmup(run: _Run) -> int | None:
+    """Epochs before LAN's guidance centres are fitted (None: no guidance). With ``--init`` the
+    loaded backbone is clustered before any training, as lan.txt §III-C/§IV-B does with its
+    pre-trained ResNet-18; the recipe's warm-up is for backbones trained from scratch."""
+    warmup = run.recipe.guidance_warmup_epochs
+    return None if warmup is None else (0 if run.cfg.init else warmup)
 
 
 # --------------------------------------------------------------------------------------------
@@ -345,6 +356,12 @@ def _build_model(run: _Run) -> None:
         report = load_init(core, cfg.init, cfg.init_format, partial=cfg.init_partial, num_classes=cfg.num_classes)
         if run.ctx.is_main:
             save_init_report(run.run_dir, report)
+    if run.resume_state is None and isinstance(core, FERModel):
+        # Data-dependent initialisation (MAN's mean-mask prior); a model without one reads nothing.
+        train_batches = (b for b in make_loader(run.train_part, run.eval_bs))
+        run.data_init = core.data_init(train_batches)
+        if run.data_init is not None and run.ctx.is_main:
+            atomic_write_json(run.run_dir / "data_init.json", run.data_init)
     run.channels_last = use_channels_last(device, cfg.amp, cfg.channels_last)
     core.to(device)
     if run.channels_last:
@@ -620,6 +637,10 @@ def _final_test(run: _Run) -> dict[str, Any]:
         "model_kwargs": model_kwargs(cfg, run.recipe),
         "init": read_init_report(run.run_dir),
     }
+    if run.data_init is not None:
+        metrics["data_init"] = run.data_init
+    if run.guidance.annotator is not None:
+        metrics["guidance"] = run.guidance.summary()
     if run.paper_protocol:
         metrics["test_best_epoch"] = test_selected
         metrics["optimistic"] = ["test_best_epoch", "test_selected"]

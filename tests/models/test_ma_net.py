@@ -277,3 +277,21 @@ def test_models_command_table_lines_up_claims(ma_net_profile):
     local_row = next(line for line in table.splitlines() if line.split()[:1] == ["local"])
     # measured params (M), paper (not per part), reference (M), measured GMACs, paper, reference GMACs
     assert local_row.split()[1:] == ["42.31", "-", "42.31", "2.056", "-", "2.06"]
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"global_branch": "res2net", "local_branch": "feature"}])
+def test_branch_convolutions_use_kaiming_fan_out_like_the_public_code(kwargs):
+    """PyTorch's default gives 1/√(3·fan_in): 0.58× (width-doubling convs) or 0.41× of Kaiming fan-out."""
+    torch.manual_seed(0)
+    model = create_model("ma-net", **kwargs)
+    checked = 0
+    for name, m in model.named_modules():
+        if isinstance(m, torch.nn.Conv2d) and "branch" in name and m.weight.numel() >= 20_000:
+            fan_out = m.out_channels * m.kernel_size[0] * m.kernel_size[1]
+            ratio = float(m.weight.detach().std()) / (2.0 / fan_out) ** 0.5
+            assert 0.95 < ratio < 1.05, (name, ratio)
+            assert abs(float(m.weight.detach().mean())) < 0.05 * (2.0 / fan_out) ** 0.5 * 10, name  # normal, centred
+            checked += 1
+        if isinstance(m, torch.nn.BatchNorm2d) and "branch" in name:
+            assert torch.equal(m.weight, torch.ones_like(m.weight)) and torch.equal(m.bias, torch.zeros_like(m.bias))
+    assert checked > 20

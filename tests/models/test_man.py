@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from ferlib.data.schema import LANDMARK5_FLIP_PERM, LANDMARK8_FLIP_PERM
 from ferlib.models import ModelOutput, create_model, get_card
-from ferlib.models.man import MABlock, RASnet, rasnet_feature_side
+from ferlib.models.man import MASK_PRIOR_EPS, MABlock, RASnet, _xavier_init, rasnet_feature_side
 from ferlib.models.man_masks import (
     BELOW_MOUTH_FRACTION,
     EYE_HALF_WIDTH,
@@ -197,7 +197,8 @@ def test_stages_freeze_exactly_their_subnet_and_train_it(man_model):
         out = model(images)
         assert out.logits.shape == (1, 7)
         assert out.aux["masks"].shape == (1, 8, 14, 14)
-        torch.testing.assert_close(out.aux["region_weights"].sum(1), torch.ones(1))
+        if stage == "ersnet":  # the RASnet stage does not run the ERSnet (no fusion weights)
+            torch.testing.assert_close(out.aux["region_weights"].sum(1), torch.ones(1))
         loss = model.loss(out, batch)
         if stage == "rasnet":
             torch.testing.assert_close(loss, model.mask_loss(out, batch))
@@ -234,3 +235,129 @@ def test_cam_targets_and_registered_parameter_count(man_model):
     total = sum(p.numel() for p in man_model.parameters())
     assert get_card("man").claims.ferlib_params_7cls == total
     assert sum(sum(p.numel() for p in part.parameters()) for part in man_model.parts().values()) == total
+
+
+def _ersnet_calls(model) -> list[str]:
+    calls: list[str] = []
+    for name in ("blocks1_4", "ma_block", "block5", "classifier"):
+        getattr(model, name).register_forward_hook(lambda m, i, o, name=name: calls.append(name))
+    return calls
+
+
+def test_rasnet_stage_runs_no_ersnet_forward_in_training():
+    torch.manual_seed(0)
+    model = create_model("man", stage="rasnet")
+    calls = _ersnet_calls(model)
+    images = torch.randn(2, 3, 224, 224)
+    model.train()
+    out = model(images)
+    assert calls == []  # set_stage contract: the stage computes only what its loss needs
+    assert torch.equal(out.logits, torch.zeros(2, 7)) and not out.logits.requires_grad
+    torch.testing.assert_close(out.aux["masks"], model.rasnet(images))
+    model.loss(out, {"label": torch.tensor([0, 1]), "landmarks8": LM8.expand(2, -1, -1)}).backward()
+    assert model.rasnet.fc2.weight.grad is not None
+    model.eval()  # validation inside the stage: the mask loss needs only the masks too
+    with torch.no_grad():
+        model(images)
+    assert calls == []
+    for stage in ("ersnet", "joint"):
+        model.set_stage(stage)
+        with torch.no_grad():
+            model(images)
+        assert calls == ["blocks1_4", "ma_block", "block5", "classifier"]
+        calls.clear()
+
+
+def test_data_init_sets_rasnet_bias_to_the_logit_of_the_mean_mask():
+    torch.manual_seed(0)
+    model = create_model("man")
+    shifted = LM8 + torch.tensor([6.0, -4.0])
+    batches = [
+        {"landmarks8": torch.cat([LM8, shifted]), "label": torch.tensor([0, 1])},
+        {"landmarks8": torch.full((1, 8, 2), float("nan")), "label": torch.tensor([2])},  # left out
+    ]
+    summary = model.data_init(batches)
+    mean = ground_truth_masks(torch.cat([LM8, shifted])).mean(0)
+    prior = torch.sigmoid(model.rasnet.fc2.bias.reshape(8, 14, 14))
+    torch.testing.assert_close(prior, mean.clamp(MASK_PRIOR_EPS, 1 - MASK_PRIOR_EPS), atol=1e-5, rtol=1e-5)
+    assert summary["samples"] == 2 and summary["mean_mask_value"] == pytest.approx(float(mean.mean()), abs=1e-5)
+    assert model.mask_prior is summary
+    # the whole-face region is 1 everywhere, so its buffer's gain is 2·√8 / 0.99
+    assert summary["buffer_gains"][0] == pytest.approx(2 * 8**0.5 / (1 - MASK_PRIOR_EPS), rel=1e-3)
+    # no usable landmarks: nothing read into the model
+    fresh = create_model("man")
+    bias = fresh.rasnet.fc2.bias.clone()
+    assert fresh.data_init([{"landmarks8": torch.full((1, 8, 2), float("nan"))}]) is None
+    assert torch.equal(fresh.rasnet.fc2.bias, bias)
+
+
+def test_ma_block_keeps_the_signal_scale_at_initialisation():
+    """With plain Xavier buffers F ≈ 0.09 × V at initialisation (masks ≈ 0.5, SE gate 0.5, the mean
+    of N independent branches); the buffers' gain brings it back to about 1× (1.02× in MAN on SynthFER)."""
+    torch.manual_seed(4)
+    block = MABlock(channels=256, num_regions=8, feature_size=(14, 14), se_reduction=16, reduced_channels=32)
+    _xavier_init(block)
+    v = torch.relu(torch.randn(4, 256, 14, 14))
+    masks = 0.5 + 0.01 * torch.randn(4, 8, 14, 14)
+
+    def ratio() -> float:
+        with torch.no_grad():
+            return float(block(v, masks)[0].pow(2).mean().sqrt() / v.pow(2).mean().sqrt())
+
+    assert ratio() < 0.2
+    block.match_scale(0.5)
+    assert 0.6 < ratio() < 1.6
+    block.match_scale(torch.full((8,), 0.5))  # relative to the current gain: no change
+    assert 0.6 < ratio() < 1.6
+
+
+def test_trainer_calls_data_init_once_and_records_it(tmp_path):
+    """The trainer hands a fresh run's training batches to ``model.data_init`` (MAN's mean-mask
+    prior) and writes what it returns to ``data_init.json`` and ``metrics.json``."""
+    import json
+
+    import torch.nn as nn
+
+    from ferlib.models import FERModel, ModelOutput
+    from ferlib.models.registry import register_model, unregister_model
+    from ferlib.train import TrainConfig, train
+    from test_train_helpers import ColourDataset
+
+    seen: list[int] = []
+
+    class Probe(FERModel):
+        def __init__(self, num_classes: int = 7):
+            super().__init__()
+            self.fc = nn.Linear(3, num_classes)
+
+        def forward(self, images, landmarks5=None, landmarks8=None):
+            return ModelOutput(logits=self.fc(images.mean(dim=(2, 3))))
+
+        def data_init(self, batches):
+            n = sum(len(b["landmarks5"]) for b in batches)
+            seen.append(n)
+            return {"samples": n}
+
+        def cam_targets(self):
+            return {"fc": self.fc}
+
+    register_model("test-data-init-probe")(Probe)
+    try:
+        cfg = TrainConfig(
+            model="test-data-init-probe",
+            recipe="baseline",
+            profile="smoke",
+            epochs=1,
+            batch_size=8,
+            val_fraction=0.25,
+            run_dir=str(tmp_path / "run"),
+            progress=False,
+            tensorboard=False,
+            device="cpu",
+        )
+        result = train(cfg, train_dataset=ColourDataset(40, 0), test_dataset=ColourDataset(8, 1))
+    finally:
+        unregister_model("test-data-init-probe")
+    assert seen == [30]  # once, over the training part only (40 minus the 25 % validation split)
+    assert json.loads((result.run_dir / "data_init.json").read_text()) == {"samples": 30}
+    assert result.metrics["data_init"] == {"samples": 30}
