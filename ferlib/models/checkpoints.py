@@ -9,7 +9,7 @@ Sources: a family's own formats come from its paper card (``PaperCard.checkpoint
 name, a key map and the classifier heads), e.g.
 
 * ``"manet-official"`` (MA-Net's card) — the public MA-Net checkpoints (MS-Celeb-1M pre-training
-  with 12,666-way heads, or fine-tuned 7-class), through :func:`ferlib.models.ma_net.manet_official_key_map`;
+  with 12,666-way heads, or fine-tuned 7-class), through :func:`ferlib.models._ma_net_keys.manet_official_key_map`;
 * ``"ampnet-official"`` (AMP-Net's cards) — the public AMP-Net checkpoints (VGGFace2 pre-training
   with 8,631-way heads, or fine-tuned), through :func:`ferlib.models._amp_net_keys.map_ampnet_official_key`
   (``None`` for the public modules its forward never uses);

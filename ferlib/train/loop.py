@@ -46,6 +46,11 @@ to), :mod:`ferlib.data.protocols` (seeds, the epoch sampler, splits), :mod:`~fer
 :mod:`~ferlib.train.evaluate`, :mod:`~ferlib.train.guidance` (LAN) and
 :mod:`~ferlib.train.multiseed`. This module is the run itself: ``train()`` = ``_setup``, then per
 epoch ``_enter_stage`` / ``_train_one_epoch`` / ``_validate_epoch`` / ``_save_epoch``, then ``_final_test``.
+
+Length: the run's steps (setup, one epoch, validation, checkpoint, final test) share one ``_Run``
+state and one order of random draws, which the golden and resume tests pin; they are kept in one
+file so that order reads top to bottom. Everything that is not the run itself lives beside it
+(config, data, batches, optim, checkpoint, evaluate, guidance, landmark_coverage, device_data).
 """
 
 from __future__ import annotations
