@@ -17,8 +17,8 @@ import torch
 import torchvision
 
 from ferlib.models import create_model, load_checkpoint
-from ferlib.models.checkpoints import CheckpointError, IncompleteLoadError
 from ferlib.models._ma_net_keys import manet_official_key_map
+from ferlib.models.checkpoints import CheckpointError, IncompleteLoadError
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 FORMATS = SHARED / "checkpoint-formats"
