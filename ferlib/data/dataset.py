@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ferlib.data.errors import CorruptImageError, LoadReport, Problem
+from ferlib.data.errors import SKIP_HINT, CorruptImageError, LoadReport, Problem
 from ferlib.data.images import check_image_size, decode_image, pil_to_tensor
 from ferlib.data.labels import CANONICAL_CLASSES, class_names
 from ferlib.data.landmark_files import STATUSES, bytes_hash, impossible_points, pixels_hash
@@ -217,7 +217,7 @@ class FERDataset(Dataset):
                 rec.path or rec.id,
                 f"cannot decode the image ({type(exc).__name__}: {exc}); expected a readable image for "
                 f"{self.name}/{self.split} item {rec.id!r}",
-                "re-extract this file from the original archive, or pass on_corrupt='skip' to skip and count it",
+                "re-extract this file from the original archive, or skip and count it " + SKIP_HINT,
             ) from exc
         width, height = img.size
         too_small = check_image_size(width, height)
@@ -226,7 +226,7 @@ class FERDataset(Dataset):
                 rec.path or rec.id,
                 f"{too_small} ({self.name}/{self.split} item {rec.id!r})",
                 "replace it with the full-size image from the original archive or remove its row, "
-                "or pass on_corrupt='skip' to skip and count it",
+                "or skip and count it " + SKIP_HINT,
             )
         original_w, original_h = width, height
         x0, y0 = 0.0, 0.0

@@ -115,7 +115,8 @@ def build_dataset(
         return synthfer_lazy(split, image_size, num_classes, n, seed, **kw)
     if root is None:
         raise ValueError(
-            f"{manifest.title} needs root=PATH to your local copy (ferlib never downloads it). "
+            f"{manifest.title} needs the folder of your local copy (--root PATH; root=PATH in Python): "
+            "ferlib never downloads it. "
             f"Get it at {manifest.request}; the expected layout is in {manifest.path}"
         )
     root = Path(root).expanduser()

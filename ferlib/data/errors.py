@@ -100,3 +100,7 @@ __all__ = [
     "LoadReport",
     "Problem",
 ]
+
+
+#: How to skip and count unreadable images or bad rows, in each place a user can say it.
+SKIP_HINT = "(`ferlib train -p on_corrupt=skip`, `ferlib data cache --on-corrupt skip`, on_corrupt='skip' in Python)"

@@ -103,7 +103,7 @@ def test_rafdb_corrupt_jpeg_error_and_counted_skip(tmp_path):
 
 
 def test_missing_root_and_label_file_messages(tmp_path):
-    with pytest.raises(ValueError, match="needs root=PATH"):
+    with pytest.raises(ValueError, match="needs the folder of your local copy"):
         build_dataset("rafdb", "train")
     with pytest.raises(LayoutError, match="list_patition_label.txt.*Fix: point root"):
         build_dataset("rafdb", "train", tmp_path)

@@ -202,7 +202,7 @@ def test_cli_occlude(tmp_path, capsys):
         changed = (after[mask] != before[mask]).any(axis=-1).mean()
         assert changed > 0.9, f"sample {i}: only {changed:.0%} of the occluder's pixels differ from the source"
     assert main(["data", "occlude", "rafdb", "--kind", "mask", "--out", str(out)]) == 2
-    assert "needs root=PATH" in capsys.readouterr().err
+    assert "needs the folder of your local copy (--root PATH" in capsys.readouterr().err
 
 
 def test_verify_ran_without_list_file_names_where_to_get_it(tmp_path):

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from ferlib.data.errors import BENIGN_KINDS, DatasetError, LabelFileError, LayoutError, LoadReport, Problem
+from ferlib.data.errors import BENIGN_KINDS, SKIP_HINT, DatasetError, LabelFileError, LayoutError, LoadReport, Problem
 from ferlib.data.manifests import Manifest
 from ferlib.data.records import Record
 
@@ -28,7 +28,11 @@ class LoadContext:
         self, kind: str, file: Any, expectation: str, fix: str, exc: type[DatasetError] = LabelFileError
     ) -> None:
         if self.on_corrupt == "error" and kind not in BENIGN_KINDS:
-            raise exc(file, expectation, fix + " (or pass on_corrupt='skip' to skip and count such rows)")
+            raise exc(
+                file,
+                expectation,
+                fix + " (or skip and count such rows " + SKIP_HINT + ")",
+            )
         self.report.add(Problem(kind, str(file), expectation, fix))
 
     def duplicate(self, file: Any, line_no: int, key: str) -> None:
@@ -117,7 +121,7 @@ def check_files(ctx: LoadContext, records: list[Record], listed_in: str) -> list
         raise LayoutError(
             first,
             f"image listed in {listed_in} is missing ({len(missing)} of {len(records)} listed images are missing)",
-            "restore the files from the original archive, or pass on_corrupt='skip' to skip and count them",
+            "restore the files from the original archive, or skip and count them " + SKIP_HINT,
         )
     gone = set()
     for r in missing:
