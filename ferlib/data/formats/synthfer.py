@@ -16,6 +16,7 @@ from ferlib.data.formats._common import LoadContext, check_files, dedupe, inside
 from ferlib.data.formats._registry import register_format
 from ferlib.data.labels import CANONICAL_CLASSES
 from ferlib.data.manifests import Manifest
+from ferlib.data.occlusion import MANIFEST_COLUMNS
 from ferlib.data.records import Record, float_or_none, parse_floats
 from ferlib.data.synthfer import SynthFERDataset
 
@@ -59,19 +60,7 @@ def synthfer_folder(ctx: LoadContext, root: Path, split: str, m: Manifest) -> li
                 meta[key] = float_or_none(row.get(key, ""))
             meta["occlusion"] = row.get("occlusion") or None
             for key, value in row.items():
-                if key not in (
-                    "id",
-                    "path",
-                    "split",
-                    "label",
-                    "subject",
-                    "yaw",
-                    "pitch",
-                    "roll",
-                    "occlusion",
-                    "lm5",
-                    "lm8",
-                ):
+                if key not in MANIFEST_COLUMNS:
                     meta[key] = value
             path = inside(ctx, root, row["path"], where)
             if path is None:
