@@ -139,7 +139,11 @@ def check_train_config(cfg: TrainConfig) -> None:
     if cfg.lr is not None and not (math.isfinite(cfg.lr) and cfg.lr > 0):
         raise ValueError(f"--lr must be a finite number above 0 (e.g. --lr 0.01), got {cfg.lr}")
     if cfg.val_fraction is not None and not (0 < cfg.val_fraction < 1):
-        raise ValueError(f"--val-fraction must lie strictly between 0 and 1 (e.g. 0.1), got {cfg.val_fraction}")
+        raise ValueError(
+            f"--val-fraction must lie strictly between 0 and 1 (e.g. 0.1), got {cfg.val_fraction}; to train on "
+            "the whole training split (the papers' protocol, best test epoch reported as optimistic) "
+            "use --protocol paper"
+        )
     synthetic = cfg.dataset.lower() == "synthfer" and cfg.root is None
     if synthetic and cfg.landmarks_file is not None:
         raise ValueError(

@@ -61,7 +61,8 @@ def test_man_trains_in_two_stages_that_freeze_the_other_subnet(tmp_path):
     torch.set_num_threads(2)
     cfg = _tiny_smoke("man", tmp_path, save_every_epoch=True, lr=0.01)
     torch.manual_seed(cfg.seed)  # the engine builds the model right after seeding with cfg.seed
-    initial = create_model("man").state_dict()
+    fresh = create_model("man")
+    initial = fresh.state_dict()
     result = train(cfg)
     after_rasnet = read_checkpoint(result.run_dir / "checkpoints" / "epoch-001.pt")["model"]
     after_ersnet = read_checkpoint(result.run_dir / "checkpoints" / "epoch-002.pt")["model"]
@@ -72,7 +73,16 @@ def test_man_trains_in_two_stages_that_freeze_the_other_subnet(tmp_path):
         return [k for k in keys if not torch.equal(a[k], b[k])]
 
     ersnet = ("blocks1_4.", "ma_block.", "block5.", "classifier.")
-    # stage 1 (man.txt §III-D): RASnet trains, ERSnet does not move
+    # stage 1 (man.txt §III-C): RASnet trains, ERSnet does not move. Before any step the trainer's
+    # data-dependent init (MAN.data_init) rescaled each MA-block buffer by one gain: those tensors must be
+    # the fresh ones times exactly the recorded gain ratio, untouched by training.
+    gains = json.loads((result.run_dir / "data_init.json").read_text())["buffer_gains"]
+    for r, (old, new) in enumerate(zip(fresh.ma_block.buffer_gains, gains, strict=True)):
+        key = f"ma_block.branches.{r}.buffer.weight"
+        ratio = after_rasnet[key] / initial[key]
+        torch.testing.assert_close(ratio, torch.full_like(ratio, float(ratio.mean())), rtol=1e-5, atol=0)
+        assert float(ratio.mean()) == pytest.approx(new / old, rel=1e-3), key
+        initial[key] = after_rasnet[key]
     assert changed(initial, after_rasnet, "rasnet.")
     for prefix in ersnet:
         assert changed(initial, after_rasnet, prefix) == [], prefix

@@ -115,10 +115,10 @@ def _stop_at_first_epoch(monkeypatch):
     monkeypatch.setattr(loop, "_train_one_epoch", first_epoch)
 
 
-def _landmarks_csv(path, tree_root):
+def _landmarks_csv(path, tree_root, n_train=7):
     """A CSV giving every fake RAF-DB image (train and test) five landmarks in its 20×20 aligned frame."""
     rows = ["id,lm5"]
-    for split, n in (("train", 7), ("test", 5)):
+    for split, n in (("train", n_train), ("test", 5)):
         for i in range(1, n + 1):
             stem = f"{split}_{i:05d}" if split == "train" else f"{split}_{i:04d}"
             rows.append(f"{stem},5 6 14 6 10 10 6 15 14 15")
@@ -128,7 +128,9 @@ def _landmarks_csv(path, tree_root):
 
 @pytest.mark.parametrize("model", ["amp-net", "man"])
 def test_a_model_that_needs_landmarks_refuses_a_rafdb_tree_without_them(tmp_path, model, capsys, monkeypatch):
-    fakes.make_rafdb(tmp_path / "raf")  # aligned images, no landmarks file: every landmarks5 is NaN
+    # aligned images, no landmarks file: every landmarks5 is NaN; 4 per class so that the validation split
+    # keeps one of each (a smaller tree is refused earlier, for its empty validation split)
+    fakes.make_rafdb(tmp_path / "raf", n_train=28)
     _stop_at_first_epoch(monkeypatch)
     args = ["train", "--model", model, "--dataset", "rafdb", "--root", str(tmp_path / "raf"), "--profile", "smoke"]
     args += ["--epochs", "1", "--iterations", "1", "--batch-size", "2", "--no-progress"]
@@ -139,7 +141,7 @@ def test_a_model_that_needs_landmarks_refuses_a_rafdb_tree_without_them(tmp_path
     assert "of rafdb have none (NaN landmarks" in err and "train images (100.0 %)" in err
     assert "ferlib landmarks" in err and "--landmarks-file" in err  # the fix, named
     # with the landmarks supplied, the same command starts training
-    csv = _landmarks_csv(tmp_path / "lm.csv", tmp_path / "raf")
+    csv = _landmarks_csv(tmp_path / "lm.csv", tmp_path / "raf", n_train=28)
     with pytest.raises(_Started):
         main([*args, "--run-dir", str(tmp_path / "run2"), "--landmarks-file", str(csv)])
     coverage = json.loads((tmp_path / "run2" / "landmark_coverage.json").read_text())
@@ -191,7 +193,7 @@ def test_evaluate_refuses_a_landmark_model_on_images_without_landmarks(tmp_path,
     fakes.make_rafdb(tmp_path / "raf")
     state = {"model_name": "amp-net", "num_classes": 7, "model_kwargs": {}, "model": {}, "image_size": 224}
     monkeypatch.setattr(evaluate, "read_checkpoint", lambda path: state)  # no 400 MB checkpoint on disk
-    monkeypatch.setattr(evaluate, "load_model_state", lambda model, weights, where: None)
+    monkeypatch.setattr(evaluate, "load_model_state", lambda model, weights, where, **kw: None)
     args = ["evaluate", "--checkpoint", "amp.pt", "--dataset", "rafdb", "--root", str(tmp_path / "raf")]
     rc = main([*args, "--no-progress"])
     err = capsys.readouterr().err
