@@ -50,6 +50,10 @@ def _ineffective_options(args: argparse.Namespace) -> str | None:
                 ("-p", args.parameter),
                 ("--update-notebooks", args.update_notebooks),
                 ("--cell-timeout", args.cell_timeout),
+                ("--dataset", args.dataset),
+                ("--root", args.root),
+                ("--device", args.device),
+                ("--seed", args.seed is not None),
             )
             if value
         ]
@@ -80,11 +84,11 @@ def register(subparsers) -> None:
     p.add_argument(
         "--profile", default=None, choices=tuple(PROFILES), help="study profile (default: $FERLIB_PROFILE or 'default')"
     )
-    p.add_argument("--dataset", default="synthfer", help="dataset manifest name (default synthfer)")
+    p.add_argument("--dataset", default=None, help="dataset manifest name (default synthfer)")
     p.add_argument("--root", default=None, help="folder holding the dataset (real datasets)")
     p.add_argument("--models", default=None, help="comma-separated model names (default: the profile's models)")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default=None, help="auto (default) | cpu | cuda | cuda:N | mps")
+    p.add_argument("--seed", type=int, default=None, help="seed (default 0)")
     p.add_argument(
         "-p",
         "--parameter",
@@ -190,11 +194,11 @@ def run(args: argparse.Namespace) -> int:
         models = tuple(m.strip() for m in args.models.split(",") if m.strip())
     kwargs = dict(
         profile=profile,
-        dataset=args.dataset,
+        dataset=args.dataset or "synthfer",
         data_root=args.root,
         models=models,
-        device=args.device,
-        seed=args.seed,
+        device=args.device or "auto",
+        seed=0 if args.seed is None else args.seed,
         parameters=params,
         notebook_dir=args.notebook_dir,
         cell_timeout=args.cell_timeout,
@@ -220,8 +224,8 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.json:
         print(
-            f"ferlib study: profile {profile}, dataset {args.dataset}"
-            + (" (synthetic)" if args.dataset == "synthfer" else "")
+            f"ferlib study: profile {profile}, dataset {config.dataset}"
+            + (" (synthetic)" if config.dataset == "synthfer" else "")
         )
     try:
         study = run_study(config, run_dir=args.run_dir, echo=echo, overwrite=args.overwrite)

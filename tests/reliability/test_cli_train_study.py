@@ -378,6 +378,8 @@ def test_study_option_combinations_that_would_be_ignored(nbs, tmp_path, capsys):
     _refused(capsys, _study(nbs, "--sweep", str(sweep), "--check"), "--check apply to a single study, not to --sweep")
     _refused(capsys, _study(nbs, "--baseline", str(tmp_path / "b.json")), "--baseline is used only with --check")
     _refused(capsys, ["study", "--check-run", str(tmp_path), "--models", "lan"], "--models would have no effect")
+    _refused(capsys, ["study", "--check-run", str(tmp_path), "--seed", "0"], "--seed would have no effect")
+    _refused(capsys, ["study", "--check-run", str(tmp_path), "--dataset", "rafdb"], "--dataset would have no effect")
     _refused(capsys, _study(nbs, "--overwrite"), "--overwrite applies to --run-dir")
 
 
