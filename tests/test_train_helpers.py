@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from ferlib.models import FERModel
 from ferlib.models.output import ModelOutput
 from ferlib.models.registry import _REGISTRY, register_model
+from ferlib.train import TrainConfig
 
 TINY = "test-tiny-cnn"
 TINY_BN = "test-tiny-cnn-bn"
@@ -132,3 +133,21 @@ def test_colour_dataset_follows_the_sample_schema():
     assert batch["image"].dtype == torch.uint8 and batch["image"].shape == (4, 3, 32, 32)
     assert batch["label"].tolist() == ds.labels[:4].tolist()
     assert batch["landmarks5"].shape == (4, 5, 2)
+
+
+def tiny_config(tmp_path, **kw) -> TrainConfig:
+    """A quick run of :data:`TINY` under MA-Net's recipe shape (smoke profile, 3 epochs, batch 16) into
+    ``tmp_path/run``; keywords override."""
+    base = dict(
+        model=TINY,
+        recipe="ma-net",
+        profile="smoke",
+        epochs=3,
+        batch_size=16,
+        lr=0.05,
+        run_dir=str(tmp_path / "run"),
+        progress=False,
+        tensorboard=False,
+    )
+    base.update(kw)
+    return TrainConfig(**base)

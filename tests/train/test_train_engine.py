@@ -10,30 +10,17 @@ import pytest
 import torch
 
 from ferlib.data.protocols import EpochSampler, stratified_split
-from ferlib.train import TrainConfig, evaluate_checkpoint, read_checkpoint, train
+from ferlib.train import evaluate_checkpoint, read_checkpoint, train
 from ferlib.train.checkpoint import load_model_state
 from ferlib.train.optim import epoch_plan, lr_at
 from ferlib.train.recipes import load_recipe, rebudget
-from test_train_helpers import TINY, ColourDataset
+from test_train_helpers import TINY, ColourDataset, tiny_config
 
 pytestmark = pytest.mark.usefixtures("tiny_models")
 
 
 def _cfg(tmp_path, **kw):
-    base = dict(
-        model=TINY,
-        recipe="ma-net",
-        profile="smoke",
-        epochs=3,
-        batch_size=16,
-        lr=0.05,
-        run_dir=str(tmp_path / "run"),
-        progress=False,
-        tensorboard=False,
-        val_fraction=0.2,
-    )
-    base.update(kw)
-    return TrainConfig(**base)
+    return tiny_config(tmp_path, **({"val_fraction": 0.2} | kw))
 
 
 @pytest.fixture(scope="module")

@@ -14,27 +14,15 @@ import fakes
 from ferlib.cli import main
 from ferlib.data.datasets import build_dataset
 from ferlib.models import create_model
-from ferlib.train import TrainConfig, train
+from ferlib.train import train
 from ferlib.train.landmark_coverage import check_coverage, landmark_requirements, split_coverage
-from test_train_helpers import TINY, ColourDataset
+from test_train_helpers import TINY, ColourDataset, tiny_config
 
 pytestmark = pytest.mark.usefixtures("tiny_models")
 
 
 def _cfg(tmp_path, **kw):
-    base = dict(
-        model=TINY,
-        recipe="ma-net",
-        profile="smoke",
-        epochs=3,
-        batch_size=16,
-        lr=0.05,
-        run_dir=str(tmp_path / "run"),
-        progress=False,
-        tensorboard=False,
-    )
-    base.update(kw)
-    return TrainConfig(**base)
+    return tiny_config(tmp_path, **kw)
 
 
 # -- the protocols ---------------------------------------------------------------------------------
