@@ -256,10 +256,10 @@ def sample_identity(seed: int, split: str, subject: int) -> Identity:
     bg2 = np.clip(bg_hue + rng.normal(0, 40, 3), 0, 255)
     style = ("short", "long", "bald")[int(rng.choice(3, p=[0.5, 0.4, 0.1]))]
     return Identity(
-        face_a=float(u() * 0.14 + 0.70),
+        face_a=float(u() * 0.08 + 0.6),
         face_c=float(u() * 0.1 + 0.85),
         jaw=float(u() * 0.3),
-        chin=float(u() * 0.12),
+        chin=float(-0.12 + u() * 0.06),
         skin=rgb_tuple(skin),
         lip=rgb_tuple(lip),
         hair=rgb_tuple(hair),
