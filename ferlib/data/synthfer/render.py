@@ -33,6 +33,9 @@ _ANG16 = np.linspace(0, 2 * np.pi, 16, endpoint=False)
 _COS14 = np.cos(np.linspace(0, 2 * np.pi, 14))
 _SIN14 = np.sin(np.linspace(0, 2 * np.pi, 14))
 SCLERA = (218, 212, 204)
+_WARM = np.array([1.0, 0.96, 0.92], dtype=np.float32)
+_GAIN = 1.3
+_GAIN_LUT = [min(255, int(round(v * _GAIN))) for v in range(256)] * 3
 
 
 def _shade(colour: tuple[int, int, int], f: float, add: tuple[float, float, float] = (0, 0, 0)) -> tuple[int, int, int]:
@@ -46,7 +49,7 @@ def _background(ident: Identity, big: int) -> Image.Image:
     col = np.asarray(ident.background[0]) * (1 - ramp) + np.asarray(ident.background[1]) * ramp
     tint = 1.0 + 0.16 * (np.random.default_rng(ident.clutter_seed).random((3, 3, 1)) - 0.5)
     small = Image.fromarray(np.clip(col * tint, 0, 255).astype(np.uint8))
-    return small.resize((big, big), Image.BILINEAR)
+    return small.resize((big // 2, big // 2), Image.BILINEAR).resize((big, big), Image.NEAREST)
 
 
 def render_face(params: FaceParams) -> tuple[np.ndarray, dict[str, Any]]:
@@ -177,25 +180,31 @@ def render_face(params: FaceParams) -> tuple[np.ndarray, dict[str, Any]]:
     if ss > 1:
         img = img.reduce(ss)
 
-    # ---- shading: head and hair as lit surfaces ----
-    n = max(24, size // 2)
+    # ---- shading: head and hair as lit surfaces (on a coarse grid, applied with PIL's uint8 routines) ----
+    n = max(32, size // 4)
     sh = shading(p, proj, au, eyes, mouth, n)
     mask_img = Image.new("L", (2 * n, 2 * n), 0)
-    mdraw = ImageDraw.Draw(mask_img)
     k = 2 * n / size
-    mdraw.polygon(list(map(tuple, (outline * k + k / 2).tolist())), fill=255)
-    mask = np.asarray(mask_img.reduce(2), dtype=np.float32) / 255.0
+    ImageDraw.Draw(mask_img).polygon(list(map(tuple, (outline * k + k / 2).tolist())), fill=255)
+    mask = np.asarray(mask_img.reduce(2), dtype=np.float32) * (1 / 255.0)
     factor = 1.0 + mask * (sh["head"] - 1.0)
-    image = np.asarray(img, dtype=np.float32)
-    up = lambda a: np.asarray(Image.fromarray(a, "F").resize((size, size), Image.BILINEAR))  # noqa: E731
     if "hair_alpha" in sh:
-        alpha = up(sh["hair_alpha"])[..., None]
-        factor = factor * (1 - sh["hair_alpha"]) + sh["hair"] * sh["hair_alpha"]
-        image = image + alpha * (np.asarray(ident.hair, dtype=np.float32) - image)
-    f = up(factor.astype(np.float32))[..., None]
-    warm = np.array([1.0, 0.96, 0.92], dtype=np.float32)  # shadows on skin turn warmer
-    image = image * (f * warm + (1 - warm) * f * f) + 255.0 * up(sh["specular"])[..., None]
-    image = np.clip(image, 0, 255).astype(np.uint8)
+        alpha = sh["hair_alpha"]
+        factor += alpha * (sh["hair"] - factor)
+        alpha_img = Image.fromarray((alpha * 255.0).astype(np.uint8), "L").resize((size, size), Image.BILINEAR)
+        img = Image.composite(Image.new("RGB", (size, size), ident.hair), img, alpha_img)
+    if ident.light_strength > 0:
+        # Room light falling off across the image: gain 1 - k·(0.5 + cos θ·x + sin θ·y), x, y ∈ [-½, ½].
+        ca, sa, kk = math.cos(ident.light_angle), math.sin(ident.light_angle), ident.light_strength
+        g = (np.arange(n, dtype=np.float32) + 0.5) / n - 0.5
+        factor = factor * (1 - 0.5 * kk - kk * ca * g)[None, :] - factor * (kk * sa * g)[:, None]
+    # Shadows on skin turn warmer (less blue, then green); factors are stored /GAIN to keep highlights.
+    f3 = factor[..., None] * (_WARM + (1 - _WARM) * factor[..., None]) * (255.0 / _GAIN)
+    f_img = Image.fromarray(np.clip(f3, 0, 255).astype(np.uint8), "RGB").resize((size, size), Image.BILINEAR)
+    img = ImageChops.multiply(img, f_img).point(_GAIN_LUT)
+    spec = Image.fromarray(np.clip(sh["specular"] * 255.0, 0, 255).astype(np.uint8), "L")
+    img = ImageChops.add(img, spec.resize((size, size), Image.BILINEAR).convert("RGB"))
+    image = np.asarray(img)
 
     # ---- landmarks (projections of the same canonical points the polygons use) ----
     nose_tip = proj.project(tip, nose_extra_z(ident, tip))
@@ -252,18 +261,9 @@ def render_face(params: FaceParams) -> tuple[np.ndarray, dict[str, Any]]:
 
 
 def _light_and_degrade(image: np.ndarray, p: FaceParams) -> np.ndarray:
-    """Lighting (a linear gradient that darkens away from the light), brightness/contrast, blur,
-    noise and JPEG, mostly through PIL's C routines (this is the hot loop of the dataset)."""
-    ident, d = p.identity, p.degradations
-    size = image.shape[0]
+    """Brightness/contrast, blur, noise and JPEG, through PIL's C routines (the hot loop of the dataset)."""
+    d = p.degradations
     pil = Image.fromarray(image)
-    if ident.light_strength > 0:
-        # Gain map 1 - k·(0.5 + cos θ·x + sin θ·y), x, y ∈ [-½, ½]: darker away from the light.
-        ca, sa, k = math.cos(ident.light_angle), math.sin(ident.light_angle), ident.light_strength
-        g = np.linspace(-0.5, 0.5, size, dtype=np.float32)
-        gain_map = (255.0 * (1 - 0.5 * k) - 255.0 * k * ca * g)[None, :] - (255.0 * k * sa * g)[:, None]
-        gain = Image.fromarray(np.clip(gain_map, 0, 255).astype(np.uint8), "L").convert("RGB")
-        pil = ImageChops.multiply(pil, gain)
     if d.contrast != 1 or d.brightness != 0:
         lut = np.clip((np.arange(256) - 128.0) * d.contrast + 128.0 + d.brightness, 0, 255).astype(np.uint8)
         pil = pil.point(lut.tolist() * 3)

@@ -46,10 +46,11 @@ def light_direction(ident: Any) -> np.ndarray:
 def _trace(proj: Projector, u: np.ndarray, v: np.ndarray, axes: np.ndarray, offset: np.ndarray):
     """Front intersection of the ray through (u, v) with the ellipsoid of semi-axes ``axes`` centred at
     ``offset`` (head frame). Returns (x, y, z in the head frame, camera-frame unit normal, disc ≥ 0 inside)."""
-    r = proj.rot0
-    o = r @ offset
+    r = proj.rot0.astype(np.float32)
+    axes = axes.astype(np.float32)
+    o = r @ offset.astype(np.float32)
     uu, vv = u - o[0], v - o[1]
-    m = r @ np.diag(1.0 / axes**2) @ r.T
+    m = r @ np.diag(1.0 / axes**2).astype(np.float32) @ r.T
     b = m[0, 2] * uu + m[1, 2] * vv
     c = m[0, 0] * uu * uu + 2 * m[0, 1] * uu * vv + m[1, 1] * vv * vv - 1.0
     disc = b * b - m[2, 2] * c
@@ -82,7 +83,7 @@ def relief(ident: Any, au: np.ndarray, x: np.ndarray, y: np.ndarray, eyes: list,
     amax = lambda k: float(au[AU_INDEX[k]].max())  # noqa: E731
     d = iod(ident)
     ax = np.abs(x)
-    h = 0.45 * nose_extra_z(ident, np.column_stack([x.ravel(), y.ravel()])).reshape(x.shape)
+    h = (0.45 * nose_extra_z(ident, np.column_stack([x.ravel(), y.ravel()]))).astype(np.float32).reshape(x.shape)
     brow_y = ident.eye_y - ident.brow_gap
     # Beside the nose, from the bridge to the wings.
     gate = np.clip((y - ident.eye_y) / 0.08, 0, 1) * np.clip((ident.nose_y + 0.03 - y) / 0.04, 0, 1)
@@ -98,7 +99,7 @@ def relief(ident: Any, au: np.ndarray, x: np.ndarray, y: np.ndarray, eyes: list,
         tt = np.clip((x - ex) / ident.eye_w, -1.0, 1.0)
         inside = np.clip(1.15 - np.abs((x - ex) / ident.eye_w), 0, 0.15) / 0.15
         lid_y = ey - e["h_up"] * arc(tt, 0.7)
-        h -= 0.035 * inside * np.exp(-0.5 * ((y - lid_y - 0.012) / 0.012) ** 2)
+        h -= 0.035 * inside * np.exp(-0.5 * ((y - lid_y - 0.012) / 0.015) ** 2)
         h -= 0.015 * inside * np.exp(-0.5 * ((y - (ey - e["h_up"] - 0.04)) / 0.018) ** 2)
         h += 0.015 * a6 * inside * np.exp(-0.5 * ((y - (ey + e["h_lo"] + 0.03)) / 0.02) ** 2)  # lower-lid bulge
         # Nasolabial fold: nose wing → beside the mouth corner.
@@ -116,15 +117,15 @@ def relief(ident: Any, au: np.ndarray, x: np.ndarray, y: np.ndarray, eyes: list,
     a4, a9, a12 = amax(4), amax(9), max(amax(1), amax(2))
     if a4 > 0.1:  # glabellar furrow
         for s in (-1.0, 1.0):
-            h -= 0.025 * a4 * _groove(x, y, (s * 0.035, brow_y - 0.03), (s * 0.03, ident.eye_y - 0.05), 0.01)
+            h -= 0.025 * a4 * _groove(x, y, (s * 0.035, brow_y - 0.03), (s * 0.03, ident.eye_y - 0.05), 0.015)
     if a12 > 0.2:  # horizontal forehead lines
         for k in range(3):
-            yk = brow_y - 0.1 - 0.055 * k
-            h -= 0.005 * a12 * np.exp(-0.5 * ((y - yk) / 0.012) ** 2) * np.clip(1 - ax / 0.4, 0, 1)
+            yk = brow_y - 0.1 - 0.06 * k
+            h -= 0.005 * a12 * np.exp(-0.5 * ((y - yk) / 0.015) ** 2) * np.clip(1 - ax / 0.4, 0, 1)
     if a9 > 0.1:  # wrinkles across the nose bridge
         for k in range(3):
-            yk = ident.eye_y + 0.04 + 0.03 * k
-            h -= 0.012 * a9 * np.exp(-0.5 * ((y - yk) / 0.008) ** 2) * np.clip(1 - ax / 0.09, 0, 1)
+            yk = ident.eye_y + 0.04 + 0.04 * k
+            h -= 0.012 * a9 * np.exp(-0.5 * ((y - yk) / 0.012) ** 2) * np.clip(1 - ax / 0.09, 0, 1)
     return h
 
 
@@ -133,9 +134,10 @@ def shading(p: Any, proj: Projector, au: np.ndarray, eyes: list, mouth: dict, n:
     the hair colour), ``hair_alpha`` (hair coverage), ``specular`` (added, 0–1 of full white)."""
     ident = p.identity
     size = p.image_size
-    g = (np.arange(n, dtype=np.float64) + 0.5) * (size / n) - 0.5
-    px, py = np.meshgrid(g - proj.cx, g - proj.cy)
+    g = (np.arange(n, dtype=np.float32) + 0.5) * (size / n) - 0.5
+    px, py = np.meshgrid(g - np.float32(proj.cx), g - np.float32(proj.cy))
     li = proj.lin_inv
+    li = li.astype(np.float32)
     u = li[0, 0] * px + li[0, 1] * py
     v = li[1, 0] * px + li[1, 1] * py
     light = light_direction(ident)
@@ -163,7 +165,7 @@ def shading(p: Any, proj: Projector, au: np.ndarray, eyes: list, mouth: dict, n:
         return out
     hx, hy, hz, hn, disc = _trace(proj, u, v, axes * _HAIR_INFLATE, _HAIR_OFFSET)
     xn = np.abs(hx) / (ident.face_a * _HAIR_INFLATE)
-    soft = 0.012
+    soft = 0.03  # ≥ one grid cell: soft edges without staircases
     top = np.clip((ident.hairline + 0.14 * xn**2 - hy) / soft + 0.5, 0.0, 1.0)
     side_y = 1.25 if ident.hair_style == "long" else ident.eye_y - 0.12
     side_x = 0.87 if ident.hair_style == "long" else 0.9
