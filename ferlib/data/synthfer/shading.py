@@ -92,14 +92,14 @@ def relief(ident: Any, au: np.ndarray, x: np.ndarray, y: np.ndarray, eyes: list,
         s = -1.0 if side == 0 else 1.0
         ex, ey = s * ident.eye_sep, ident.eye_y
         a6 = a(6, side)
-        h -= 0.05 * _gauss(x, y, ex, ey - 0.02, 0.1, 0.065)  # eye socket
+        h -= 0.035 * _gauss(x, y, ex, ey - 0.02, 0.1, 0.065)  # eye socket
         h += 0.025 * _gauss(x, y, ex, brow_y - 0.01, 0.13, 0.04)  # brow ridge
         h += (0.02 + 0.035 * a6) * _gauss(x, y, s * (ident.eye_sep + 0.03), ey + 0.24 - 0.12 * d * a6, 0.1, 0.07)
         # Shade under the upper lid (the lid and lashes overhang the eyeball) and the lid crease above.
         tt = np.clip((x - ex) / ident.eye_w, -1.0, 1.0)
         inside = np.clip(1.15 - np.abs((x - ex) / ident.eye_w), 0, 0.15) / 0.15
         lid_y = ey - e["h_up"] * arc(tt, 0.7)
-        h -= 0.035 * inside * np.exp(-0.5 * ((y - lid_y - 0.012) / 0.015) ** 2)
+        h -= 0.025 * inside * np.exp(-0.5 * ((y - lid_y - 0.012) / 0.015) ** 2)
         h -= 0.015 * inside * np.exp(-0.5 * ((y - (ey - e["h_up"] - 0.04)) / 0.018) ** 2)
         h += 0.015 * a6 * inside * np.exp(-0.5 * ((y - (ey + e["h_lo"] + 0.03)) / 0.02) ** 2)  # lower-lid bulge
         # Nasolabial fold: nose wing → beside the mouth corner.

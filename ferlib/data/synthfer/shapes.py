@@ -134,7 +134,7 @@ def mouth_shape(ident: Identity, au: np.ndarray) -> dict[str, Any]:
     # Lip line through both corners; a smile curves it up at the corners (centre stays low), AU15 the other way.
     curv = d * (0.06 * a12 - 0.04 * a15) + 0.004
     y_line = yl + (yr - yl) * (t + 1) / 2 + curv * arc(t, 1.0)
-    opening = d * (0.48 * a26 + 0.06 * a16 + 0.08 * a12 + 0.03 * a20 - 0.04 * a23)
+    opening = d * (0.38 * a26 + 0.06 * a16 + 0.08 * a12 + 0.03 * a20 - 0.04 * a23)
     opening = max(opening, 0.0)
     thin = 1 - 0.45 * a23
     up_th = ident.lip_up * thin * (1 - 0.3 * a12)
