@@ -16,11 +16,12 @@ AU    appearance change (FACS description, paraphrased)       full-intensity mag
 5     upper lid raised, sclera shows above the iris           upper-lid aperture × 1.9
 6     cheeks raised; lower lid pushed up; eye narrows         cheek up 0.12, lower lid × 0.45
 7     lids tightened, lower lid straightened                  upper × 0.7, lower × 0.55
-9     nose wrinkled, nostrils and upper lip raised            upper lip up 0.06, nostrils up 0.04
+9     nose wrinkled, nostrils and upper lip raised, brows     upper lip up 0.06, nostrils up 0.04,
+      pulled down at the inner end                            inner brow down 0.1
 12    lip corners pulled up and out; nasolabial deepens       up 0.18, out 0.14
 14    corners tightened, dimple                               inward 0.04, up 0.06
 15    lip corners pulled down                                 down 0.16
-16    lower lip pulled down                                   lower lip down 0.1
+16    lower lip pulled down                                   lower lip down 0.05
 20    lips stretched sideways                                 out 0.18, down 0.04
 23    lips tightened, red part narrowed                       inward 0.09, lips × 0.55
 26    jaw dropped, lips parted                                opening 0.48
@@ -105,8 +106,8 @@ def brow_shape(ident: Identity, au: np.ndarray, side: int) -> tuple[np.ndarray, 
     # rest: the oblique "sad" brow.
     a1, a2, a4, a9 = a(1), a(2), a(4), a(9)
     lower4 = 0.14 * d * a4
-    inner = inner + [-s * 0.09 * d * a4, -0.22 * d * a1 + lower4 * (1 - 0.85 * a1) + 0.05 * d * a9]
-    mid = mid + [-s * 0.03 * d * a4, -0.08 * d * a1 - 0.1 * d * a2 + lower4]
+    inner = inner + [-s * 0.09 * d * a4, -0.22 * d * a1 + lower4 * (1 - 0.85 * a1) + 0.1 * d * a9]
+    mid = mid + [-s * 0.03 * d * a4, -0.08 * d * a1 - 0.1 * d * a2 + lower4 + 0.06 * d * a9]
     outer = outer + [0.0, -0.2 * d * a2 + 0.6 * lower4]
     pts = np.stack([inner, mid, outer])
     th = ident.brow_th * np.array([1.0, 0.9, 0.5])
@@ -132,16 +133,16 @@ def mouth_shape(ident: Identity, au: np.ndarray) -> dict[str, Any]:
     t = _T13
     x = xl + (xr - xl) * (t + 1) / 2
     # Lip line through both corners; a smile curves it up at the corners (centre stays low), AU15 the other way.
-    curv = d * (0.06 * a12 - 0.04 * a15) + 0.004
+    curv = d * (0.13 * a12 - 0.07 * a15) + 0.004
     y_line = yl + (yr - yl) * (t + 1) / 2 + curv * arc(t, 1.0)
-    opening = d * (0.38 * a26 + 0.06 * a16 + 0.08 * a12 + 0.03 * a20 - 0.04 * a23)
+    opening = d * (0.38 * a26 + 0.02 * a16 + 0.08 * a12 + 0.03 * a20 - 0.04 * a23)
     opening = max(opening, 0.0)
     thin = 1 - 0.45 * a23
     up_th = ident.lip_up * thin * (1 - 0.3 * a12)
     lo_th = ident.lip_lo * thin * (1 - 0.2 * a12)
     raise9 = 0.06 * d * a9  # AU9 raises the upper lip (centre), not the corners
     inner_top = y_line - 0.3 * opening * arc(t, 0.7) - raise9 * arc(t, 1.5)
-    inner_bot = y_line + 0.7 * opening * arc(t, 0.7) + 0.1 * d * a16 * arc(t, 1.0)
+    inner_bot = y_line + 0.7 * opening * arc(t, 0.7) + 0.05 * d * a16 * arc(t, 1.0)
     bow = 0.3 * up_th * np.exp(-((t / 0.18) ** 2))
     top = inner_top - up_th * arc(t, 0.6) + bow * arc(t, 0.6)
     bottom = inner_bot + lo_th * arc(t, 0.6)
