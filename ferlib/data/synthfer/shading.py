@@ -171,7 +171,7 @@ def shading(p: Any, proj: Projector, au: np.ndarray, eyes: list, mouth: dict, n:
     side_x = 0.87 if ident.hair_style == "long" else 0.9
     sides = np.clip((xn - side_x) / 0.02 + 0.5, 0.0, 1.0) * np.clip((side_y - hy) / 0.03 + 0.5, 0.0, 1.0)
     back = np.clip((-0.05 - hz) / 0.03, 0.0, 1.0) * np.clip((side_y + 0.5 - hy) / 0.05, 0.0, 1.0)
-    edge = np.clip(disc / (2 * soft), 0.0, 1.0)
+    edge = np.clip(disc / 0.06, 0.0, 1.0)  # soft silhouette (disc grows with the distance inside)
     alpha = np.maximum(np.maximum(top, sides), back) * edge
     hdl = hn[0] * light[0] + hn[1] * light[1] + hn[2] * light[2]
     out["hair_alpha"] = alpha.astype(np.float32)
