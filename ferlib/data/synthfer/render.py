@@ -183,11 +183,7 @@ def render_face(params: FaceParams) -> tuple[np.ndarray, dict[str, Any]]:
     # ---- shading: head and hair as lit surfaces (on a coarse grid, applied with PIL's uint8 routines) ----
     n = max(32, size // 4)
     sh = shading(p, proj, au, eyes, mouth, n)
-    mask_img = Image.new("L", (2 * n, 2 * n), 0)
-    k = 2 * n / size
-    ImageDraw.Draw(mask_img).polygon(list(map(tuple, (outline * k + k / 2).tolist())), fill=255)
-    mask = np.asarray(mask_img.reduce(2), dtype=np.float32) * (1 / 255.0)
-    factor = 1.0 + mask * (sh["head"] - 1.0)
+    factor = 1.0 + sh["cover"] * (sh["head"] - 1.0)
     if "hair_alpha" in sh:
         alpha = sh["hair_alpha"]
         factor += alpha * (sh["hair"] - factor)
