@@ -159,11 +159,11 @@ def render_face(params: FaceParams) -> tuple[np.ndarray, dict[str, Any]]:
     # Eyes.
     eyes = [eye_shape(ident, au, side) for side in (0, 1)]
     lash = _shade(ident.hair, 0.35) if ident.hair_style != "bald" else (40, 30, 28)
-    lash = rgb_tuple(np.clip(np.asarray(lash, dtype=np.float64), 48, 70))  # never as dark as the pupil
+    lash = rgb_tuple(np.clip(np.asarray(lash, dtype=np.float64), 58, 75))  # never as dark as the pupil
     for e in eyes:
         draw.polygon(to_draw(proj.project(e["sclera"], 0.01)), fill=SCLERA)
         draw.polygon(to_draw(proj.project(e["iris"], 0.012)), fill=ident.iris)
-        draw.polygon(to_draw(proj.project(e["pupil"], 0.014)), fill=(12, 10, 10))
+        draw.polygon(to_draw(proj.project(e["pupil"], 0.014)), fill=(4, 3, 3))
         draw.line(to_draw(proj.project(e["lid"], 0.012)), fill=lash, width=max(1, int(round(pxs * ss * 0.014))))
 
     # Nose: nostrils (AU9 lifts and widens them) and the wings.
