@@ -1,11 +1,16 @@
 """Explaining ferlib models: Grad-CAM through pytorch-grad-cam, and the attention each network computes.
 
 * :mod:`ferlib.explain.cams` — thin helpers over pytorch-grad-cam (no CAM method is re-implemented);
-* :mod:`ferlib.explain.masks` — :func:`mass_on_mask`, the share of a map's mass inside a pixel mask.
+* :mod:`ferlib.explain.masks` — :func:`mass_on_mask`, the share of a map's mass inside a pixel mask;
+* :mod:`ferlib.explain.attention` — :func:`attention_maps` / :func:`attention_weights`, the attention
+  each network computes itself, in image coordinates;
+* :mod:`ferlib.explain.regions` — eyes / nose / mouth masks from five landmarks and
+  :func:`region_attention_share`.
 """
 
 from __future__ import annotations
 
+from ferlib.explain.attention import attention_maps, attention_weight_names, attention_weights, own_attention
 from ferlib.explain.cams import (
     SLOW_CAM_METHODS,
     LogitsOnly,
@@ -22,8 +27,16 @@ from ferlib.explain.cams import (
     primary_target,
 )
 from ferlib.explain.masks import mass_on_mask
+from ferlib.explain.regions import FACE_PARTS_112, face_part_masks, region_attention_share
 
 __all__ = [
+    "FACE_PARTS_112",
+    "attention_maps",
+    "attention_weight_names",
+    "attention_weights",
+    "face_part_masks",
+    "own_attention",
+    "region_attention_share",
     "SLOW_CAM_METHODS",
     "LogitsOnly",
     "branch_cams",

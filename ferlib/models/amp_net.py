@@ -61,6 +61,7 @@ from ferlib.models._amp_net_keys import (
     map_ampnet_official_key,
 )
 from ferlib.models._amp_net_view import AMP_NET_VIEW, amp_net_geometry
+from ferlib.models._attention import amp_net_attention
 from ferlib.models._base import FERModel
 from ferlib.models._card import (
     AblationGrid,
@@ -497,6 +498,7 @@ AMP_NET_CHECKPOINTS = (
 )
 
 AMP_NET_CARD = PaperCard(
+    attention=amp_net_attention,  # the network's own attention maps (_attention.py)
     citation=AMP_NET_CITATION,
     claims=Claims(
         params={"total": 105.67e6},
@@ -530,6 +532,7 @@ AMP_NET_CARD = PaperCard(
 )
 
 AMP_NET_R18_CARD = PaperCard(
+    attention=amp_net_attention,  # the network's own attention maps (_attention.py)
     citation=AMP_NET_CITATION,
     claims=Claims(
         reference_params={"lp": 42.31e6, "ap": 10.58e6, "gp": 3.48e6},
