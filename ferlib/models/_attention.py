@@ -39,6 +39,7 @@ from ferlib.models.output import ModelOutput
 __all__ = [
     "OwnAttention",
     "amp_net_attention",
+    "amp_net_lp_regions_to_image",
     "capture_outputs",
     "ffra_net_attention",
     "lan_attention",
@@ -261,3 +262,29 @@ def ffra_net_attention(model: nn.Module, images: torch.Tensor, inputs: Mapping[s
     rows, cols = module.grid
     tiled = torch.cat([torch.cat(pieces[r * cols : (r + 1) * cols], dim=2) for r in range(rows)], dim=1)
     return OwnAttention(out, {"shuffle_spatial": upsample_to_image(tiled, tuple(images.shape[-2:]))}, {}, {})
+
+
+def amp_net_lp_regions_to_image(
+    model: nn.Module, canvas_maps: torch.Tensor, landmarks5: torch.Tensor | None, image_size: int
+) -> torch.Tensor:
+    """Maps over AMP-Net's LP canvas (the four padded S×S region canvases tiled 2×2, B×h×w with the
+    canvas's layout: left-top, right-top / left-bottom, right-bottom) → B×4×H×W, each region's part
+    pasted at the region's place on the face (the inverse of location-based padding, or of ROI Align
+    for scheme 1). Used for the ``lp`` Grad-CAM, whose target is that tiled canvas."""
+    from ferlib.models.regions import landmarks_to_grid
+
+    b = canvas_maps.shape[0]
+    grid = image_size // 8
+    grid_landmarks = None
+    if landmarks5 is not None and model.lp.needs_landmarks:
+        grid_landmarks = landmarks_to_grid(landmarks5.float(), (image_size, image_size), grid)
+    boxes = model.lp.region_boxes(grid_landmarks, b, grid, canvas_maps.device).float()
+    h, w = canvas_maps.shape[-2:]
+    quads = torch.stack(
+        [canvas_maps[:, r * h // 2 : (r + 1) * h // 2, c * w // 2 : (c + 1) * w // 2] for r in (0, 1) for c in (0, 1)],
+        dim=1,
+    )
+    if model.lp.scheme == 1:
+        size = (image_size, image_size)
+        return torch.stack([paste_into_boxes(quads[:, k], boxes[:, k] * 8, size) for k in range(4)], 1)
+    return lbp_canvas_to_image(quads, boxes, grid, image_size)
