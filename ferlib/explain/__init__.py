@@ -5,7 +5,9 @@
 * :mod:`ferlib.explain.attention` — :func:`attention_maps` / :func:`attention_weights`, the attention
   each network computes itself, in image coordinates;
 * :mod:`ferlib.explain.regions` — eyes / nose / mouth masks from five landmarks and
-  :func:`region_attention_share`.
+  :func:`region_attention_share`;
+* :mod:`ferlib.explain.sanity` — :func:`cascading_randomization`, the model-randomisation sanity check
+  for CAMs (Adebayo et al., NeurIPS 2018).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from ferlib.explain.cams import (
 )
 from ferlib.explain.masks import mass_on_mask
 from ferlib.explain.regions import FACE_PARTS_112, face_part_masks, region_attention_share
+from ferlib.explain.sanity import cascading_randomization, spearman_per_map
 
 __all__ = [
     "FACE_PARTS_112",
@@ -37,10 +40,12 @@ __all__ = [
     "face_part_masks",
     "own_attention",
     "region_attention_share",
+    "spearman_per_map",
     "SLOW_CAM_METHODS",
     "LogitsOnly",
     "branch_cams",
     "branch_targets",
+    "cascading_randomization",
     "cam_method",
     "compute_cams",
     "guided_gradcam",

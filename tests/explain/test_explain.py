@@ -77,3 +77,16 @@ def test_mass_on_mask_by_hand():
         mass_on_mask(maps, np.zeros((3, 3), bool))
     with pytest.raises(ValueError, match="non-negative"):
         mass_on_mask(-maps, mask)
+
+
+def test_an_empty_cam_stays_empty_instead_of_rescaled_noise():
+    from ferlib.explain import compute_cams
+    from ferlib.models import create_model
+
+    torch.manual_seed(0)
+    model = create_model("resnet18").eval()
+    images = torch.randn(2, 3, 64, 64)
+    assert compute_cams(model, images, model.layer4, classes=[0, 1]).max(axis=(1, 2)) == pytest.approx(1.0, abs=1e-5)
+    with torch.no_grad():
+        model.fc.weight.zero_()  # no gradient reaches layer4: nothing to explain
+    assert compute_cams(model, images, model.layer4, classes=[0, 1]).max() == 0.0
