@@ -419,7 +419,7 @@ CAM_CMAP = "jet"
 ATTENTION_CMAP = "magma"
 
 
-def _wrap(text: str, width: int = 28) -> str:
+def wrap_text(text: str, width: int = 28) -> str:
     import textwrap
 
     return "\n".join(textwrap.wrap(str(text), width)) if text else ""
@@ -452,7 +452,7 @@ def draw_cam(ax, image: Any, cam: Any, title: str | None = None, *, image_weight
     ax.set_xticks([])
     ax.set_yticks([])
     if title:
-        ax.set_title(_wrap(title), fontsize=7)
+        ax.set_title(wrap_text(title), fontsize=7)
     return not empty
 
 
@@ -471,7 +471,7 @@ def draw_attention(
     ax.set_xticks([])
     ax.set_yticks([])
     if title:
-        ax.set_title(_wrap(title), fontsize=7)
+        ax.set_title(wrap_text(title), fontsize=7)
     return art
 
 
@@ -520,11 +520,11 @@ def map_grid(
             else:
                 draw_cam(ax, faces[r], columns[name][r], head)
             if c == 0 and row_labels is not None:
-                ax.set_ylabel(_wrap(row_labels[r], 18), fontsize=7)
+                ax.set_ylabel(wrap_text(row_labels[r], 18), fontsize=7)
     kinds_used = {kinds.get(k, "cam") for k in names}
     add_colorbars(fig, axes, cam="cam" in kinds_used, attention="attention" in kinds_used)
     if title:
-        fig.suptitle(_wrap(title, 110), fontsize=9)
+        fig.suptitle(wrap_text(title, 110), fontsize=9)
     return fig
 
 
@@ -542,7 +542,7 @@ def plot_region_weights(ax, weights: Any, names: Sequence[str], title: str | Non
     ax.tick_params(axis="x", labelsize=6)
     ax.set_xlabel("weight q_r", fontsize=7)
     if title:
-        ax.set_title(_wrap(title), fontsize=7)
+        ax.set_title(wrap_text(title), fontsize=7)
 
 
 def plot_sanity_check(faces: Sequence[Any], cams: Mapping[int, Any], table: Any, *, title: str = "", cell: float = 1.5):
@@ -573,7 +573,7 @@ def plot_sanity_check(faces: Sequence[Any], cams: Mapping[int, Any], table: Any,
     ax.set_ylabel("Spearman ρ with the trained CAM", fontsize=7)
     ax.tick_params(labelsize=6)
     if title:
-        fig.suptitle(_wrap(title, 110), fontsize=9)
+        fig.suptitle(wrap_text(title, 110), fontsize=9)
     return fig
 
 
@@ -591,5 +591,5 @@ def plot_region_share(table: Any, *, title: str = "", value: str = "share"):
     ax.set_ylabel("")
     ax.tick_params(labelsize=6)
     if title:
-        ax.set_title(_wrap(title, 90), fontsize=8)
+        ax.set_title(wrap_text(title, 90), fontsize=8)
     return fig
