@@ -579,14 +579,20 @@ def plot_sanity_check(faces: Sequence[Any], cams: Mapping[int, Any], table: Any,
 
 def plot_region_share(table: Any, *, title: str = "", value: str = "share"):
     """Heat map of :func:`ferlib.explain.region_attention_share` (rows: map × class, columns: face
-    parts) on a fixed 0..1 scale (``value="ratio"``: share ÷ area, centred on 1), with the numbers."""
+    parts) on a fixed 0..1 scale (``value="ratio"``: share ÷ area on a fixed 0..3 scale centred on 1),
+    with the numbers."""
     import seaborn as sns
 
     plt = _plt()
     pivot = table.pivot_table(index=["map", "class"], columns="region", values=value, sort=False)
     pivot = pivot[[r for r in dict.fromkeys(table["region"])]]
     fig, ax = plt.subplots(figsize=(1.1 * pivot.shape[1] + 3.2, 0.26 * pivot.shape[0] + 1.2), layout="constrained")
-    kw = {"vmin": 0, "vmax": 1, "cmap": "viridis"} if value == "share" else {"center": 1.0, "cmap": "RdBu_r"}
+    # fixed scales: shares 0..1; ratios 0..3 centred on 1 (no preference), larger ratios saturate
+    kw = (
+        {"vmin": 0, "vmax": 1, "cmap": "viridis"}
+        if value == "share"
+        else {"vmin": 0, "vmax": 3, "center": 1.0, "cmap": "RdBu_r"}
+    )
     sns.heatmap(pivot, annot=True, fmt=".2f", annot_kws={"fontsize": 6}, ax=ax, cbar_kws={"label": value}, **kw)
     ax.set_ylabel("")
     ax.tick_params(labelsize=6)

@@ -107,6 +107,8 @@ for name in wanted:
         score = trained[name].get("val_accuracy", (ck.get("best") or {}).get("score"))
         val_acc[name] = float(score) if score is not None else float("nan")
         status[name] = f"trained in notebook 03 (validation accuracy {val_acc[name]:.3f})"
+        if val_acc[name] <= 1.5 / len(names):  # within half a chance level of guessing
+            status[name] = f"AT CHANCE in notebook 03 (validation accuracy {val_acc[name]:.3f}, chance {1 / len(names):.3f})"
         if ck.get("guidance") is not None:
             tg = TrainingGuidance()
             tg.restore(net, ck["guidance"], torch.device("cpu"))
@@ -117,6 +119,9 @@ for name in wanted:
     nets[name] = net.eval()
 for name, text in status.items():
     print(f"{name}: {text}")
+if any(t.startswith("AT CHANCE") for t in status.values()):
+    print("Models at chance have learnt (almost) nothing: their maps show the mechanics of the network, not what it "
+          "uses to recognise expressions. The `lecture` profile trains every network well above chance.")
 
 if ctx.synthetic:
     # the training preset's faces, half of them occluded, with the occluder's pixel mask
