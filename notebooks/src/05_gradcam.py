@@ -152,7 +152,9 @@ print(f"{len(picked)} images ({ctx.dataset_label}), classes {sorted(set(labels))
 # on a fixed 0–1 scale (the gate value it multiplies its features by; transparent where the map says
 # nothing, e.g. outside an AMP-Net region). Rainbow panels are **Grad-CAM** of the predicted class,
 # each map scaled to its own peak; a map with no positive evidence is labelled *empty* rather than
-# stretched into noise. Region maps are shown combined (the maximum over AMP-Net's four LP regions,
+# stretched into noise. AMP-Net's `lp` and MA-Net's `local` Grad-CAM (the CAM of the attention branch
+# itself) are shown too, AMP-Net's put back from its padded region canvases onto the face like its
+# attention. Region maps are shown combined (the maximum over AMP-Net's four LP regions,
 # over its five AP patches, over MA-Net's four local regions): each region's map sits at the region's
 # place on the face, cut out of the padded canvas the branch actually saw.
 #
@@ -167,10 +169,16 @@ sl = slice(0, show)
 sub = {k: v[sl] if hasattr(v, "shape") else v for k, v in batch.items()}
 
 
-def combined_maps(maps):
-    """Group region maps by their prefix (lp_*, ap_*, local_*) into one map per group (maximum)."""
+MAN_SHOWN = ("mask_eyes_with_brows", "mask_mouth_with_nose", "mask_nose")  # three of MAN's eight masks
+
+
+def combined_maps(maps, all_masks=False):
+    """Group region maps by their prefix (lp_*, ap_*, local_*) into one map per group (maximum);
+    of MAN's masks only MAN_SHOWN unless ``all_masks`` (all eight are drawn in the MAN section)."""
     groups = {}
     for key, stack in maps.items():
+        if key.startswith("mask_") and key not in MAN_SHOWN and not all_masks:
+            continue
         head = key.split("_", 1)[0] if key.split("_", 1)[0] in ("lp", "ap", "local") else key
         groups.setdefault(head, []).append(stack)
     return {k: np.max(np.stack(v), axis=0) for k, v in groups.items()}
@@ -186,10 +194,11 @@ for name, net in nets.items():
     cams_pred[name] = explain.branch_cams(net, images[sl], sub, classes=preds_all[name][sl], branches=[target])[target]
     columns, kinds = {}, {}
     for key, stack in combined_maps(own[name]).items():
-        if key.startswith("mask_") and key not in ("mask_eyes_with_brows", "mask_mouth_with_nose", "mask_nose"):
-            continue  # MAN: three of its eight masks here; all eight in the MAN section below
         columns[f"{key} (attention)"], kinds[f"{key} (attention)"] = stack[sl], "attention"
     columns[f"Grad-CAM {target}"] = cams_pred[name]
+    for branch in [t for t in ("lp", "local") if t in net.cam_targets() and t != target]:  # the attention branch's own CAM
+        columns[f"Grad-CAM {branch}"] = explain.branch_cams(net, images[sl], sub, classes=preds_all[name][sl],
+                                                            branches=[branch])[branch]
     rows = [f"true {names[labels[i]]}, pred {names[preds_all[name][i]]}" for i in range(show)]
     fig = plots.map_grid(faces[:show], columns, kinds, row_labels=rows,
                          title=f"{name} — own attention vs Grad-CAM ({status[name].split(' (')[0]}) — {ctx.dataset_label}")
@@ -215,13 +224,18 @@ for name in nets:
     for key, stack in groups.items():
         top = stack[sl] > np.median(stack[sl][stack[sl] > 0]) if (stack[sl] > 0).any() else np.zeros_like(stack[sl], bool)
         share = explain.mass_on_mask(cams_pred[name], top)
+        defined = top.any() and np.isfinite(share).any()  # a constant gate has no upper half; an empty CAM no mass
         agreement_rows.append({"model": name, "attention": key, "gate spread (sd)": round(spread(stack), 3),
-                               "Grad-CAM mass where attention > median": round(float(np.nanmean(share)), 3),
+                               "Grad-CAM mass where attention > median": round(float(np.nanmean(share)), 3) if defined else None,
                                "area of that region": round(float(top.mean()), 3)})
 agreement = pd.DataFrame(agreement_rows)
 display(agreement)
 for r in agreement.to_dict(orient="records"):
     sd, cam_share, area = r["gate spread (sd)"], r["Grad-CAM mass where attention > median"], r["area of that region"]
+    if cam_share is None or not np.isfinite(cam_share):
+        print(f"{r['model']} / {r['attention']}: spread {sd:.3f} — a constant gate (or only empty CAMs): "
+              "nothing to compare; this attention does not single anything out.")
+        continue
     verdict = ("more than its area: Grad-CAM and attention point the same way"
                if cam_share > area + 0.05 else "about its area or less: the two maps do not agree")
     flat = " (nearly flat gate: this attention has not learnt to single anything out)" if sd < 0.02 else ""
@@ -328,13 +342,14 @@ for m, row in overall.iterrows():
     best_part = row.idxmax()
     print(f"{m}: prefers the {best_part} ({row[best_part]:.2f}× its area)"
           + ("; no part above 1.2×, i.e. about as spread as a uniform map." if row.max() < 1.2 else "."))
-per_class_cam = shares[(shares["class"] != "all") & shares["map"].str.endswith("Grad-CAM") & (shares["region"] == "mouth")]
-if len(per_class_cam):
-    hi = per_class_cam.loc[per_class_cam["ratio"].idxmax()]
-    lo = per_class_cam.loc[per_class_cam["ratio"].idxmin()]
-    print(f"Mouth preference of Grad-CAM varies by class: highest for {hi['class']} ({hi['map']}, {hi['ratio']:.2f}×), "
-          f"lowest for {lo['class']} ({lo['map']}, {lo['ratio']:.2f}×), with {int(hi['n'])} face(s) per class — "
-          "few faces, so read it as a direction, not a measurement.")
+for name in nets:
+    mouth = shares[(shares["class"] != "all") & (shares["map"] == f"{name} · Grad-CAM") & (shares["region"] == "mouth")]
+    mouth = mouth.dropna(subset=["ratio"])
+    if len(mouth) > 1:
+        hi, lo = mouth.loc[mouth["ratio"].idxmax()], mouth.loc[mouth["ratio"].idxmin()]
+        print(f"{name}: its Grad-CAM prefers the mouth most for {hi['class']} faces ({hi['ratio']:.2f}×) and least for "
+              f"{lo['class']} faces ({lo['ratio']:.2f}×), from {int(mouth['n'].min())}–{int(mouth['n'].max())} face(s) "
+              "per class — few faces, so read it as a direction, not a measurement.")
 
 # %% [markdown]
 # ## Per class, like the papers' figures
