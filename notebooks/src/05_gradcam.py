@@ -340,8 +340,12 @@ ctx.show(fig, "region_share", dpi=80)
 # %%
 for m, row in overall.iterrows():
     best_part = row.idxmax()
-    print(f"{m}: prefers the {best_part} ({row[best_part]:.2f}× its area)"
-          + ("; no part above 1.2×, i.e. about as spread as a uniform map." if row.max() < 1.2 else "."))
+    if row.max() < 0.8:
+        print(f"{m}: avoids all three parts (at most {row.max():.2f}× their area): its mass lies elsewhere "
+              "(hair, outline, background or an occluder).")
+    else:
+        print(f"{m}: prefers the {best_part} ({row[best_part]:.2f}× its area)"
+              + ("; no part above 1.2×, i.e. about as spread as a uniform map." if row.max() < 1.2 else "."))
 for name in nets:
     mouth = shares[(shares["class"] != "all") & (shares["map"] == f"{name} · Grad-CAM") & (shares["region"] == "mouth")]
     mouth = mouth.dropna(subset=["ratio"])
