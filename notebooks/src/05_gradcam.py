@@ -370,13 +370,14 @@ cams = explain.branch_cams(net, images, batch, classes=labels, branches=[target]
 fig = plots.class_grid(batch["image"], labels, names, per_class=ctx.profile.cam_per_class,
                        overlays=[explain.overlay(batch["image"][i], cams[i]) if cams[i].max() > 0 else None
                                  for i in range(len(labels))],
-                       captions=[f"pred {names[p]}" for p in preds],
+                       captions=[f"pred {names[p]}" + (" · EMPTY map" if cams[i].max() <= 0 else "")
+                                 for i, p in enumerate(preds)],
                        title=f"{best} / {target}: Grad-CAM of the true class — {ctx.dataset_label}")
 plots.add_colorbars(fig, fig.axes)
 ctx.show(fig, f"per_class_{best}", dpi=80)
 n_empty = int(sum(c.max() <= 0 for c in cams))
 print(f"Explained model: {best} (validation accuracy {val_acc.get(best, float('nan')):.3f}, chosen on validation). "
-      f"{n_empty} of {len(cams)} true-class maps are empty (drawn as the plain face): the model sees no positive "
+      f"{n_empty} of {len(cams)} true-class maps are empty (the plain face, captioned EMPTY): the model sees no positive "
       "evidence for the true class there — typically a face it gets wrong.")
 
 # %% [markdown]
