@@ -95,15 +95,19 @@ def region_attention_share(
     ``maps``: name → N×H×W (or one N×H×W stack, named ``"map"``); ``landmarks5``: the N faces'
     points (or the batch dict). Columns: ``map``, ``class`` (``"all"`` and, when ``labels`` are given,
     one row block per class), ``region``, ``share`` (mean over faces of Σ map·mask / Σ map; empty
-    maps are left out), ``sd``, ``n`` (faces counted), ``area`` (mean share of the image the part
-    covers: the share a uniform map would give) and ``ratio`` = share / area (> 1: the map prefers
-    the part).
+    maps are left out), ``sd``, ``ci_low``/``ci_high`` (95 % Student-t interval of the mean over the
+    faces, scipy.stats.t; NaN with fewer than two faces), ``n`` (faces counted), ``area`` (mean share
+    of the image the part covers: the share a uniform map would give) and ``ratio`` = share / area
+    (> 1: the map prefers the part).
     """
     import pandas as pd
+    from scipy.stats import t as t_dist
 
     named = dict(maps) if isinstance(maps, Mapping) else {"map": maps}
     if not named:
-        return pd.DataFrame(columns=["map", "class", "region", "share", "sd", "n", "area", "ratio"])
+        return pd.DataFrame(
+            columns=["map", "class", "region", "share", "sd", "ci_low", "ci_high", "n", "area", "ratio"]
+        )
     first = np.asarray(next(iter(named.values())))
     n, h, w = first.shape
     masks = face_part_masks(landmarks5, (h, w), regions)
@@ -128,13 +132,19 @@ def region_attention_share(
                 vals = vals[np.isfinite(vals)]
                 mean_share = float(vals.mean()) if len(vals) else float("nan")
                 mean_area = float(area[sel].mean()) if sel.any() else float("nan")
+                sd = float(vals.std(ddof=1)) if len(vals) > 1 else float("nan")
+                half = (
+                    float(t_dist.ppf(0.975, len(vals) - 1) * sd / np.sqrt(len(vals))) if len(vals) > 1 else float("nan")
+                )
                 rows.append(
                     {
                         "map": map_name,
                         "class": group,
                         "region": region,
                         "share": mean_share,
-                        "sd": float(vals.std(ddof=1)) if len(vals) > 1 else float("nan"),
+                        "sd": sd,
+                        "ci_low": mean_share - half,
+                        "ci_high": mean_share + half,
                         "n": int(len(vals)),
                         "area": mean_area,
                         "ratio": mean_share / mean_area if mean_area > 0 else float("nan"),

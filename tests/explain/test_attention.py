@@ -195,6 +195,25 @@ def test_region_attention_share_on_hand_made_maps():
     assert set(table["class"]) == {"all", "d", "f"}
 
 
+def test_region_share_interval_by_hand():
+    """Three faces whose maps put 0.2, 0.4 and 0.6 of their mass on the mouth: mean 0.4, sd 0.2,
+    95 % t-interval 0.4 ± t(0.975, 2)·0.2/√3 = 0.4 ± 4.303·0.1155 = 0.4 ± 0.4968."""
+    from ferlib.data.face_geometry import TEMPLATE_112
+    from ferlib.explain import face_part_masks, region_attention_share
+
+    lm = np.stack([TEMPLATE_112] * 3)
+    mouth = face_part_masks(lm, 112)["mouth"][0]
+    maps = []
+    for share in (0.2, 0.4, 0.6):
+        m = np.zeros((112, 112))
+        m[mouth] = share / mouth.sum()
+        m[0, 0] = 1.0 - share  # the rest in a corner, off every part
+        maps.append(m)
+    row = region_attention_share({"m": np.stack(maps)}, lm, regions=("mouth",)).iloc[0]
+    assert row["share"] == pytest.approx(0.4) and row["sd"] == pytest.approx(0.2)
+    assert row["ci_low"] == pytest.approx(0.4 - 0.4968, abs=1e-3) and row["ci_high"] == pytest.approx(0.8968, abs=1e-3)
+
+
 def test_lan_guidance_from_an_annotator_matches_its_maps():
     """A callable guidance (the run's GuidanceAnnotator, as restored from LAN's checkpoint) is applied to the images."""
     from ferlib.explain import attention_maps
