@@ -344,7 +344,9 @@ for m, row in overall.iterrows():
         print(f"{m}: avoids all three parts (at most {row.max():.2f}× their area): its mass lies elsewhere "
               "(hair, outline, background or an occluder).")
     else:
-        print(f"{m}: prefers the {best_part} ({row[best_part]:.2f}× its area)"
+        cell = shares[(shares["map"] == m) & (shares["class"] == "all") & (shares["region"] == best_part)].iloc[0]
+        print(f"{m}: prefers the {best_part} ({row[best_part]:.2f}× its area; share {cell['share']:.1%}, 95 % interval "
+              f"{cell['ci_low']:.1%}–{cell['ci_high']:.1%} over {int(cell['n'])} faces, area {cell['area']:.1%})"
               + ("; no part above 1.2×, i.e. about as spread as a uniform map." if row.max() < 1.2 else "."))
 for name in nets:
     mouth = shares[(shares["class"] != "all") & (shares["map"] == f"{name} · Grad-CAM") & (shares["region"] == "mouth")]
