@@ -369,9 +369,11 @@ plots.show_face(axes[0], frontal_img, "the 8 points l1…l8")
 plots.draw_landmarks(axes[0], lm8[0], names=[f"l{i}" for i in range(1, 9)], color="#FFD400")
 for ax, (title, boxes) in zip(axes[1:], man_boxes.items()):
     plots.show_face(ax, frontal_img, title)
-    plots.draw_boxes(ax, boxes[1:], names=short[1:], colors=REGION_COLOURS[1:], linewidth=1.3, fontsize=6)
+    plots.draw_boxes(ax, boxes[1:], colors=REGION_COLOURS[1:], linewidth=1.4)
+man_legend = [Line2D([0], [0], color=REGION_COLOURS[k], lw=1.6, label=short[k]) for k in range(1, 8)]
+fig.legend(handles=man_legend, loc="lower center", ncol=7, fontsize=7, frameon=False)
 fig.suptitle("MAN regions (Table 2) on a SynthFER face; the whole-image region is left out", fontsize=10)
-fig.tight_layout()
+fig.tight_layout(rect=(0, 0.06, 1, 1))
 ctx.show(fig, "man_regions")
 
 # %%
