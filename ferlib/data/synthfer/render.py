@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw, ImageFilter
 
+from ferlib.data.face_geometry import canonical_template, fit_similarity
 from ferlib.data.synthfer.expressions import AU_INDEX
 from ferlib.data.synthfer.parameters import FaceParams, Identity, rgb_tuple
 
@@ -33,19 +34,70 @@ def _surface_z(ident: Identity, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return ident.face_c * np.sqrt(np.maximum(q, 0.02))
 
 
+#: Where :func:`render_face` puts a face: the ArcFace 5-point template (``TEMPLATE_112`` of
+#: :mod:`ferlib.data.face_geometry`, Deng et al. 2019) scaled to the image. ``FaceParams.centre`` and
+#: ``FaceParams.scale`` are the alignment's jitter around it; these nominal values mean "exactly on it".
+NOMINAL_CENTRE = (0.5, 0.47)
+NOMINAL_SCALE = 0.36
+
+
+def neutral_points5(ident: Identity) -> np.ndarray:
+    """The identity's expressionless 5 points in the 3D face frame (5×3; slot order of ``landmarks5``):
+    pupil centres, nose tip, mouth corners. The alignment is fitted to these (like a detector on the
+    neutral face), so that an expression moves the points relative to the template as it does in a
+    photograph's aligned crop."""
+    xy = np.array(
+        [
+            [-ident.eye_sep, ident.eye_y],
+            [ident.eye_sep, ident.eye_y],
+            [0.0, ident.nose_y],
+            [-ident.mouth_w, ident.mouth_y],
+            [ident.mouth_w, ident.mouth_y],
+        ]
+    )
+    z = _surface_z(ident, xy[:, 0], xy[:, 1])
+    z[:2] += 0.014
+    z[2] += _nose_extra_z(ident, xy[2:3])[0]
+    return np.column_stack([xy, z])
+
+
+def alignment(p: FaceParams) -> tuple[np.ndarray, np.ndarray, float]:
+    """The 2×3 pixel projection ``P`` and offset ``t`` of face-frame points (``pixel = P·X + t``) and
+    the pixels per face unit.
+
+    A render-then-align model of a detector-plus-alignment crop: the head is rotated by pitch and yaw
+    and projected orthographically; a similarity (:func:`~ferlib.data.face_geometry.fit_similarity`)
+    then maps its neutral 5 points onto the template (jittered by ``centre``/``scale``), and roll is
+    applied last, about the template's centre, as the residual in-plane rotation of the crop.
+    """
+    size = p.image_size
+    rot0 = rotation_matrix(p.yaw, p.pitch, 0.0)
+    q = neutral_points5(p.identity) @ rot0[:2].T
+    tmpl = canonical_template(size).astype(np.float64)
+    c = tmpl.mean(0)
+    c_j = c + (np.asarray(p.centre, dtype=np.float64) - NOMINAL_CENTRE) * size
+    target = c_j + (tmpl - c) * (p.scale / NOMINAL_SCALE)
+    m = fit_similarity(q, target)
+    r = math.radians(p.roll)
+    rr = np.array([[math.cos(r), -math.sin(r)], [math.sin(r), math.cos(r)]])
+    lin = rr @ m[:, :2]
+    t = rr @ (m[:, 2] - c_j) + c_j
+    return lin @ rot0[:2], t, float(math.sqrt(abs(np.linalg.det(lin))))
+
+
 class _Projector:
     def __init__(self, p: FaceParams) -> None:
         self.p = p
         self.rot = rotation_matrix(p.yaw, p.pitch, p.roll)
-        size = p.image_size
-        self.px = p.scale * size  # pixels per face unit
-        self.cx, self.cy = p.centre[0] * size, p.centre[1] * size
-        self.prow = (self.px * self.rot[:2]).tolist()  # the two projected rows, in pixels
+        proj, t, self.px = alignment(p)  # px: pixels per face unit
+        self.proj = proj
+        self.cx, self.cy = float(t[0]), float(t[1])  # where the head centre lands
+        self.prow = proj.tolist()
         self._sil: np.ndarray | None = None
 
     def project(self, xy: np.ndarray, extra_z: np.ndarray | float = 0.0, z: np.ndarray | None = None) -> np.ndarray:
         """Canonical (x, y) points (lifted onto the head surface + ``extra_z``, or at depth ``z``)
-        → rotated → weak-perspective pixel coordinates, N×2."""
+        → rotated → aligned pixel coordinates, N×2."""
         xy = np.asarray(xy, dtype=np.float64)
         x, y = xy[:, 0], xy[:, 1]
         zz = _surface_z(self.p.identity, x, y) + extra_z if z is None else z
@@ -63,10 +115,10 @@ class _Projector:
             # view axis, so it commutes with the projection).
             roll = math.radians(self.p.roll)
             rz = np.array([[math.cos(roll), -math.sin(roll)], [math.sin(roll), math.cos(roll)]])
-            m = (rz.T @ self.rot[:2, :]) @ np.diag([ident.face_a, 1.0, ident.face_c])
+            m = (rz.T @ self.proj) @ np.diag([ident.face_a, 1.0, ident.face_c])
             w, v = np.linalg.eigh(m @ m.T)  # the ellipse {m·u : |u| = 1} = {L·v : |v| = 1}
             lmat = v @ np.diag(np.sqrt(np.maximum(w, 1e-12))) @ v.T
-            self._sil = (lmat.T @ rz.T) * self.px
+            self._sil = lmat.T @ rz.T
         if t is None:
             t = np.linspace(0, 2 * np.pi, n, endpoint=False)
         cu, su = np.cos(t), np.sin(t)
