@@ -114,7 +114,7 @@ def cell_of(point, box):
 # right and left mouth corners. SynthFER renders them exactly, so the geometry below is not blurred
 # by detector error. The papers detect the face, align it with these five points onto a template
 # and resize to 224×224; ferlib's template is ArcFace's (*Deng et al., 2019*) scaled to 224 px
-# (red crosses in the first panel).
+# (orange crosses in the first panel).
 
 # %%
 template = canonical_template(224)
@@ -123,6 +123,7 @@ for ax, (name, (img, info)) in zip(axes, rendered.items()):
     plots.show_face(ax, img, name)
     plots.draw_landmarks(ax, info["landmarks5"], names=None)
 axes[0].scatter(template[:, 0], template[:, 1], marker="x", c="#D55E00", s=22, linewidths=1.2, zorder=6)
+axes[0].set_title("frontal (× = ArcFace template)", fontsize=9)
 fig.tight_layout()
 ctx.show(fig, "faces")
 
@@ -203,6 +204,11 @@ print("The four LP regions " + ("are (nearly) the four image quadrants: on a cen
                                  "differ from the image quadrants: the division point follows the face."))
 print(f"An AP patch is {ap_side:.0f} px wide = {ap_side / iod:.2f} IOD; the two eye patches overlap the "
       f"eye-middle patch.")
+tmpl_geo = plots.amp_net_boxes(template)
+print(f"On the ArcFace template itself (the papers' aligned geometry) the division point is "
+      f"{tuple(int(v) for v in tmpl_geo['division'])} and the LP sides are "
+      f"{', '.join(f'{s:.0f}' for s in lp_side_px(tmpl_geo['lp']))} px = {lp_side_px(tmpl_geo['lp'])[0] / iod_template:.2f} "
+      f"template IODs; an AP patch is {ap_side / iod_template:.2f} template IODs.")
 print(f"Turning the head by +35° moves x_top by {turned_shift:+.0f} cells ({turned_shift * STRIDE:+.0f} px); "
       f"the LP sides become {', '.join(f'{s:.0f}' for s in lp_side_px(tg['lp']))} px.")
 
@@ -211,9 +217,11 @@ print(f"Turning the head by +35° moves x_top by {turned_shift:+.0f} cells ({tur
 # AP patches (dashed, in the legend). Middle: the same division on the 28×28 grid, with the dotted
 # division lines of Eq. 2. Right: location-based padding, each region copied into the corner of its
 # 14×14 map that touches the division point. Look at how the division point follows the nose on the
-# turned face while the quadrant sizes change: that is the whole idea of *pose-based* division. On a
-# centred frontal face the division is nearly the equal 2×2 split of MA-Net (the printed lines say
-# whether this face is such a case), so AMP-Net and MA-Net differ only when faces turn or shift.
+# turned face while the quadrant sizes change: that is the whole idea of *pose-based* division. When
+# the nose tip sits at the grid's centre the division is MA-Net's equal 2×2 split; on the papers'
+# aligned geometry the nose tip sits below the centre (the template line above), so the top regions
+# are taller than the bottom ones and the cut runs through the nose rather than between eyes and
+# mouth. The printed lines say which case this face is.
 # The AP patches are large relative to the eyes (see their size in IOD above): with L = 10 cells they
 # cover the eye, the brow and part of the cheek, not the eye alone.
 
@@ -449,7 +457,7 @@ del man
 # %% [markdown]
 # An untrained RASnet predicts nearly the same grey level everywhere, as the printed range shows.
 # Training (notebook 03, when the profile includes `man`) pulls these maps towards the targets above;
-# notebook 05 draws the trained masks and the region weights per face.
+# notebook 05 then draws the trained masks and the region weights per face.
 
 # %% [markdown]
 # ## LAN: attention guidance maps (LAN §III-C, Eqs. 3–4)
@@ -458,8 +466,8 @@ del man
 # "attentive", and a face's guidance map marks the positions whose feature lies nearer the attentive
 # centre (*LAN, Eq. 4*). The learnt 7×7 attention map is trained to match this guidance with a
 # binary cross-entropy. The paper clusters a *pre-trained* backbone; here the backbone is untrained,
-# so the maps only show the mechanics (notebook 03 fits them after a warm-up, notebook 05 draws the
-# trained attention beside its guidance).
+# so the maps only show the mechanics. When the profile trains LAN, notebook 03 fits the centres
+# after a warm-up of the backbone and notebook 05 draws the trained attention beside its guidance.
 
 # %%
 from torch.utils.data import DataLoader
@@ -624,8 +632,8 @@ check_answer(answer_4, name="Exercise 4 sunglasses", expected=most["sunglasses"]
              hint="Look at the coverage table: the sunglasses row, the largest share.")
 
 # %% [markdown]
-# **5.** True or false: on a centred frontal face, AMP-Net's pose-based division is (nearly) the same
-# as MA-Net's 2×2 split without overlap.
+# **5.** True or false: on this notebook's frontal face, AMP-Net's pose-based division is (within one
+# cell) the same as MA-Net's 2×2 split without overlap.
 
 # %%
 answer_5 = None
@@ -637,7 +645,8 @@ check_answer(answer_5, name="Exercise 5 PBD vs 2×2", expected=bool(quadrant_lik
 # - Each network's regions live on a feature grid (28×28 for AMP-Net and MA-Net, 14×14 for MAN and
 #   FFRA-Net, 7×7 for LAN); a landmark error of one cell is 8–32 px in the image.
 # - AMP-Net's pose-based division follows the nose and the eye and mouth midpoints, with two special
-#   cases for faces near a border; on a centred frontal face it reduces to a 2×2 split.
+#   cases for faces near a border; it equals MA-Net's 2×2 split only when the nose tip sits at the
+#   grid's centre, which on the papers' aligned geometry it does not.
 # - MA-Net's and FFRA-Net's splits are fixed: they fall on the intended parts only for aligned faces,
 #   and finer splits (3×3) leave regions without any facial landmark.
 # - MAN's Table 2 boxes are large relative to the face (single-part boxes about one IOD wide), and the
