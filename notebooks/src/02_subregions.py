@@ -538,6 +538,81 @@ print(f"Each local map covers {side * ffra_stride:.0f}×{side * ffra_stride:.0f}
 # is where the next section goes.
 
 # %% [markdown]
+# ## Do the regions fall on the face parts?
+# Notebook 05 measures how much of each network's attention falls on the **eyes**, the **nose** and
+# the **mouth**. Those parts are defined once, from the five landmarks (`ferlib.explain.face_part_masks`):
+# boxes fixed in the frame of the ArcFace template, carried onto each face by the similarity that
+# aligns its five points (Umeyama's least-squares fit, IEEE TPAMI 1991, doi:[10.1109/34.88573](https://doi.org/10.1109/34.88573)),
+# so they turn and scale with the face. Here the same parts are used to test the region
+# definitions themselves: how much of a part does the region meant for it cover, and how much of the
+# region is that part?
+
+# %%
+from ferlib.explain import face_part_masks
+
+PART_COLOURS = {"eyes": "#0072B2", "nose": "#E69F00", "mouth": "#CC79A7"}
+part_faces = ("frontal", "turned right (yaw +35°)", "turned left, tilted (yaw −30°, roll 10°)")
+fig, axes = plt.subplots(1, len(part_faces), figsize=(2.9 * len(part_faces), 3.3))
+for ax, name in zip(axes, part_faces):
+    img, info = rendered[name]
+    plots.show_face(ax, img, name)
+    for part, mask in face_part_masks(info["landmarks5"], 224).items():
+        ax.contour(mask[0], levels=[0.5], colors=PART_COLOURS[part], linewidths=1.4)
+fig.legend(handles=[Line2D([0], [0], color=c, lw=1.6, label=p) for p, c in PART_COLOURS.items()],
+           loc="lower center", ncol=3, fontsize=8, frameon=False)
+fig.suptitle("Face parts from the five landmarks (SynthFER)", fontsize=10)
+fig.tight_layout(rect=(0, 0.06, 1, 1))
+ctx.show(fig, "face_parts")
+
+# %%
+parts = {k: v[0] for k, v in face_part_masks(lm5_np, 224).items()}
+
+
+def boxes_mask(boxes_px):
+    """Union of pixel boxes (x0, y0, x1, y1) as a 224×224 boolean mask."""
+    m = np.zeros((224, 224), bool)
+    for x0, y0, x1, y1 in np.clip(np.asarray(boxes_px, dtype=float), 0, 224):
+        m[int(round(y0)):int(round(y1)), int(round(x0)):int(round(x1))] = True
+    return m
+
+
+region_for_part = {
+    ("AMP-Net AP eye patches", "eyes"): np.asarray(fg["ap"][:2]) * STRIDE,
+    ("AMP-Net AP mouth-corner patches", "mouth"): np.asarray(fg["ap"][3:]) * STRIDE,
+    ("MAN left + right eye boxes", "eyes"): man_boxes["Table 2 as printed"][3:5],
+    ("MAN eyes-and-brows, printed", "eyes"): man_boxes["Table 2 as printed"][1:2],
+    ("MAN eyes-and-brows, landscape", "eyes"): man_boxes["landscape eyes-and-brows"][1:2],
+    ("MAN nose box", "nose"): man_boxes["Table 2 as printed"][5:6],
+    ("MAN mouth-corner boxes", "mouth"): man_boxes["Table 2 as printed"][6:8],
+}
+fit_rows = []
+for (region, part), boxes in region_for_part.items():
+    box_m, part_m = boxes_mask(boxes), parts[part]
+    both = float((box_m & part_m).sum())
+    fit_rows.append({"region": region, "part": part, "part covered": both / max(part_m.sum(), 1),
+                     "region on the part": both / max(box_m.sum(), 1)})
+part_fit = pd.DataFrame(fit_rows).set_index("region")
+display(part_fit.round(2))
+worst = part_fit["part covered"].idxmin()
+tightest = part_fit["region on the part"].idxmax()
+print(f"Every region covers at least {part_fit['part covered'].min():.0%} of its part (least: {worst}); "
+      f"at most {part_fit['region on the part'].max():.0%} of a region is its part ({tightest}), i.e. the rest "
+      f"is skin, brows or background around it.")
+print(f"The printed eyes-and-brows box covers {part_fit.loc['MAN eyes-and-brows, printed', 'part covered']:.0%} "
+      f"of the eyes, the landscape one {part_fit.loc['MAN eyes-and-brows, landscape', 'part covered']:.0%}.")
+
+# %% [markdown]
+# **Reading the table.** "part covered" is the share of the eyes (nose, mouth) mask inside the
+# region meant for it: 1.0 means the region sees the whole part. "region on the part" is the share
+# of the region that *is* the part: it stays well below 1 for every region, because the regions are built
+# generously around their landmarks (a region must also hold the brows, wrinkles and the skin the
+# muscles move). The two columns explain why the attention *inside* a region matters: a network
+# that weights a region still has to find the part within it, and that is what the learnt spatial
+# attention of AMP-Net, MA-Net, LAN and FFRA-Net, and RASnet's masks in MAN, are for. On a face that
+# is not aligned like the papers' (too small, off-centre) the first column falls — the regions then
+# no longer hold their parts.
+
+# %% [markdown]
 # ## Occluders placed by landmarks (FFRA-Net §4.1)
 # FFRA-Net builds its occluded test sets (face masks, sunglasses) by placing the occluder with a
 # transform computed from the eye and mouth landmarks. `ferlib.occlusion.occlude` does this
@@ -671,4 +746,5 @@ ctx.record(
     template_offset_px=offset,
     man_eyes_box_below_nose=below_nose,
     occluder_man_coverage=covered,
+    part_covered={r: float(v) for r, v in part_fit["part covered"].items()},
 )
