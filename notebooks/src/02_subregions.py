@@ -66,7 +66,7 @@ import numpy as np
 import pandas as pd
 import torch
 import matplotlib.pyplot as plt
-from matplotlib.colors import to_hex
+from matplotlib.colors import ListedColormap, to_hex
 from matplotlib.lines import Line2D
 from IPython.display import Image, display
 
@@ -482,9 +482,15 @@ loader = DataLoader(guide_set, batch_size=16, collate_fn=collate_samples)
 centres = fit_guidance(lan_model, loader, "cpu", prepare=lambda b: normalize_images(b["image"]))
 batch = collate_samples([guide_set[i] for i in range(7)])
 maps = guidance_maps(lan_model.backbone(normalize_images(batch["image"])), centres)
-fig = plots.class_grid(batch["image"], list(range(7)), [f"face {i}" for i in range(7)], per_class=1,
-                       overlays=[plots.heat_overlay(batch["image"][i], maps[i]) for i in range(7)],
-                       title="LAN guidance maps (7×7), untrained backbone: mechanics only")
+shade = ListedColormap([(0.0, 0.0, 0.0, 0.6), (0.0, 0.0, 0.0, 0.0)])  # guidance 0 → darkened, 1 → clear
+fig, axes = plt.subplots(1, 7, figsize=(15, 2.6))
+for i, ax in enumerate(axes):
+    plots.show_face(ax, batch["image"][i], f"face {i}: {int(maps[i].sum())}/49 attentive")
+    ax.imshow(maps[i].float().numpy(), cmap=shade, vmin=0, vmax=1, interpolation="nearest",
+              extent=(-0.5, 223.5, 223.5, -0.5))
+fig.suptitle("LAN guidance maps (7×7, 32 px per cell): clear cells are attentive (1), darkened cells 0; "
+             "untrained backbone, mechanics only", fontsize=10)
+fig.tight_layout()
 ctx.show(fig, "lan_guidance")
 
 # %%
