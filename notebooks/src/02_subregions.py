@@ -51,6 +51,9 @@
 # - **ArcFace template** (the five-point alignment target) — J. Deng, J. Guo, N. Xue, S. Zafeiriou,
 #   "ArcFace: additive angular margin loss for deep face recognition", CVPR 2019,
 #   doi:[10.1109/CVPR.2019.00482](https://doi.org/10.1109/CVPR.2019.00482).
+# - **Umeyama** (the least-squares similarity that carries the template's face parts onto a face) —
+#   S. Umeyama, "Least-squares estimation of transformation parameters between two point patterns",
+#   *IEEE TPAMI* 13(4), 1991, doi:[10.1109/34.88573](https://doi.org/10.1109/34.88573).
 
 # %% tags=["parameters"]
 profile = None  # None → $FERLIB_PROFILE, else "default"; or "smoke" / "default" / "full"
