@@ -217,7 +217,7 @@ _SKIN_BASE = np.array(
 _HAIR = np.array(
     [[20, 15, 12], [60, 40, 25], [110, 75, 40], [180, 140, 80], [200, 190, 170], [120, 40, 20]], dtype=np.float64
 )
-_IRIS = np.array([[70, 45, 25], [40, 28, 18], [60, 100, 150], [80, 110, 70], [110, 90, 50]], dtype=np.float64)
+_IRIS = np.array([[75, 50, 30], [62, 42, 28], [60, 100, 150], [80, 110, 70], [110, 90, 50]], dtype=np.float64)
 
 
 #: Alignment jitter: standard deviation of the template's shift (fraction of the image; 0.006 ≈ 1.3 px at
@@ -256,10 +256,10 @@ def sample_identity(seed: int, split: str, subject: int) -> Identity:
     bg2 = np.clip(bg_hue + rng.normal(0, 40, 3), 0, 255)
     style = ("short", "long", "bald")[int(rng.choice(3, p=[0.5, 0.4, 0.1]))]
     return Identity(
-        face_a=float(u() * 0.14 + 0.70),
+        face_a=float(u() * 0.08 + 0.6),
         face_c=float(u() * 0.1 + 0.85),
         jaw=float(u() * 0.3),
-        chin=float(u() * 0.12),
+        chin=float(-0.2 + u() * 0.06),
         skin=rgb_tuple(skin),
         lip=rgb_tuple(lip),
         hair=rgb_tuple(hair),
