@@ -419,7 +419,7 @@ CAM_CMAP = "jet"
 ATTENTION_CMAP = "magma"
 
 
-def _wrap(text: str, width: int = 28) -> str:
+def wrap_text(text: str, width: int = 28) -> str:
     import textwrap
 
     return "\n".join(textwrap.wrap(str(text), width)) if text else ""
@@ -452,7 +452,7 @@ def draw_cam(ax, image: Any, cam: Any, title: str | None = None, *, image_weight
     ax.set_xticks([])
     ax.set_yticks([])
     if title:
-        ax.set_title(_wrap(title), fontsize=7)
+        ax.set_title(wrap_text(title), fontsize=7)
     return not empty
 
 
@@ -471,7 +471,7 @@ def draw_attention(
     ax.set_xticks([])
     ax.set_yticks([])
     if title:
-        ax.set_title(_wrap(title), fontsize=7)
+        ax.set_title(wrap_text(title), fontsize=7)
     return art
 
 
@@ -520,11 +520,11 @@ def map_grid(
             else:
                 draw_cam(ax, faces[r], columns[name][r], head)
             if c == 0 and row_labels is not None:
-                ax.set_ylabel(_wrap(row_labels[r], 18), fontsize=7)
+                ax.set_ylabel(wrap_text(row_labels[r], 18), fontsize=7)
     kinds_used = {kinds.get(k, "cam") for k in names}
     add_colorbars(fig, axes, cam="cam" in kinds_used, attention="attention" in kinds_used)
     if title:
-        fig.suptitle(_wrap(title, 110), fontsize=9)
+        fig.suptitle(wrap_text(title, 110), fontsize=9)
     return fig
 
 
@@ -542,7 +542,7 @@ def plot_region_weights(ax, weights: Any, names: Sequence[str], title: str | Non
     ax.tick_params(axis="x", labelsize=6)
     ax.set_xlabel("weight q_r", fontsize=7)
     if title:
-        ax.set_title(_wrap(title), fontsize=7)
+        ax.set_title(wrap_text(title), fontsize=7)
 
 
 def plot_sanity_check(faces: Sequence[Any], cams: Mapping[int, Any], table: Any, *, title: str = "", cell: float = 1.5):
@@ -573,23 +573,29 @@ def plot_sanity_check(faces: Sequence[Any], cams: Mapping[int, Any], table: Any,
     ax.set_ylabel("Spearman ρ with the trained CAM", fontsize=7)
     ax.tick_params(labelsize=6)
     if title:
-        fig.suptitle(_wrap(title, 110), fontsize=9)
+        fig.suptitle(wrap_text(title, 110), fontsize=9)
     return fig
 
 
 def plot_region_share(table: Any, *, title: str = "", value: str = "share"):
     """Heat map of :func:`ferlib.explain.region_attention_share` (rows: map × class, columns: face
-    parts) on a fixed 0..1 scale (``value="ratio"``: share ÷ area, centred on 1), with the numbers."""
+    parts) on a fixed 0..1 scale (``value="ratio"``: share ÷ area on a fixed 0..3 scale centred on 1),
+    with the numbers."""
     import seaborn as sns
 
     plt = _plt()
     pivot = table.pivot_table(index=["map", "class"], columns="region", values=value, sort=False)
     pivot = pivot[[r for r in dict.fromkeys(table["region"])]]
     fig, ax = plt.subplots(figsize=(1.1 * pivot.shape[1] + 3.2, 0.26 * pivot.shape[0] + 1.2), layout="constrained")
-    kw = {"vmin": 0, "vmax": 1, "cmap": "viridis"} if value == "share" else {"center": 1.0, "cmap": "RdBu_r"}
+    # fixed scales: shares 0..1; ratios 0..3 centred on 1 (no preference), larger ratios saturate
+    kw = (
+        {"vmin": 0, "vmax": 1, "cmap": "viridis"}
+        if value == "share"
+        else {"vmin": 0, "vmax": 3, "center": 1.0, "cmap": "RdBu_r"}
+    )
     sns.heatmap(pivot, annot=True, fmt=".2f", annot_kws={"fontsize": 6}, ax=ax, cbar_kws={"label": value}, **kw)
     ax.set_ylabel("")
     ax.tick_params(labelsize=6)
     if title:
-        ax.set_title(_wrap(title, 90), fontsize=8)
+        ax.set_title(wrap_text(title, 90), fontsize=8)
     return fig

@@ -183,3 +183,24 @@ def test_region_attention_share_on_hand_made_maps():
     assert get.loc[("uniform", "all", "eyes"), "share"] == pytest.approx(area)
     assert get.loc[("uniform", "all", "eyes"), "ratio"] == pytest.approx(1.0)
     assert set(table["class"]) == {"all", "d", "f"}
+
+
+def test_lan_guidance_from_an_annotator_matches_its_maps():
+    """A callable guidance (the run's GuidanceAnnotator, as restored from LAN's checkpoint) is applied to the images."""
+    from ferlib.explain import attention_maps
+    from ferlib.models import create_model
+    from ferlib.train.guidance import GuidanceAnnotator, GuidanceCentres
+
+    torch.manual_seed(0)
+    model = create_model("lan").eval()
+    rng = np.random.default_rng(0)
+    centres = GuidanceCentres(
+        rng.normal(size=(7, 7, 512)).astype(np.float32),
+        rng.normal(size=(7, 7, 512)).astype(np.float32),
+        np.ones((7, 7, 2), np.int64),
+    )
+    annotator = GuidanceAnnotator(model, centres)
+    images = torch.randn(2, 3, 224, 224)
+    maps = attention_maps(model, images, guidance=annotator)
+    expected = annotator(images).numpy().repeat(32, axis=1).repeat(32, axis=2)  # 7×7 cells of 32 px
+    np.testing.assert_array_equal(maps["guidance"], expected)
