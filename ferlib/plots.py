@@ -480,12 +480,9 @@ def add_colorbars(fig, axes, *, cam: bool = True, attention: bool = False) -> No
     (attention gate value, fixed 0..1), placed beside ``axes``."""
     import matplotlib as mpl
 
-    plt = _plt()
-    axes = np.ravel(axes).tolist()
-    for on, cmap, label in (
-        (cam, CAM_CMAP, "Grad-CAM (÷ its own peak)"),
-        (attention, ATTENTION_CMAP, "attention gate (fixed 0–1)"),
-    ):
+    plt, axes = _plt(), np.ravel(axes).tolist()
+    bars = ((cam, CAM_CMAP, "Grad-CAM (÷ its own peak)"), (attention, ATTENTION_CMAP, "attention gate (fixed 0–1)"))
+    for on, cmap, label in bars:
         if on:
             sm = mpl.cm.ScalarMappable(norm=mpl.colors.Normalize(0, 1), cmap=plt.get_cmap(cmap))
             bar = fig.colorbar(sm, ax=axes, fraction=0.025, pad=0.02)

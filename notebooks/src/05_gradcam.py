@@ -340,8 +340,12 @@ ctx.show(fig, "region_share", dpi=80)
 # %%
 for m, row in overall.iterrows():
     best_part = row.idxmax()
-    print(f"{m}: prefers the {best_part} ({row[best_part]:.2f}× its area)"
-          + ("; no part above 1.2×, i.e. about as spread as a uniform map." if row.max() < 1.2 else "."))
+    if row.max() < 0.8:
+        print(f"{m}: avoids all three parts (at most {row.max():.2f}× their area): its mass lies elsewhere "
+              "(hair, outline, background or an occluder).")
+    else:
+        print(f"{m}: prefers the {best_part} ({row[best_part]:.2f}× its area)"
+              + ("; no part above 1.2×, i.e. about as spread as a uniform map." if row.max() < 1.2 else "."))
 for name in nets:
     mouth = shares[(shares["class"] != "all") & (shares["map"] == f"{name} · Grad-CAM") & (shares["region"] == "mouth")]
     mouth = mouth.dropna(subset=["ratio"])
@@ -366,13 +370,14 @@ cams = explain.branch_cams(net, images, batch, classes=labels, branches=[target]
 fig = plots.class_grid(batch["image"], labels, names, per_class=ctx.profile.cam_per_class,
                        overlays=[explain.overlay(batch["image"][i], cams[i]) if cams[i].max() > 0 else None
                                  for i in range(len(labels))],
-                       captions=[f"pred {names[p]}" for p in preds],
+                       captions=[f"pred {names[p]}" + (" · EMPTY map" if cams[i].max() <= 0 else "")
+                                 for i, p in enumerate(preds)],
                        title=f"{best} / {target}: Grad-CAM of the true class — {ctx.dataset_label}")
 plots.add_colorbars(fig, fig.axes)
 ctx.show(fig, f"per_class_{best}", dpi=80)
 n_empty = int(sum(c.max() <= 0 for c in cams))
 print(f"Explained model: {best} (validation accuracy {val_acc.get(best, float('nan')):.3f}, chosen on validation). "
-      f"{n_empty} of {len(cams)} true-class maps are empty (drawn as the plain face): the model sees no positive "
+      f"{n_empty} of {len(cams)} true-class maps are empty (the plain face, captioned EMPTY): the model sees no positive "
       "evidence for the true class there — typically a face it gets wrong.")
 
 # %% [markdown]

@@ -60,8 +60,13 @@ def test_attention_maps_have_image_shape_and_are_non_negative(name):
         assert stack.max() > 0, key  # sigmoid gates are never all zero on their region
     weights = attention_weights(model, images, lm5)
     if name == "man":
+        from ferlib.explain import attention_weight_names
+        from ferlib.models.man_masks import MAN_REGION_NAMES
+
         assert weights["region_weights"].shape == (2, 8)
         np.testing.assert_allclose(weights["region_weights"].sum(1), 1.0, rtol=1e-5)
+        assert own["weight_names"]["region_weights"] == MAN_REGION_NAMES
+        assert attention_weight_names(model) == {"region_weights": MAN_REGION_NAMES}
     else:
         assert weights == {}
 
