@@ -130,8 +130,9 @@ def relief(ident: Any, au: np.ndarray, x: np.ndarray, y: np.ndarray, eyes: list,
 
 
 def shading(p: Any, proj: Projector, au: np.ndarray, eyes: list, mouth: dict, n: int) -> dict[str, np.ndarray]:
-    """Shading factors on an n×n grid over the image: ``head`` (multiplies the face), ``hair`` (multiplies
-    the hair colour), ``hair_alpha`` (hair coverage), ``specular`` (added, 0–1 of full white)."""
+    """Shading factors on an n×n grid over the image: ``head`` (multiplies the face where ``cover``),
+    ``hair`` (multiplies the hair colour), ``hair_alpha`` (hair coverage), ``specular`` (added, 0–1 of
+    full white)."""
     ident = p.identity
     size = p.image_size
     g = (np.arange(n, dtype=np.float32) + 0.5) * (size / n) - 0.5
@@ -145,7 +146,7 @@ def shading(p: Any, proj: Projector, au: np.ndarray, eyes: list, mouth: dict, n:
     half /= np.linalg.norm(half)
 
     axes = np.array([ident.face_a, 1.0, ident.face_c])
-    x, y, _, nrm, _ = _trace(proj, u, v, axes, np.zeros(3))
+    x, y, _, nrm, disc_head = _trace(proj, u, v, axes, np.zeros(3))
     ndl = nrm[0] * light[0] + nrm[1] * light[1] + nrm[2] * light[2]
     h = relief(ident, au, x, y, eyes, mouth)
     step = (size / n) / proj.px  # face units per grid cell
@@ -160,7 +161,14 @@ def shading(p: Any, proj: Projector, au: np.ndarray, eyes: list, mouth: dict, n:
     ndh = np.clip(nrm[0] * half[0] + nrm[1] * half[1] + nrm[2] * half[2], 0.0, 1.0)
     spec = SPECULAR * ndh**24 * occl
 
-    out = {"head": head.astype(np.float32), "specular": spec.astype(np.float32)}
+    # Where the head is: an analytic ramp over ~2 grid cells at the ellipsoid's silhouette (a drawn mask
+    # would upsample into staircases).
+    cover = np.clip(disc_head / 0.12, 0.0, 1.0)
+    out = {
+        "head": head.astype(np.float32),
+        "cover": cover.astype(np.float32),
+        "specular": (spec * cover).astype(np.float32),
+    }
     if ident.hair_style == "bald":
         return out
     hx, hy, hz, hn, disc = _trace(proj, u, v, axes * _HAIR_INFLATE, _HAIR_OFFSET)
@@ -171,11 +179,11 @@ def shading(p: Any, proj: Projector, au: np.ndarray, eyes: list, mouth: dict, n:
     side_x = 0.87 if ident.hair_style == "long" else 0.9
     sides = np.clip((xn - side_x) / 0.02 + 0.5, 0.0, 1.0) * np.clip((side_y - hy) / 0.03 + 0.5, 0.0, 1.0)
     back = np.clip((-0.05 - hz) / 0.03, 0.0, 1.0) * np.clip((side_y + 0.5 - hy) / 0.05, 0.0, 1.0)
-    edge = np.clip(disc / 0.06, 0.0, 1.0)  # soft silhouette (disc grows with the distance inside)
+    edge = np.clip(disc / 0.15, 0.0, 1.0)  # soft silhouette (disc grows with the distance inside)
     alpha = np.maximum(np.maximum(top, sides), back) * edge
     hdl = hn[0] * light[0] + hn[1] * light[1] + hn[2] * light[2]
     out["hair_alpha"] = alpha.astype(np.float32)
     out["hair"] = (0.5 + 0.6 * np.clip(hdl, 0.0, 1.0)).astype(np.float32)
     hdh = np.clip(hn[0] * half[0] + hn[1] * half[1] + hn[2] * half[2], 0.0, 1.0)
-    out["specular"] = (spec * (1 - alpha) + 0.08 * hdh**12 * alpha).astype(np.float32)
+    out["specular"] = (spec * cover * (1 - alpha) + 0.08 * hdh**12 * alpha).astype(np.float32)
     return out
