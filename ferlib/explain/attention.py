@@ -33,13 +33,14 @@ def _reader(model: nn.Module) -> Callable | None:
     return None if card is None else card.attention
 
 
-@torch.no_grad()
 def own_attention(
     model: nn.Module,
     images: torch.Tensor,
     landmarks5: torch.Tensor | None = None,
     landmarks8: torch.Tensor | None = None,
     guidance: Any = None,
+    *,
+    batch_size: int | None = None,
 ) -> OwnAttentionArrays:
     """One forward pass: the model's own attention maps (name → N×H×W float32, image coordinates),
     region weights (name → N×R), their region names and the logits (N×C).
@@ -47,7 +48,35 @@ def own_attention(
     ``landmarks5``/``landmarks8`` as the model's forward takes them; ``guidance`` (LAN only): a
     B×h×w tensor of guidance maps or a callable ``images → maps`` such as the run's
     ``GuidanceAnnotator`` (lan.txt §III-C); without it LAN returns its attention map alone.
+    ``batch_size``: run the images in chunks of this size (hundreds of faces on a CPU); the answer
+    is the same as one pass in eval mode.
     """
+    n = images.shape[0]
+    if batch_size is None or batch_size >= n:
+        return _own_attention(model, images, landmarks5, landmarks8, guidance)
+    parts = []
+    for i in range(0, n, batch_size):
+        sl = slice(i, i + batch_size)
+        g = guidance[sl] if torch.is_tensor(guidance) else guidance
+        parts.append(
+            _own_attention(
+                model,
+                images[sl],
+                None if landmarks5 is None else landmarks5[sl],
+                None if landmarks8 is None else landmarks8[sl],
+                g,
+            )
+        )
+    return OwnAttentionArrays(
+        maps={k: np.concatenate([p["maps"][k] for p in parts]) for k in parts[0]["maps"]},
+        weights={k: np.concatenate([p["weights"][k] for p in parts]) for k in parts[0]["weights"]},
+        weight_names=parts[0]["weight_names"],
+        logits=np.concatenate([p["logits"] for p in parts]),
+    )
+
+
+@torch.no_grad()
+def _own_attention(model, images, landmarks5, landmarks8, guidance) -> OwnAttentionArrays:
     was_training = model.training
     model.eval()
     inputs: dict[str, Any] = {}
@@ -81,6 +110,8 @@ def attention_maps(
     landmarks5: torch.Tensor | None = None,
     landmarks8: torch.Tensor | None = None,
     guidance: Any = None,
+    *,
+    batch_size: int | None = None,
 ) -> dict[str, np.ndarray]:
     """The attention maps the network computes, mapped back to image coordinates: name → N×H×W.
 
@@ -89,7 +120,7 @@ def attention_maps(
     ``mask_<region>``; FFRA-Net ``shuffle_spatial``. Values are non-negative (sigmoid gates in
     (0, 1)), zero outside a region's box.
     """
-    return own_attention(model, images, landmarks5, landmarks8, guidance)["maps"]
+    return own_attention(model, images, landmarks5, landmarks8, guidance, batch_size=batch_size)["maps"]
 
 
 def attention_weights(
@@ -97,9 +128,11 @@ def attention_weights(
     images: torch.Tensor,
     landmarks5: torch.Tensor | None = None,
     landmarks8: torch.Tensor | None = None,
+    *,
+    batch_size: int | None = None,
 ) -> dict[str, np.ndarray]:
     """Per-face region weights: name → N×R (MAN: ``region_weights``, ERSnet's softmax q, Eq. 6)."""
-    return own_attention(model, images, landmarks5, landmarks8)["weights"]
+    return own_attention(model, images, landmarks5, landmarks8, batch_size=batch_size)["weights"]
 
 
 def attention_weight_names(model: nn.Module) -> dict[str, tuple[str, ...]]:

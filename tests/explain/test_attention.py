@@ -209,3 +209,19 @@ def test_lan_guidance_from_an_annotator_matches_its_maps():
     maps = attention_maps(model, images, guidance=annotator)
     expected = annotator(images).numpy().repeat(32, axis=1).repeat(32, axis=2)  # 7×7 cells of 32 px
     np.testing.assert_array_equal(maps["guidance"], expected)
+
+
+def test_own_attention_in_chunks_equals_one_pass():
+    from ferlib.explain import own_attention
+    from ferlib.models import create_model
+
+    torch.manual_seed(0)
+    model = create_model("amp-net-r18").eval()
+    images = torch.randn(3, 3, 224, 224)
+    lm5 = LM5.repeat(3, 1, 1) + torch.arange(3.0)[:, None, None] * 4  # three different faces
+    whole = own_attention(model, images, lm5)
+    chunked = own_attention(model, images, lm5, batch_size=2)
+    assert set(chunked["maps"]) == set(whole["maps"])
+    for key in whole["maps"]:
+        np.testing.assert_allclose(chunked["maps"][key], whole["maps"][key], atol=1e-5)
+    np.testing.assert_allclose(chunked["logits"], whole["logits"], atol=1e-4)
