@@ -141,6 +141,11 @@ offset = float(np.linalg.norm(lm5_np - template, axis=1).mean())
 print(f"This frontal face: IOD {iod:.0f} px, eyes-to-mouth {eye_mouth:.0f} px; "
       f"ArcFace template at 224 px: {iod_template:.0f} and {eye_mouth_template:.0f} px; "
       f"mean distance of the 5 points from the template {offset:.1f} px.")
+neutral_points = np.asarray(render_face(demo_faces(seed=0, label=0)["frontal"])[1]["landmarks5"], dtype=float)
+neutral_offset = float(np.linalg.norm(neutral_points - template, axis=1).mean())
+print(f"The same identity with a neutral expression: IOD {iod_of(neutral_points):.0f} px, eyes-to-mouth "
+      f"{float(np.linalg.norm(neutral_points[3:5].mean(0) - neutral_points[0:2].mean(0))):.0f} px, "
+      f"{neutral_offset:.1f} px from the template; the expression moves the points by the difference.")
 
 # %% [markdown]
 # **What to look for.** Every region below is defined either on these points (AMP-Net, MAN) or on
@@ -148,8 +153,11 @@ print(f"This frontal face: IOD {iod:.0f} px, eyes-to-mouth {eye_mouth:.0f} px; "
 # when the face sits where the papers' alignment puts it: the eyes about 70 px apart and about 81 px
 # above the mouth on a 224-px crop. A face that is smaller than the template makes every fixed-size
 # box relatively too big; a face that is off-centre moves the fixed splits onto the wrong parts.
-# The line printed above compares this notebook's demonstration face with the template; keep its
-# numbers in mind when you read the box sizes below, all of which are given in IOD units too.
+# The lines printed above compare this notebook's demonstration face, and the same person with a
+# neutral expression, with the template: SynthFER aligns a face's *neutral* points onto the template
+# up to a few px of spread (as a detector plus alignment would), and an expression then moves them
+# (a smile pulls the mouth corners up and outward). Keep these numbers in mind when you read the box
+# sizes below, all of which are given in IOD units too.
 
 # %%
 # NBVAL_CHECK_OUTPUT
