@@ -5,7 +5,7 @@ A card is defined in the family's own file (``amp_net.py``, ``ma_net.py``...) an
 the architecture or torchvision's ``Weights.meta`` beside the builder. The rest of ferlib looks the
 facts up here (``ferlib.models.get_card(name)``) instead of keeping its own table:
 
-* :class:`Citation` — who wrote the paper, where, and which text in ``../shared/papers`` it is;
+* :class:`Citation` — who wrote the paper, where, and the short key docstrings cite it by;
 * :class:`Claims` — parameters and MACs per part and in total, *as the paper states them*;
 * :class:`ReportedResult` — accuracy per dataset, the table it comes from, the pre-training, and
   whether the headline is the best epoch on the test set;
@@ -37,7 +37,9 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Citation:
-    """The paper. ``paper_file`` is the text in ``../shared/papers`` the docstrings cite."""
+    """The paper. ``paper_file`` is the short key docstrings cite it by (``"ma-net.txt §III-C"``): the
+    name of the paper's text in the maintainers' specification folder, which is not shipped; the
+    README's References section maps each key to the full citation."""
 
     authors: tuple[str, ...]
     title: str

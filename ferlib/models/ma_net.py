@@ -474,7 +474,8 @@ MA_NET_CARD = PaperCard(
         "Learning deep global multi-scale and local attention features for facial expression recognition in the wild",
         "IEEE TIP",
         2021,
-        paper_file="ma-net.txt",
+        "10.1109/TIP.2021.3093397",
+        "ma-net.txt",
     ),
     claims=Claims(
         params={"total": 50.54e6},
