@@ -13,7 +13,7 @@ condition is paired, face by face (:mod:`ferlib.robustness.stats`):
   yaw of a grid (0–60°; the sign of the face's own yaw is kept); on real data, bins of the yaw estimated from the
   five points (:func:`ferlib.landmarks.pose.estimate_pose`), ≥ 30° and ≥ 45° as the RAN pose lists (Wang et
   al., IEEE TIP 2020) select.
-* **degradation**: Gaussian blur, Gaussian noise, JPEG quality, low resolution (down and up again),
+* **degradation**: Gaussian blur, Gaussian noise, JPEG quality (PIL), low resolution (down and up again),
   brightness and contrast (torchvision ``transforms.v2`` functionals on uint8 batches), each at graded
   strengths listed mild → strong in :data:`DEGRADATION_LEVELS`.
 * **intensity** (SynthFER): the same faces with the expression's action units redrawn at a given intensity
@@ -269,8 +269,17 @@ def degrade(images: torch.Tensor, kind: str, level: float, seed: int = 0) -> tor
         g = torch.Generator().manual_seed(int(seed))
         noise = torch.randn(images.shape, generator=g) * float(level)
         return (images.float() + noise).round().clamp(0, 255).to(torch.uint8)
-    if kind == "jpeg":
-        return tvf.jpeg(images, quality=int(level))
+    if kind == "jpeg":  # PIL's encoder (torchvision's image encoding is deprecated since 0.29)
+        import io
+
+        from PIL import Image
+
+        out = []
+        for arr in images.permute(0, 2, 3, 1).numpy():
+            buf = io.BytesIO()
+            Image.fromarray(arr).save(buf, format="JPEG", quality=int(level))
+            out.append(np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB")))
+        return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).contiguous()
     if kind == "lowres":
         small = max(4, int(round(size / float(level))))
         down = tvf.resize(images, [small, small], interpolation=InterpolationMode.BILINEAR, antialias=True)
