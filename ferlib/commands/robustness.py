@@ -9,6 +9,7 @@ from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from ferlib.commands.train import model_kw
     from ferlib.robustness.runner import PROFILES
 
     p = subparsers.add_parser(
@@ -28,6 +29,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--dataset", default="synthfer", help="synthfer (default) or a real dataset name (ferlib data list)")
     p.add_argument("--root", help="folder of your local copy of a real dataset (its test split is used)")
     p.add_argument("--landmarks-file", help="landmarks table (ferlib landmarks) when the copy ships no five points")
+    p.add_argument(
+        "--dataset-kw",
+        type=model_kw,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a keyword of the real dataset's loader (YAML value; repeatable), e.g. --dataset-kw variant=original "
+        "for RAF-DB's uncropped images with their five annotated points",
+    )
     p.add_argument("--profile", default="smoke", choices=sorted(PROFILES), help="sizes (default smoke)")
     p.add_argument("--n-faces", type=int, help="test faces (overrides the profile's)")
     p.add_argument(
@@ -65,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
         figures=not args.no_figures,
         progress=not args.no_progress,
         workers=args.workers,
+        dataset_kwargs=dict(args.dataset_kw) or None,
     )
     if args.json:
         summary = {

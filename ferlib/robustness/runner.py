@@ -356,12 +356,14 @@ def run_robustness(
     figures: bool = True,
     progress: bool = True,
     workers: int | None = None,
+    dataset_kwargs: dict[str, Any] | None = None,
 ) -> RobustnessResults:
     """Evaluate every run of ``run_dirs`` (folders, or folders above them) on every condition; see the module
     docstring. ``dataset``: ``synthfer`` (generated test identities; ``root`` None) or a real dataset with its
     ``root`` (faces need five landmarks: ``landmarks_file`` supplies them). ``synthfer_preset``: the SynthFER
-    world of the clean test faces (default: the first run's training preset). Returns the tables; with
-    ``out_dir`` also writes them, plus figures unless ``figures=False``."""
+    world of the clean test faces (default: the first run's training preset). ``dataset_kwargs`` go to the real
+    dataset's loader (e.g. ``{"variant": "original"}`` for RAF-DB's uncropped images with their five points).
+    Returns the tables; with ``out_dir`` also writes them, plus figures unless ``figures=False``."""
     from ferlib.robustness.faces import real_faces, synthfer_faces
     from ferlib.runs import resolve_device
 
@@ -390,7 +392,7 @@ def run_robustness(
         preset = None
         faces = real_faces(
             dataset, root, n=prof.n_faces, seed=seed, image_size=image_size, num_classes=num_classes,
-            landmarks_file=landmarks_file,
+            landmarks_file=landmarks_file, **(dataset_kwargs or {}),
         )  # fmt: skip
     t_faces = time.perf_counter()
     labels = faces.labels
@@ -398,6 +400,7 @@ def run_robustness(
     preds: dict[str, list[np.ndarray]] = {}
     index: dict[str, np.ndarray] = {}
     conditions: list[dict[str, Any]] = []
+    results_notes: list[str] = []
     att_records: list[dict[str, Any]] = []
     forward = predict_time = build_time = attention_time = 0.0
     attention_area = min(prof.grid.areas, key=lambda a: abs(a - prof.attention_area)) if prof.grid.areas else None
@@ -407,6 +410,11 @@ def run_robustness(
     for cset in iter_condition_sets(faces, prof.grid, seed=seed, workers=prof.workers):
         build_time += time.perf_counter() - t_build
         name = cset.condition.name
+        if len(cset) == 0:
+            results_notes.append(f"{name}: no test face in this condition (left out)")
+            bar.update(1)
+            t_build = time.perf_counter()
+            continue
         row = {**_condition_columns(cset), "n": len(cset)}
         if cset.achieved_area is not None:
             row["achieved_area"] = float(np.mean(cset.achieved_area))
@@ -465,7 +473,7 @@ def run_robustness(
             for r in runs
         ],
         conditions=conditions,
-        notes=list(faces.notes),
+        notes=list(faces.notes) + results_notes,
     )
     _fill_tables(results, runs, keys, labels, preds, index, num_classes, prof, seed)
     results.attention = summarise_attention(
