@@ -313,17 +313,38 @@ def with_intensity(params: Any, intensity: float, face_seed: int, au_noise: floa
     return dataclasses.replace(params, au=au, intensity=float(intensity))
 
 
-def _render_many(params: Sequence[Any]) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
-    from ferlib.data.images import array_to_tensor
+def _render_chunk(params: Sequence[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     from ferlib.data.synthfer.render import render_face
 
     imgs, lm5, lm8 = [], [], []
     for p in params:
         image, info = render_face(p)
-        imgs.append(array_to_tensor(image))
+        imgs.append(image)
         lm5.append(info["landmarks5"])
         lm8.append(info["landmarks8"])
-    return torch.stack(imgs), np.stack(lm5).astype(np.float32), np.stack(lm8).astype(np.float32)
+    return np.stack(imgs), np.stack(lm5).astype(np.float32), np.stack(lm8).astype(np.float32)
+
+
+def _in_processes(fn, jobs: list, workers: int) -> list:
+    """``[fn(job) for job in jobs]``, in ``workers`` forked processes when there is more than one job."""
+    if len(jobs) <= 1 or workers <= 1:
+        return [fn(j) for j in jobs]
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=mp.get_context("fork")) as pool:
+        return list(pool.map(fn, jobs))
+
+
+def _render_many(params: Sequence[Any], workers: int = 1) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+    chunks = [list(c) for c in np.array_split(np.array(params, dtype=object), max(1, min(workers, len(params))))]
+    parts = _in_processes(_render_chunk, chunks, workers)
+    imgs = np.concatenate([p[0] for p in parts])
+    return (
+        torch.from_numpy(imgs).permute(0, 3, 1, 2).contiguous(),
+        np.concatenate([p[1] for p in parts]),
+        np.concatenate([p[2] for p in parts]),
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -362,14 +383,7 @@ def occlusion_sets(
     seeds = np.array([np.random.default_rng([int(seed), i, salt]).integers(2**31) for i in range(n)])
     chunks = np.array_split(np.arange(n), max(1, min(int(workers), n)))
     jobs = [(arrays[c], faces.landmarks5[c], face_masks[c], kind, areas, seeds[c]) for c in chunks]
-    if len(jobs) > 1:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
-
-        with ProcessPoolExecutor(len(jobs), mp_context=mp.get_context("fork")) as pool:
-            parts = list(pool.map(_occlude_chunk, jobs))
-    else:
-        parts = [_occlude_chunk(jobs[0])]
+    parts = _in_processes(_occlude_chunk, jobs, workers)
     imgs = np.concatenate([p[0] for p in parts], 1)
     masks = np.concatenate([p[1] for p in parts], 1)
     achieved = np.concatenate([p[2] for p in parts], 1)
@@ -396,12 +410,12 @@ def reached(cset: ConditionSet, tolerance: float = AREA_TOLERANCE) -> bool:
     return abs(float(np.mean(cset.achieved_area)) - cset.condition.level) <= tolerance
 
 
-def pose_set(faces: CleanFaces, yaw: float, bins: Sequence[float] | None = None) -> ConditionSet:
+def pose_set(faces: CleanFaces, yaw: float, bins: Sequence[float] | None = None, workers: int = 1) -> ConditionSet:
     """SynthFER: every face re-rendered at ``|yaw|``. Real data: the faces whose estimated ``|yaw|`` falls in
     the bin that starts at ``yaw`` (the next value of ``bins`` ends it; the last bin is open: "≥ 45°")."""
     cond = Condition("pose", "yaw", float(yaw))
     if faces.params is not None:
-        images, lm5, lm8 = _render_many([reposed(p, yaw) for p in faces.params])
+        images, lm5, lm8 = _render_many([reposed(p, yaw) for p in faces.params], workers)
         return ConditionSet(cond, np.arange(len(faces)), images, lm5, lm8)
     edges = sorted(float(b) for b in (bins or (yaw,)))
     upper = next((b for b in edges if b > yaw), math.inf)
@@ -419,13 +433,13 @@ def degradation_set(faces: CleanFaces, kind: str, level: float, seed: int = 0) -
     )
 
 
-def intensity_set(faces: CleanFaces, intensity: float, au_noise: float = 0.12) -> ConditionSet:
+def intensity_set(faces: CleanFaces, intensity: float, au_noise: float = 0.12, workers: int = 1) -> ConditionSet:
     """SynthFER: the non-neutral faces with their expression redrawn at ``intensity``."""
     if faces.params is None:
         raise ValueError("expression intensity conditions need SynthFER faces (their action units are known)")
     index = np.array([i for i, p in enumerate(faces.params) if int(p.label) != 0], dtype=np.int64)
     params = [with_intensity(faces.params[i], intensity, faces.params[i].occlusion_seed, au_noise) for i in index]
-    images, lm5, lm8 = _render_many(params) if params else (faces.images[:0], faces.landmarks5[:0], None)
+    images, lm5, lm8 = _render_many(params, workers) if params else (faces.images[:0], faces.landmarks5[:0], None)
     return ConditionSet(Condition("intensity", "intensity", float(intensity)), index, images, lm5, lm8)
 
 
@@ -453,10 +467,10 @@ def iter_condition_sets(
     synthetic = faces.params is not None
     yaws = grid.yaws if synthetic else grid.real_yaw_bins
     for yaw in yaws:
-        yield pose_set(faces, yaw, None if synthetic else yaws)
+        yield pose_set(faces, yaw, None if synthetic else yaws, workers=workers)
     for kind, levels in grid.degradations.items():
         for level in levels:
             yield degradation_set(faces, kind, level, seed=seed)
     if synthetic:
         for intensity in grid.intensities:
-            yield intensity_set(faces, intensity, au_noise)
+            yield intensity_set(faces, intensity, au_noise, workers=workers)
