@@ -406,3 +406,193 @@ def heat_overlay(image: Any, heat: Any, image_weight: float = 0.5) -> np.ndarray
         h = (h - h.min()) / (h.max() - h.min())
     big = np.asarray(Image.fromarray(h, mode="F").resize((face.shape[1], face.shape[0]), Image.NEAREST))
     return overlay(face, big, image_weight=image_weight)
+
+
+# --------------------------------------------------------------------------------------------
+# CAMs and the networks' own attention: fixed colour scales, empty maps, weights, sanity check
+# --------------------------------------------------------------------------------------------
+
+#: pytorch-grad-cam's overlay colours (``show_cam_on_image``: OpenCV's JET); CAMs are each scaled to
+#: their own maximum, so the bar reads "share of this map's peak", 0 to 1.
+CAM_CMAP = "jet"
+#: Own-attention maps are sigmoid gates: drawn on the fixed scale [0, 1] with this colour map.
+ATTENTION_CMAP = "magma"
+
+
+def wrap_text(text: str, width: int = 28) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(str(text), width)) if text else ""
+
+
+def _mark_empty(ax, text: str = "empty map") -> None:
+    ax.text(
+        0.5,
+        0.5,
+        text,
+        transform=ax.transAxes,
+        ha="center",
+        va="center",
+        fontsize=8,
+        color="white",
+        bbox={"boxstyle": "round", "facecolor": "#444444", "alpha": 0.85},
+    )
+
+
+def draw_cam(ax, image: Any, cam: Any, title: str | None = None, *, image_weight: float = 0.5) -> bool:
+    """A CAM over the face (pytorch-grad-cam colours, 0..1); an all-zero CAM is drawn as the grey face
+    labelled "empty map", never stretched. Returns False for an empty map."""
+    c = np.asarray(cam, dtype=np.float32)
+    empty = not np.isfinite(c).all() or c.max() <= 0
+    if empty:
+        ax.imshow(as_hwc(image).mean(axis=2), cmap="gray", vmin=0, vmax=255)
+        _mark_empty(ax)
+    else:
+        ax.imshow(overlay(image, c, image_weight=image_weight))
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(wrap_text(title), fontsize=7)
+    return not empty
+
+
+def draw_attention(
+    ax, image: Any, heat: Any, title: str | None = None, *, vmin: float = 0.0, vmax: float = 1.0, alpha: float = 0.6
+):
+    """An own-attention map over the grey face on a FIXED scale [``vmin``, ``vmax``] (gates are in
+    (0, 1), so two maps can be compared by colour); zero outside its region is left transparent. An
+    all-zero map is labelled "empty map". Returns the image artist for a colour bar."""
+    h = np.asarray(heat, dtype=np.float32)
+    ax.imshow(as_hwc(image).mean(axis=2), cmap="gray", vmin=0, vmax=255)
+    shown = np.ma.masked_where(h <= 0, h)
+    art = ax.imshow(shown, cmap=ATTENTION_CMAP, vmin=vmin, vmax=vmax, alpha=alpha)
+    if not np.isfinite(h).all() or h.max() <= 0:
+        _mark_empty(ax)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(wrap_text(title), fontsize=7)
+    return art
+
+
+def add_colorbars(fig, axes, *, cam: bool = True, attention: bool = False) -> None:
+    """Colour bars for :func:`draw_cam` (CAM, 0..1 of each map's peak) and/or :func:`draw_attention`
+    (attention gate value, fixed 0..1), placed beside ``axes``."""
+    import matplotlib as mpl
+
+    plt, axes = _plt(), np.ravel(axes).tolist()
+    bars = ((cam, CAM_CMAP, "Grad-CAM (÷ its own peak)"), (attention, ATTENTION_CMAP, "attention gate (fixed 0–1)"))
+    for on, cmap, label in bars:
+        if on:
+            sm = mpl.cm.ScalarMappable(norm=mpl.colors.Normalize(0, 1), cmap=plt.get_cmap(cmap))
+            bar = fig.colorbar(sm, ax=axes, fraction=0.025, pad=0.02)
+            bar.set_label(label, fontsize=7)
+            bar.ax.tick_params(labelsize=6)
+
+
+def map_grid(
+    faces: Sequence[Any],
+    columns: Mapping[str, Any],
+    kinds: Mapping[str, str],
+    *,
+    row_labels: Sequence[str] | None = None,
+    title: str = "",
+    cell: float = 1.7,
+):
+    """Faces in rows, maps in columns: ``columns`` name → N×H×W; ``kinds`` name → ``"cam"`` or
+    ``"attention"`` (how to draw it, :func:`draw_cam` / :func:`draw_attention`), with one colour bar
+    per kind. Column titles are wrapped so that they are never cut off."""
+    plt = _plt()
+    names = list(columns)
+    n = len(faces)
+    fig, axes = plt.subplots(
+        n, len(names), figsize=(cell * len(names) + 1.2, cell * n + 0.6), squeeze=False, layout="constrained"
+    )
+    for r in range(n):
+        for c, name in enumerate(names):
+            ax = axes[r, c]
+            head = name if r == 0 else None
+            if kinds.get(name, "cam") == "attention":
+                draw_attention(ax, faces[r], columns[name][r], head)
+            else:
+                draw_cam(ax, faces[r], columns[name][r], head)
+            if c == 0 and row_labels is not None:
+                ax.set_ylabel(wrap_text(row_labels[r], 18), fontsize=7)
+    kinds_used = {kinds.get(k, "cam") for k in names}
+    add_colorbars(fig, axes, cam="cam" in kinds_used, attention="attention" in kinds_used)
+    if title:
+        fig.suptitle(wrap_text(title, 110), fontsize=9)
+    return fig
+
+
+def plot_region_weights(ax, weights: Any, names: Sequence[str], title: str | None = None) -> None:
+    """One face's region weights (e.g. MAN's ERSnet q, man.txt Eq. 6) as horizontal bars on a fixed
+    0..1 axis, with the uniform weight 1/R dashed."""
+    w = np.asarray(weights, dtype=np.float64).ravel()
+    y = np.arange(len(w))
+    ax.barh(y, w, color=[PALETTE[i % len(PALETTE)] for i in y])
+    ax.axvline(1.0 / len(w), color="black", linestyle="--", linewidth=0.8, label=f"uniform 1/{len(w)}")
+    ax.set_yticks(y)
+    ax.set_yticklabels([n.replace("_", " ") for n in names], fontsize=6)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.tick_params(axis="x", labelsize=6)
+    ax.set_xlabel("weight q_r", fontsize=7)
+    if title:
+        ax.set_title(wrap_text(title), fontsize=7)
+
+
+def plot_sanity_check(faces: Sequence[Any], cams: Mapping[int, Any], table: Any, *, title: str = "", cell: float = 1.5):
+    """Adebayo et al.'s cascading randomisation: one row of CAMs per face (trained, then each step)
+    and, at the right, the mean Spearman ρ with the trained CAM against the share of layers
+    re-initialised (error bars: ±1 sd over faces)."""
+    plt = _plt()
+    steps = sorted(cams)
+    n = len(faces)
+    fig = plt.figure(figsize=(cell * len(steps) + 3.4, cell * n + 0.8), layout="constrained")
+    grid = fig.add_gridspec(n, len(steps) + 2)
+    rows = {int(r["step"]): r for r in table.to_dict(orient="records")}
+    for r in range(n):
+        for c, step in enumerate(steps):
+            ax = fig.add_subplot(grid[r, c])
+            label = None
+            if r == 0:
+                info = rows.get(step, {})
+                label = "trained" if step == 0 else f"top {info.get('fraction', 0):.0%} random"
+            draw_cam(ax, faces[r], np.asarray(cams[step])[r], label)
+    ax = fig.add_subplot(grid[:, len(steps) :])
+    x = table["fraction"].to_numpy()
+    ax.errorbar(x, table["spearman"], yerr=table["spearman_sd"].fillna(0), marker="o", capsize=3)
+    ax.axhline(0, color="grey", linewidth=0.8)
+    ax.set_ylim(-1.05, 1.05)
+    ax.set_xlim(-0.05, 1.05)
+    ax.set_xlabel("share of layers re-initialised (from the top)", fontsize=7)
+    ax.set_ylabel("Spearman ρ with the trained CAM", fontsize=7)
+    ax.tick_params(labelsize=6)
+    if title:
+        fig.suptitle(wrap_text(title, 110), fontsize=9)
+    return fig
+
+
+def plot_region_share(table: Any, *, title: str = "", value: str = "share"):
+    """Heat map of :func:`ferlib.explain.region_attention_share` (rows: map × class, columns: face
+    parts) on a fixed 0..1 scale (``value="ratio"``: share ÷ area on a fixed 0..3 scale centred on 1),
+    with the numbers."""
+    import seaborn as sns
+
+    plt = _plt()
+    pivot = table.pivot_table(index=["map", "class"], columns="region", values=value, sort=False)
+    pivot = pivot[[r for r in dict.fromkeys(table["region"])]]
+    fig, ax = plt.subplots(figsize=(1.1 * pivot.shape[1] + 3.2, 0.26 * pivot.shape[0] + 1.2), layout="constrained")
+    # fixed scales: shares 0..1; ratios 0..3 centred on 1 (no preference), larger ratios saturate
+    kw = (
+        {"vmin": 0, "vmax": 1, "cmap": "viridis"}
+        if value == "share"
+        else {"vmin": 0, "vmax": 3, "center": 1.0, "cmap": "RdBu_r"}
+    )
+    sns.heatmap(pivot, annot=True, fmt=".2f", annot_kws={"fontsize": 6}, ax=ax, cbar_kws={"label": value}, **kw)
+    ax.set_ylabel("")
+    ax.tick_params(labelsize=6)
+    if title:
+        ax.set_title(wrap_text(title, 90), fontsize=8)
+    return fig

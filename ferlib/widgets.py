@@ -5,8 +5,8 @@
   cards (``ferlib.models.region_views()``): AMP-Net's pose-based division, location-based padding
   and AP patches (amp-net.txt Eqs. 2–6), MA-Net's fixed splits (ma-net.txt §III-C, Table III), the
   Multiple Attention Network's Table 2 boxes (man.txt Eq. 4).
-* :class:`CamExplorer` (notebook 05): choose a trained model, a Grad-CAM target layer, a CAM method and
-  an image; see the overlay and the prediction.
+* :class:`CamExplorer` (notebook 05): choose a trained model, a Grad-CAM target layer, a CAM method, an
+  image and the class the CAM explains (predicted, true or any class); see the overlay and the prediction.
 
 The state → figure logic is plain Python (``render`` methods return PNG bytes), so it is tested
 without a browser; ``widget()`` only wires ipywidgets controls to it. The explorer's outer box has the
@@ -197,16 +197,51 @@ class CamExplorer:
         self.class_names = list(class_names)
         self.methods = list(methods)
 
-    def overlay(self, model: str, target: str, index: int, method: str = "GradCAM") -> tuple[np.ndarray, str]:
+    def explained_class(self, model: str, index: int, explain_class: str | int = "predicted") -> int:
+        """The class a CAM explains: ``"predicted"`` (the model's decision), ``"true"`` (the label) or
+        a class index (any class: "what in this face speaks for *fear*?")."""
+        if explain_class == "predicted":
+            net = self.models[model]
+            sl = slice(index, index + 1)
+            kw = {k: v[sl] for k, v in explain.model_inputs(net, self.batch).items()}
+            return int(explain.predicted_classes(net, self.images[sl], **kw)[0])
+        if explain_class == "true":
+            return int(self.batch["label"][index])
+        c = int(explain_class)
+        if not 0 <= c < len(self.class_names):
+            raise ValueError(f"explain_class must be 'predicted', 'true' or 0..{len(self.class_names) - 1}, got {c}")
+        return c
+
+    def cam(
+        self, model: str, target: str, index: int, method: str = "GradCAM", explain_class: str | int = "predicted"
+    ) -> tuple[np.ndarray, int, int]:
+        """The CAM (H×W, in image coordinates: ``place_cams``), the class it explains, the prediction."""
         net = self.models[model]
         layer = explain.branch_targets(net, [target])[target]
         inputs = explain.model_inputs(net, self.batch)
         sl = slice(index, index + 1)
         kw = {k: v[sl] for k, v in inputs.items()}
         pred = int(explain.predicted_classes(net, self.images[sl], **kw)[0])
-        cam = explain.compute_cams(net, self.images[sl], layer, classes=[pred], method=method, **kw)[0]
+        cls = pred if explain_class == "predicted" else self.explained_class(model, index, explain_class)
+        cam = explain.compute_cams(net, self.images[sl], layer, classes=[cls], method=method, **kw)
+        if hasattr(net, "place_cams"):
+            cam = net.place_cams(target, cam, kw, int(self.images.shape[-1]))
+        return cam[0], cls, pred
+
+    def overlay(
+        self, model: str, target: str, index: int, method: str = "GradCAM", explain_class: str | int = "predicted"
+    ) -> tuple[np.ndarray, str]:
+        """The overlay (uint8 RGB) and its caption; an empty (all-zero) CAM gives the grey face and
+        says so instead of showing a rescaled nothing."""
+        cam, cls, pred = self.cam(model, target, index, method, explain_class)
         truth = int(self.batch["label"][index])
-        caption = f"{model} / {target} / {method}: predicted {self.class_names[pred]}, true {self.class_names[truth]}"
+        caption = (
+            f"{model} / {target} / {method}: explains {self.class_names[cls]} "
+            f"(predicted {self.class_names[pred]}, true {self.class_names[truth]})"
+        )
+        if cam.max() <= 0:
+            grey = plots.as_hwc(self.faces[index]).mean(axis=2, keepdims=True).astype(np.uint8)
+            return np.repeat(grey, 3, axis=2), caption + " — EMPTY map (no positive evidence for this class here)"
         return explain.overlay(self.faces[index], cam), caption
 
     def widget(self):
@@ -219,6 +254,12 @@ class CamExplorer:
         model = w.Dropdown(options=names, value=names[0], description="model")
         target = w.Dropdown(options=list(self.models[names[0]].cam_targets()), description="layer")
         method = w.Dropdown(options=self.methods, value=self.methods[0], description="method")
+        explains = w.Dropdown(
+            options=[("predicted class", "predicted"), ("true class", "true")]
+            + [(f"class: {n}", i) for i, n in enumerate(self.class_names)],
+            value="predicted",
+            description="explains",
+        )
         index = w.IntSlider(
             value=0, min=0, max=int(self.images.shape[0]) - 1, description="image", continuous_update=False
         )
@@ -228,7 +269,7 @@ class CamExplorer:
         def refresh(_=None) -> None:
             if target.value is None:
                 return
-            over, text = self.overlay(model.value, target.value, index.value, method.value)
+            over, text = self.overlay(model.value, target.value, index.value, method.value, explains.value)
             buf = io.BytesIO()
             Image.fromarray(over).resize((336, 336)).save(buf, format="PNG")
             image.value = buf.getvalue()
@@ -239,9 +280,9 @@ class CamExplorer:
             refresh()
 
         model.observe(on_model, names="value")
-        for ctl in (target, method, index):
+        for ctl in (target, method, index, explains):
             ctl.observe(refresh, names="value")
         refresh()
-        box = w.VBox([w.HBox([model, target]), w.HBox([method, index]), image, caption])
+        box = w.VBox([w.HBox([model, target]), w.HBox([method, index]), explains, image, caption])
         box.add_class("ferlib-cam-explorer")
         return box

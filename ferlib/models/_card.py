@@ -10,7 +10,8 @@ facts up here (``ferlib.models.get_card(name)``) instead of keeping its own tabl
 * :class:`ReportedResult` — accuracy per dataset, the table it comes from, the pre-training, and
   whether the headline is the best epoch on the test set;
 * the training recipe name (``ferlib/recipes/<name>.yaml``), the ablation grids
-  (:class:`AblationGrid`, notebook 04), the primary Grad-CAM target, the checkpoint formats it can
+  (:class:`AblationGrid`, notebook 04), the primary Grad-CAM target, the reader of the network's own
+  attention maps (``attention``, :mod:`ferlib.models._attention`), the checkpoint formats it can
   load (:class:`CheckpointFormat`: a key map) and the explorer's region views (:class:`RegionView`).
 """
 
@@ -206,6 +207,9 @@ class PaperCard:
     primary_cam_target: str = ""
     checkpoint_formats: tuple[CheckpointFormat, ...] = ()
     region_views: tuple[RegionView, ...] = ()
+    #: Reads the attention the network computes, in image coordinates
+    #: (``(model, images, inputs) -> ferlib.models._attention.OwnAttention``); None: it has none.
+    attention: Callable[..., Any] | None = None
     #: The RAF-DB figure shown beside ferlib's results (``study.PAPER_RESULTS``), or None.
     headline_dataset: str = "RAF-DB"
     note: str = ""

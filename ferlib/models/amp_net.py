@@ -61,6 +61,7 @@ from ferlib.models._amp_net_keys import (
     map_ampnet_official_key,
 )
 from ferlib.models._amp_net_view import AMP_NET_VIEW, amp_net_geometry
+from ferlib.models._attention import amp_net_attention, amp_net_lp_regions_to_image
 from ferlib.models._base import FERModel
 from ferlib.models._card import (
     AblationGrid,
@@ -380,9 +381,9 @@ class AMPNet(FERModel):
         )
 
     def cam_targets(self) -> dict[str, nn.Module]:
-        """Grad-CAM layers: ``gp`` (last OSA block, 512×7×7), ``lp`` (the 2×2 canvas of the four region
-        branches, 512×14×14 in face layout), ``ap_<patch>`` (each AP branch, 256×L/2×L/2, patch-local:
-        overlay it on ``aux["ap_boxes"]``)."""
+        """Grad-CAM layers: ``gp`` (last OSA block, 512×7×7), ``lp`` (the 2×2 tiling of the four padded
+        region canvases, 512×14×14; :meth:`place_cams` puts each region back on the face), ``ap_<patch>``
+        (each AP branch, 256×L/2×L/2, patch-local: :meth:`place_cams` pastes it into ``aux["ap_boxes"]``)."""
         targets: dict[str, nn.Module] = {}
         if self.gp is not None:
             targets["gp"] = self.gp.blocks[-1]
@@ -395,7 +396,14 @@ class AMPNet(FERModel):
 
     def place_cams(self, target: str, cams: np.ndarray, inputs: Mapping[str, Any], image_size: int) -> np.ndarray:
         """An ``ap_<patch>`` CAM is patch-local (L/2 × L/2 cells of one L×L patch): paste each back
-        into its patch box (Eq. 6) on the face. Other targets are already in image layout."""
+        into its patch box (Eq. 6) on the face. The ``lp`` CAM lies on the 2×2 tiling of the four
+        padded region canvases: each region's part goes back to the region's place (padding dropped).
+        ``gp`` is already in image layout."""
+        if target == "lp" and self.lp is not None:
+            lm = inputs.get("landmarks5")
+            lm = None if lm is None else torch.as_tensor(lm)
+            placed = amp_net_lp_regions_to_image(self, torch.as_tensor(np.asarray(cams)), lm, image_size)
+            return placed.amax(dim=1).numpy()
         if not target.startswith("ap_") or self.ap is None or "landmarks5" not in inputs:
             return cams
         k = AP_PATCH_NAMES.index(target[3:])
@@ -497,6 +505,7 @@ AMP_NET_CHECKPOINTS = (
 )
 
 AMP_NET_CARD = PaperCard(
+    attention=amp_net_attention,  # the network's own attention maps (_attention.py)
     citation=AMP_NET_CITATION,
     claims=Claims(
         params={"total": 105.67e6},
@@ -530,6 +539,7 @@ AMP_NET_CARD = PaperCard(
 )
 
 AMP_NET_R18_CARD = PaperCard(
+    attention=amp_net_attention,  # the network's own attention maps (_attention.py)
     citation=AMP_NET_CITATION,
     claims=Claims(
         reference_params={"lp": 42.31e6, "ap": 10.58e6, "gp": 3.48e6},

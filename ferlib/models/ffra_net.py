@@ -41,6 +41,7 @@ from collections import OrderedDict
 import torch
 import torch.nn as nn
 
+from ferlib.models._attention import ffra_net_attention
 from ferlib.models._base import FERModel
 from ferlib.models._card import AblationGrid, Citation, Claims, PaperCard, ReportedResult, ablation_rows
 from ferlib.models._weight_layouts import resnet_stage_map
@@ -236,6 +237,7 @@ class FFRANet(FERModel):
 
 
 FFRA_NET_CARD = PaperCard(
+    attention=ffra_net_attention,  # the network's own attention maps (_attention.py)
     citation=Citation(
         ("Y. Chen", "S. Liu", "D. Zhao", "W. Ji"),
         "Occlusion facial expression recognition based on feature fusion residual attention network",

@@ -36,6 +36,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from ferlib.models._attention import lan_attention
 from ferlib.models._base import FERModel
 from ferlib.models._card import AblationGrid, Citation, Claims, PaperCard, ReportedResult, ablation_rows
 from ferlib.models._weight_layouts import resnet_stage_map
@@ -181,6 +182,7 @@ class LAN(FERModel):
 
 
 LAN_CARD = PaperCard(
+    attention=lan_attention,  # the network's own attention maps (_attention.py)
     citation=Citation(
         ("Sunyoung Cho", "Jwajin Lee"),
         "Learning local attention with guidance map for pose robust facial expression recognition",

@@ -53,6 +53,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torchvision
 
+from ferlib.models._attention import ma_net_attention
 from ferlib.models._base import FERModel
 from ferlib.models._card import (
     LANDMARK5_LABELS,
@@ -467,6 +468,7 @@ def _split_view(split: int, overlap: int) -> RegionView:
 _PUBLIC_CODE_NOTE = "public code: the paper's code (github.com/zengqunzhao/MA-Net) keeps the best test-set epoch"
 
 MA_NET_CARD = PaperCard(
+    attention=ma_net_attention,  # the network's own attention maps (_attention.py)
     citation=Citation(
         ("Zengqun Zhao", "Qingshan Liu", "Shanmin Wang"),
         "Learning deep global multi-scale and local attention features for facial expression recognition in the wild",

@@ -76,6 +76,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from ferlib.models._attention import man_attention
 from ferlib.models._base import FERModel
 from ferlib.models._card import (
     AblationGrid,
@@ -498,6 +499,7 @@ def man_region_panels(
 MAN_VIEW = RegionView("MAN: Table 2 regions", man_region_geometry, man_region_panels)
 
 MAN_CARD = PaperCard(
+    attention=man_attention,  # the network's own attention maps (_attention.py)
     citation=Citation(
         ("Yanling Gan", "Jingying Chen", "Zongkai Yang", "Luhui Xu"),
         "Multiple attention network for facial expression recognition",

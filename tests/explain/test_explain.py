@@ -56,3 +56,37 @@ def test_compute_cams_through_landmark_wrapper_for_every_cam_target():
     a = compute_cams(plain, images[:1], plain.cam_targets()["layer4"], classes=[0])
     b = compute_cams(plain, images[:1], plain.cam_targets()["layer4"], classes=[3])
     assert a.shape == (1, 224, 224) and not np.allclose(a, b)  # the explained class matters
+
+
+def test_mass_on_mask_by_hand():
+    from ferlib.explain import mass_on_mask
+
+    maps = np.zeros((3, 4, 4))
+    maps[0, 0, 0], maps[0, 3, 3] = 3.0, 1.0  # 3 of 4 units inside the top-left quarter
+    maps[1, 3, 3] = 2.0  # nothing inside
+    mask = np.zeros((4, 4), bool)
+    mask[:2, :2] = True
+    share = mass_on_mask(maps, mask)
+    assert share[0] == pytest.approx(0.75) and share[1] == pytest.approx(0.0)
+    assert np.isnan(share[2])  # an empty map has no share
+    assert float(mass_on_mask(maps[0], mask)) == pytest.approx(0.75)
+    per_face = np.zeros((3, 4, 4), bool)
+    per_face[1, 3, 3] = True  # one mask per map
+    assert mass_on_mask(maps, per_face)[:2] == pytest.approx([0.0, 1.0])
+    with pytest.raises(ValueError, match="must be H×W"):
+        mass_on_mask(maps, np.zeros((3, 3), bool))
+    with pytest.raises(ValueError, match="non-negative"):
+        mass_on_mask(-maps, mask)
+
+
+def test_an_empty_cam_stays_empty_instead_of_rescaled_noise():
+    from ferlib.explain import compute_cams
+    from ferlib.models import create_model
+
+    torch.manual_seed(0)
+    model = create_model("resnet18").eval()
+    images = torch.randn(2, 3, 64, 64)
+    assert compute_cams(model, images, model.layer4, classes=[0, 1]).max(axis=(1, 2)) == pytest.approx(1.0, abs=1e-5)
+    with torch.no_grad():
+        model.fc.weight.zero_()  # no gradient reaches layer4: nothing to explain
+    assert compute_cams(model, images, model.layer4, classes=[0, 1]).max() == 0.0

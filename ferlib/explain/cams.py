@@ -141,15 +141,21 @@ def compute_cams(
     landmarks5: torch.Tensor | None = None,
     landmarks8: torch.Tensor | None = None,
     output: str = "logits",
+    empty_below: float | None = 1e-8,
 ) -> np.ndarray:
     """CAMs (B×H×W float in [0, 1]) of ``target_layer`` for a batch of normalised images.
 
     ``classes``: the class to explain per image (None = the predicted class). One pytorch-grad-cam
     call per image, with that image's landmarks (see the module docstring).
+
+    pytorch-grad-cam rescales every map to [0, 1] by its own maximum, so a map whose positive part is
+    nothing (ReLU removed everything) or numerically nothing would be stretched into full-scale noise.
+    A map whose largest raw value (before that rescaling) is ``≤ empty_below`` is returned as all
+    zeros instead: "empty", which :func:`ferlib.plots.draw_cam` labels as such.
     """
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
-    cls = cam_method(method)
+    cls = _peak_recording(cam_method(method))
     model.eval()
     cams = []
     for i in range(images.shape[0]):
@@ -160,8 +166,29 @@ def compute_cams(
         with cls(model=wrapped, target_layers=[target_layer]) as cam:
             if hasattr(cam, "batch_size"):
                 cam.batch_size = 8
-            cams.append(cam(input_tensor=images[i : i + 1], targets=targets)[0])
+            cam.raw_peaks = []
+            out = cam(input_tensor=images[i : i + 1], targets=targets)[0]
+            if empty_below is not None and cam.raw_peaks and max(cam.raw_peaks) <= empty_below:
+                out = np.zeros_like(out)
+            cams.append(out)
     return np.stack(cams).astype(np.float32)
+
+
+_RECORDING: dict[type, type] = {}
+
+
+def _peak_recording(cls: type) -> type:
+    """``cls`` (a pytorch-grad-cam method) that also keeps each raw map's positive maximum in
+    ``raw_peaks``, read before the library rescales the map (nothing else changes)."""
+    if cls not in _RECORDING:
+
+        def get_cam_image(self, *args, **kwargs):
+            raw = cls.get_cam_image(self, *args, **kwargs)
+            self.raw_peaks.append(float(np.max(np.maximum(raw, 0))) if np.size(raw) else 0.0)
+            return raw
+
+        _RECORDING[cls] = type(f"PeakRecording{cls.__name__}", (cls,), {"get_cam_image": get_cam_image})
+    return _RECORDING[cls]
 
 
 def guided_gradcam(
