@@ -7,7 +7,7 @@ per face, summarised with a bootstrap interval over faces and split by whether t
 
 :func:`mass_on_masks` is a pure function (any non-negative maps, any masks); the CAMs come from
 pytorch-grad-cam through :func:`ferlib.explain.branch_cams`, the own maps from the model's ``aux`` outputs
-(:func:`own_attention_maps`: LAN's attention map ``F_m``, MAN's region masks).
+(:func:`own_attention_maps`, through :func:`ferlib.explain.attention_maps`: every family's own gates and maps).
 """
 
 from __future__ import annotations
@@ -17,34 +17,28 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ferlib.robustness.stats import N_RESAMPLES, paired_mean_interval
-
-#: ``aux`` outputs that are a model's own spatial attention (B×h×w or B×N×h×w, non-negative): LAN's
-#: ``attention_map`` (lan.txt, F_m in (0, 1)) and MAN's RASnet ``masks`` (man.txt; the mean over regions).
-OWN_ATTENTION_KEYS: tuple[str, ...] = ("attention_map", "masks")
 
 
 def mass_on_masks(maps: Any, occluder: Any, face: Any) -> dict[str, np.ndarray]:
     """Per image, where the mass of a non-negative map lies: ``on_occluder`` = Σ map·occluder / Σ map,
     ``on_visible_face`` = Σ map·(face ∧ ¬occluder) / Σ map, ``on_background`` = the rest; ``occluder_area`` =
     the occluder's share of the image and ``ratio`` = on_occluder / occluder_area (1: no preference, < 1: the
-    map avoids the occluder). ``maps`` B×H×W (or H×W), masks of the same shape; a zero map gives NaN."""
+    map avoids the occluder). ``maps`` B×H×W, masks B×H×W; a map with no mass gives NaN (both shares come from
+    :func:`ferlib.explain.mass_on_mask`)."""
+    from ferlib.explain import mass_on_mask
+
     m = np.asarray(maps, dtype=np.float64)
     occ = np.asarray(occluder, dtype=bool)
     fc = np.asarray(face, dtype=bool)
     if m.shape != occ.shape or m.shape != fc.shape:
         raise ValueError(f"maps {m.shape}, occluder {occ.shape} and face {fc.shape} masks must have the same shape")
-    if np.any(m < 0):
-        raise ValueError("attention mass needs non-negative maps (CAMs after ReLU, attention weights)")
-    axes = (-2, -1)
-    total = m.sum(axes)
+    on_occ = np.atleast_1d(mass_on_mask(m, occ))
+    on_face = np.atleast_1d(mass_on_mask(m, fc & ~occ))
+    area = np.atleast_1d(occ.mean((-2, -1)))
     with np.errstate(invalid="ignore", divide="ignore"):
-        on_occ = (m * occ).sum(axes) / total
-        on_face = (m * (fc & ~occ)).sum(axes) / total
-        area = occ.mean(axes)
-        ratio = np.where(area > 0, on_occ / area, np.nan)
+        ratio = np.where(area > 0, on_occ / np.where(area > 0, area, 1.0), np.nan)
     return {
         "on_occluder": on_occ,
         "on_visible_face": on_face,
@@ -54,24 +48,15 @@ def mass_on_masks(maps: Any, occluder: Any, face: Any) -> dict[str, np.ndarray]:
     }
 
 
-@torch.no_grad()
-def own_attention_maps(model: torch.nn.Module, images: torch.Tensor, inputs: dict[str, Any]) -> dict[str, np.ndarray]:
-    """The model's own attention maps (:data:`OWN_ATTENTION_KEYS` of its ``aux``), up-sampled bilinearly to the
-    image size: ``{"own:<key>": B×H×W}``; empty for a model without any."""
-    out = model(images, **inputs)
-    aux = getattr(out, "aux", None) or {}
-    size = images.shape[-2:]
-    maps = {}
-    for key in OWN_ATTENTION_KEYS:
-        a = aux.get(key)
-        if not isinstance(a, torch.Tensor) or a.ndim not in (3, 4):
-            continue
-        a = a.float()
-        if a.ndim == 4:
-            a = a.mean(1)
-        up = F.interpolate(a[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
-        maps[f"own:{key}"] = up.clamp_min(0).cpu().numpy()
-    return maps
+def own_attention_maps(model: torch.nn.Module, images: torch.Tensor, batch: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The network's own attention maps in image coordinates (:func:`ferlib.explain.attention_maps`: AMP-Net's LP
+    and AP gates, MA-Net's local attention, LAN's ``F_m``, MAN's masks, FFRA-Net's shuffle attention), named
+    ``own:<name>``; empty for a network without any."""
+    from ferlib.explain import attention_maps
+
+    with torch.no_grad():
+        maps = attention_maps(model, images, batch.get("landmarks5"), batch.get("landmarks8"))
+    return {f"own:{k}": np.clip(np.asarray(v, dtype=np.float64), 0, None) for k, v in maps.items()}
 
 
 def attention_records(
@@ -90,13 +75,12 @@ def attention_records(
     :func:`mass_on_masks`, whether the prediction was correct. CAMs explain the predicted class.
     ``images``: normalised B×3×H×W; ``batch``: the landmarks the model needs."""
     from ferlib.explain import branch_cams
-    from ferlib.models import model_inputs
 
     model.eval()
     sources = dict(
         branch_cams(model, images, batch, classes=[int(c) for c in predictions], method=method, branches=branches)
     )
-    sources.update(own_attention_maps(model, images, model_inputs(model, batch)))
+    sources.update(own_attention_maps(model, images, batch))
     records = []
     for source, maps in sources.items():
         shares = mass_on_masks(maps, occluder, face)
