@@ -125,8 +125,8 @@ def main(argv: list[str] | None = None) -> int:
             f"Evaluation of {', '.join(models)} on the {e['conditions']} conditions of the default grid "
             f"({args.eval_faces} faces): building {e['build_s']:.1f} s, predicting {e['predict_s']:.1f} s, of which "
             f"forward passes {e['forward_s']:.1f} s = **{e['forward_s'] / e['predict_s']:.0%} of prediction** and "
-            f"{e['forward_s'] / total:.0%} of building + predicting ({len(models)} model(s); with more models and seeds the "
-            "variants are built once and the forward share grows).",
+            f"{e['forward_s'] / total:.0%} of building + predicting ({len(models)} model(s); with more models and "
+            "seeds the variants are built once and the forward share grows).",
             "",
         ]
     publish("\n".join(lines), args.write, "robustness-variants", "cpu")
