@@ -30,12 +30,12 @@ def test_an_empty_map_gives_nan_and_the_summary_skips_it():
     occ = np.ones((1, 3, 3), dtype=bool)
     out = mass_on_masks(maps, occ, occ)
     assert np.isnan(out["on_occluder"][0])
+    nan = float("nan")
     records = [
         {"m": "a", "correct": True, "on_occluder": 0.2, "on_visible_face": 0.5, "ratio": 1.0, "occluder_area": 0.2},
         {"m": "a", "correct": False, "on_occluder": 0.4, "on_visible_face": 0.3, "ratio": 2.0, "occluder_area": 0.2},
-        {"m": "a", "correct": False, "on_occluder": float("nan"), "on_visible_face": float("nan"), "ratio": float("nan"),
-         "occluder_area": 0.2},
-    ]  # fmt: skip
+        {"m": "a", "correct": False, "on_occluder": nan, "on_visible_face": nan, "ratio": nan, "occluder_area": 0.2},
+    ]
     rows = {r["predictions"]: r for r in summarise_attention(records, ["m"], n_resamples=200)}
     assert rows["all"]["n"] == 3 and rows["all"]["on_occluder"] == pytest.approx(0.3)
     assert rows["correct"]["on_occluder"] == pytest.approx(0.2) and rows["wrong"]["ratio"] == pytest.approx(2.0)
