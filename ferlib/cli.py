@@ -19,7 +19,7 @@ import os
 import sys
 
 #: Subcommand modules, in the order ``ferlib --help`` lists them.
-COMMANDS = ("data", "landmarks", "models", "train", "evaluate", "study")
+COMMANDS = ("data", "landmarks", "models", "train", "evaluate", "robustness", "study")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -13,7 +13,9 @@ Floors, lowest first (a module may import its own floor and the floors below, ne
 1. data: ``ferlib.data`` and ``occlusion`` (occluders are placed on images by given landmarks, and
    SynthFER renders occluded faces with them, so they sit with the data);
 2. landmarks; 3. models; 4. train;
-5. explain: ``explain`` and ``plots`` (CAM and result figures drawn from trained models);
+5. explain: ``explain`` and ``plots`` (CAM and result figures drawn from trained models), and ``robustness``
+   (evaluates trained models under test conditions and measures their CAMs there: it needs models, train's
+   evaluation and explain, and the study notebooks and the CLI above it call it);
 6. study: ``ferlib.study``, ``profiles`` (study profiles) and ``widgets`` (the notebooks' explorers);
 7. commands and cli: ``ferlib.commands``, ``cli``, ``__main__``.
 
@@ -47,6 +49,7 @@ FLOORS: dict[str, int] = {
     "ferlib.train": 4,
     "ferlib.explain": 5,
     "ferlib.plots": 5,
+    "ferlib.robustness": 5,
     "ferlib.study": 6,
     "ferlib.profiles": 6,
     "ferlib.widgets": 6,

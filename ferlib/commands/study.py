@@ -77,7 +77,7 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "study",
         help="run the study notebooks (papermill) into runs/<stamp>-study/ with a report",
-        description="Run notebooks/01_landmarks … 05_gradcam in order with papermill (kernel "
+        description="Run notebooks/01_landmarks … 06_robustness in order with papermill (kernel "
         "python3, cwd notebooks/) into runs/<stamp>-study/: executed notebooks, PNG figures, "
         "metrics.json and report.md/report.html. Stops at the first failing notebook.",
     )

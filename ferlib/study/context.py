@@ -33,6 +33,7 @@ NOTEBOOKS: tuple[str, ...] = (
     "03_training.ipynb",
     "04_ablations.ipynb",
     "05_gradcam.ipynb",
+    "06_robustness.ipynb",
 )
 #: Parameters every study notebook declares in its ``parameters`` cell.
 STANDARD_PARAMETERS: tuple[str, ...] = (

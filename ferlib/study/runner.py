@@ -1,6 +1,6 @@
 """Running the study: execute the notebooks in order with papermill into one run folder.
 
-:func:`run_study` executes ``notebooks/01_landmarks.ipynb`` … ``05_gradcam.ipynb`` in order with
+:func:`run_study` executes ``notebooks/01_landmarks.ipynb`` … ``06_robustness.ipynb`` in order with
 ``papermill.execute_notebook`` (kernel ``python3``, working directory ``notebooks/``), into
 ``runs/<stamp>-study/``: the executed notebooks, the figures, ``metrics.json``, ``study.json`` and
 the report. It stops at the first failing notebook and names the failing cell.
