@@ -187,6 +187,38 @@ def detection_by_condition(
     return summarise_detection(detection_records(dataset, detector, indices), by)
 
 
+def pad_face(image: Any, points: Any, margin: int) -> tuple[np.ndarray, np.ndarray]:
+    """An H×W×3 uint8 image (array or 3×H×W tensor) padded by ``margin`` px on every side with its edge pixels
+    replicated, and its N×2 points shifted to match. Gives a detector the margin around the face it was trained
+    with (MTCNN's points drift on tight aligned crops; see ``docs/synthfer.md``, "Measured realism")."""
+    from ferlib.data.images import to_rgb_array
+
+    arr = to_rgb_array(image)
+    m = int(margin)
+    padded = np.pad(arr, ((m, m), (m, m), (0, 0)), mode="edge") if m > 0 else arr
+    return padded, np.asarray(points, dtype=np.float32) + np.float32(max(m, 0))
+
+
+class WithMargin:
+    """A view of a sample dataset whose images are padded by ``margin`` px (:func:`pad_face`); ``landmarks5``
+    shift with them, ``meta`` and ``label`` are unchanged. Other keys (8 points, contours, masks) are dropped."""
+
+    def __init__(self, dataset: Any, margin: int) -> None:
+        self.dataset, self.margin = dataset, int(margin)
+        self.class_names = getattr(dataset, "class_names", None)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        s = self.dataset[i]
+        image, points = pad_face(s["image"], s["landmarks5"], self.margin)
+        out = {"image": image, "landmarks5": points, "meta": s.get("meta", {})}
+        if "label" in s:
+            out["label"] = s["label"]
+        return out
+
+
 def template_offset(
     dataset: Any,
     indices: Sequence[int] | None = None,
@@ -255,6 +287,8 @@ __all__ = [
     "inter_ocular_distance",
     "matching_face",
     "normalised_mean_error",
+    "pad_face",
+    "WithMargin",
     "rate_interval",
     "summarise_detection",
     "template_offset",

@@ -9,6 +9,7 @@ import torch
 from ferlib.data.face_geometry import canonical_template
 from ferlib.landmarks.base import Detector, Face
 from ferlib.landmarks.benchmark import (
+    WithMargin,
     detection_by_condition,
     detection_records,
     normalised_mean_error,
@@ -157,3 +158,15 @@ def test_rate_interval_is_wilson():
     low, high = rate_interval(10, 10)
     assert low == pytest.approx(0.7225, abs=1e-3) and high == pytest.approx(1.0)
     assert all(np.isnan(rate_interval(0, 0)))
+
+
+def test_with_margin_pads_images_and_shifts_points():
+    ds = FakeDataset([0.0], ["none"])
+    padded = WithMargin(ds, 10)[0]
+    assert padded["image"].shape == (148, 148, 3)
+    np.testing.assert_allclose(padded["landmarks5"], TRUTH + 10)
+    assert padded["image"][0, 0, 0] == 0 and padded["image"][10, 10, 0] == 0  # edge replicated, index pixel kept
+    assert padded["meta"]["occlusion"] == "none" and padded["label"] == 0
+    # the fake detector reads the index from pixel (0, 0), which edge padding keeps
+    table = detection_by_condition(WithMargin(ds, 10), FakeDetector({0: [(BOX + 10, TRUTH + 10)]}), by=())
+    assert (int(table.detected[0]), float(table.nme[0])) == (1, 0.0)
