@@ -197,6 +197,8 @@ sns.stripplot(data=detected, x="pose", y="nme_pct", hue="occluder", ax=axes[2], 
 axes[2].axhline(100 * astro_nme, color="#D55E00", ls="--", lw=1, label="astronaut photo (real)")
 axes[2].axhline(100 * astro_nme_tight, color="#D55E00", ls=":", lw=1, label="astronaut aligned crop (real)")
 axes[2].set_yscale("log")  # a few misread faces sit an order of magnitude above the rest
+axes[2].set_yticks([2, 5, 10, 20, 50, 100], labels=["2", "5", "10", "20", "50", "100"])
+axes[2].minorticks_off()
 axes[2].set(ylabel="NME (% of inter-ocular distance, log)", xlabel="|yaw| (°)", title="NME of the detected faces")
 axes[2].legend(fontsize=7, title=None, loc="upper left")
 fig.suptitle("SynthFER (synthetic), standard preset; error bars: 95 % Wilson intervals; numbers: detected/n",
@@ -288,8 +290,8 @@ fig, ax = plt.subplots(figsize=(4, 4))
 plots.show_face(ax, frontal[0]["image"], "")
 ax.scatter(template[:, 0], template[:, 1], s=60, marker="x", c="#00C853", label="ArcFace template (224 px)", zorder=6)
 ax.scatter(mean_pts[:, 0], mean_pts[:, 1], s=30, c="#FF2D2D", edgecolors="white", label="SynthFER mean points", zorder=6)
-ax.legend(fontsize=7, loc="lower center")
-ax.set_title(f"SynthFER (synthetic), frontal preset, {geometry['n']} faces", fontsize=9)
+ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.01), ncol=2, frameon=False)
+ax.set_title(f"SynthFER (synthetic), frontal preset: mean of {geometry['n']} faces on face 0", fontsize=9)
 ctx.show(fig, "template_geometry")
 
 # %% [markdown]
