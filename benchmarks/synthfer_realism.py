@@ -173,6 +173,16 @@ def markdown(result: dict) -> str:
                 if preset == "frontal" and len(tight[key]) == 1:
                     continue  # one pose bin and no occluder: the same as "all"
                 lines.append(row(preset, label.format(r[col]), r, wide_rows.get(r[col], {"rate": None, "nme": None})))
+    lines += ["", "Per class, as rendered (found % / NME %):", ""]
+    presets = list(result["presets"])
+    lines += ["| class | " + " | ".join(presets) + " |", "|---" * (len(presets) + 1) + "|"]
+    per_class = {p: {r["class_name"]: r for r in result["presets"][p]["as_rendered"]["by_class"]} for p in presets}
+    for name in per_class[presets[0]]:
+        cells = [
+            f"{_pct(per_class[p][name]['rate'])} / {_pct(per_class[p][name]['nme'])}" if name in per_class[p] else "—"
+            for p in presets
+        ]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     real = result["real"]
     lines += [
         "",
