@@ -70,6 +70,9 @@ from ferlib.study.exercises import check_answer
 ctx = prepare_notebook("01_landmarks.ipynb", profile=profile, dataset=dataset, data_root=data_root,
                        models=models, device=device, seed=seed, run_dir=run_dir)
 print(ctx.describe())
+print(f"This notebook draws SynthFER (synthetic) faces from two presets, named in every figure: 'standard' for "
+      f"detection by pose and occluder, 'frontal' for the template geometry (the study trains on "
+      f"'{ctx.synthfer_preset}').")
 POINT_NAMES = ("image-left eye", "image-right eye", "nose tip", "image-left mouth", "image-right mouth")
 POINT_COLOURS = plots.PALETTE[:5]
 
