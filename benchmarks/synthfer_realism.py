@@ -22,7 +22,7 @@ Goals (issue 13): MTCNN finds ≥ 98 % of ``frontal`` and ≥ 90 % of unoccluded
 its NME on SynthFER is within 2× of its NME on the real face (compared like for like: aligned crops as is, and
 with the margin).
 
-    .venv/bin/python benchmarks/synthfer_realism.py                      # n = 160 per preset, ~3-4 min on 2 cores
+    .venv/bin/python benchmarks/synthfer_realism.py                      # n = 160 per preset, 3-7 min on 2 shared cores
     .venv/bin/python benchmarks/synthfer_realism.py --n 400 --write-docs docs/synthfer.md
 
 Writes ``--out``/realism.json (every number) and ``--out``/realism.md (the Markdown tables); ``--write-docs FILE``
