@@ -47,6 +47,7 @@ from ferlib.data.synthfer.dataset import (
     materialise,
     synthfer_labels,
     synthfer_subjects,
+    template_offsets,
 )
 from ferlib.data.synthfer.expressions import (
     AU_PROTOTYPES,
@@ -96,4 +97,5 @@ __all__ = [
     "split_code",
     "subject_name",
     "materialise",
+    "template_offsets",
 ]

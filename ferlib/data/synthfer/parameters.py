@@ -195,8 +195,10 @@ class FaceParams:
     degradations: Degradations = Degradations()
     image_size: int = 224
     supersample: int = 2
-    centre: tuple[float, float] = (0.5, 0.5)  # head centre, fraction of the image
-    scale: float = 0.36  # head half-height, fraction of the image
+    # The alignment's jitter: (0.5, 0.47) and 0.36 put the neutral 5 points exactly on the ArcFace
+    # template scaled to the image; other values shift it (fraction of the image) and scale it (× scale/0.36).
+    centre: tuple[float, float] = (0.5, 0.47)
+    scale: float = 0.36
 
     def au_value(self, au: int, side: int | None = None) -> float:
         """Intensity of ``au`` on a side (0 subject's right / image left, 1 the other) or the max."""
@@ -215,7 +217,13 @@ _SKIN_BASE = np.array(
 _HAIR = np.array(
     [[20, 15, 12], [60, 40, 25], [110, 75, 40], [180, 140, 80], [200, 190, 170], [120, 40, 20]], dtype=np.float64
 )
-_IRIS = np.array([[70, 45, 25], [40, 28, 18], [60, 100, 150], [80, 110, 70], [110, 90, 50]], dtype=np.float64)
+_IRIS = np.array([[75, 50, 30], [62, 42, 28], [60, 100, 150], [80, 110, 70], [110, 90, 50]], dtype=np.float64)
+
+
+#: Alignment jitter: standard deviation of the template's shift (fraction of the image; 0.006 ≈ 1.3 px at
+#: 224) and the full width of its uniform relative scale spread.
+ALIGN_SHIFT_SD = 0.006
+ALIGN_SCALE_SPREAD = 0.06
 
 
 def rgb_tuple(v: np.ndarray) -> tuple[int, int, int]:
@@ -248,28 +256,28 @@ def sample_identity(seed: int, split: str, subject: int) -> Identity:
     bg2 = np.clip(bg_hue + rng.normal(0, 40, 3), 0, 255)
     style = ("short", "long", "bald")[int(rng.choice(3, p=[0.5, 0.4, 0.1]))]
     return Identity(
-        face_a=float(u() * 0.14 + 0.70),
+        face_a=float(u() * 0.08 + 0.6),
         face_c=float(u() * 0.1 + 0.85),
         jaw=float(u() * 0.3),
-        chin=float(u() * 0.12),
+        chin=float(-0.2 + u() * 0.06),
         skin=rgb_tuple(skin),
         lip=rgb_tuple(lip),
         hair=rgb_tuple(hair),
         hair_style=style,
-        hairline=float(-0.62 + u() * 0.14),
-        eye_y=float(-0.22 + u() * 0.1),
-        eye_sep=float(0.27 + u() * 0.08),
+        hairline=float(-0.6 + u() * 0.12),
+        eye_y=float(-0.15 + u() * 0.09),
+        eye_sep=float(0.255 + u() * 0.045),
         eye_w=float(0.12 + u() * 0.035),
         eye_h=float(0.055 + u() * 0.017),
         iris=rgb_tuple(_IRIS[int(rng.integers(len(_IRIS)))] + rng.normal(0, 8, 3)),
         iris_r=float(0.052 + u() * 0.012),
         brow_gap=float(0.13 + u() * 0.05),
         brow_th=float(0.035 + u() * 0.02),
-        nose_y=float(0.12 + u() * 0.1),
+        nose_y=float(0.18 + u() * 0.08),
         nose_w=float(0.065 + u() * 0.03),
         nose_len=float(0.2 + u() * 0.15),
-        mouth_y=float(0.42 + u() * 0.1),
-        mouth_w=float(0.21 + u() * 0.07),
+        mouth_y=float(0.5 + u() * 0.08),
+        mouth_w=float(0.2 + u() * 0.06),
         lip_up=float(0.035 + u() * 0.015),
         lip_lo=float(0.045 + u() * 0.02),
         blush=float(u() * 0.6),
@@ -338,8 +346,9 @@ def sample_params(
         noise_std=float(3 + 14 * params[3]) if draws[2] < dp.get("noise", 0) else 0.0,
         jpeg_quality=int(12 + 50 * params[4]) if draws[3] < dp.get("jpeg", 0) else 0,
     )
-    centre = (0.5 + float(rng.normal(0, 0.02)), 0.47 + float(rng.normal(0, 0.02)))
-    scale = float(0.36 + 0.04 * params[5])
+    # A detector-plus-alignment step leaves the crop off the template by a few pixels (see docs/synthfer.md).
+    centre = (0.5 + float(rng.normal(0, ALIGN_SHIFT_SD)), 0.47 + float(rng.normal(0, ALIGN_SHIFT_SD)))
+    scale = float(0.36 * (1 + ALIGN_SCALE_SPREAD * (params[5] - 0.5)))
     return FaceParams(
         identity=ident,
         au=au,

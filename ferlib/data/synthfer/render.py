@@ -1,5 +1,14 @@
-"""Drawing a SynthFER face from its :class:`~ferlib.data.synthfer.parameters.FaceParams`: the canonical shapes,
-the 3D lift and pose, the PIL polygons, lighting, the occluder and degradations (:func:`render_face`).
+"""Drawing a SynthFER face from its :class:`~ferlib.data.synthfer.parameters.FaceParams` (:func:`render_face`).
+
+1. **Albedo.** Background (a smooth gradient with low-frequency tint), body, a neck joined to the jaw,
+   ears, the head, brows, eyes, nostrils and mouth: filled PIL polygons at ``supersample``× resolution,
+   box-reduced (anti-aliased edges). Shapes come from :mod:`.shapes` (AU-driven), positions from
+   :mod:`.geometry` (the template-aligned projection).
+2. **Shading** (:mod:`.shading`): the head and hair as lit surfaces with the face's relief, upsampled
+   and applied per pixel, so that skin tone is modulated by the light; the hair is composited on the
+   head's surface.
+3. The occluder from :mod:`ferlib.data.occlusion` (placed from the exact landmarks), then lighting and
+   degradations.
 """
 
 from __future__ import annotations
@@ -12,214 +21,35 @@ import numpy as np
 from PIL import Image, ImageChops, ImageDraw, ImageFilter
 
 from ferlib.data.synthfer.expressions import AU_INDEX
+from ferlib.data.synthfer.geometry import Projector, nose_extra_z, rotation_matrix
 from ferlib.data.synthfer.parameters import FaceParams, Identity, rgb_tuple
+from ferlib.data.synthfer.shading import shading
+from ferlib.data.synthfer.shapes import brow_shape, eye_shape, mouth_shape
 
-# ---------------------------------------------------------------------------------------------
-# Geometry: canonical shapes → 3D → pose → image
-# ---------------------------------------------------------------------------------------------
+__all__ = ["render_face", "rotation_matrix"]
 
-
-def rotation_matrix(yaw: float, pitch: float, roll: float) -> np.ndarray:
-    """R = R_roll · R_yaw · R_pitch (degrees) in the frame x right, y down, z to the camera."""
-    y, p, r = (math.radians(v) for v in (yaw, pitch, roll))
-    ry = np.array([[math.cos(y), 0, math.sin(y)], [0, 1, 0], [-math.sin(y), 0, math.cos(y)]])
-    rp = np.array([[1, 0, 0], [0, math.cos(p), math.sin(p)], [0, -math.sin(p), math.cos(p)]])
-    rr = np.array([[math.cos(r), -math.sin(r), 0], [math.sin(r), math.cos(r), 0], [0, 0, 1]])
-    return rr @ ry @ rp
-
-
-def _surface_z(ident: Identity, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    q = 1.0 - (x / ident.face_a) ** 2 - y**2
-    return ident.face_c * np.sqrt(np.maximum(q, 0.02))
-
-
-class _Projector:
-    def __init__(self, p: FaceParams) -> None:
-        self.p = p
-        self.rot = rotation_matrix(p.yaw, p.pitch, p.roll)
-        size = p.image_size
-        self.px = p.scale * size  # pixels per face unit
-        self.cx, self.cy = p.centre[0] * size, p.centre[1] * size
-        self.prow = (self.px * self.rot[:2]).tolist()  # the two projected rows, in pixels
-        self._sil: np.ndarray | None = None
-
-    def project(self, xy: np.ndarray, extra_z: np.ndarray | float = 0.0, z: np.ndarray | None = None) -> np.ndarray:
-        """Canonical (x, y) points (lifted onto the head surface + ``extra_z``, or at depth ``z``)
-        → rotated → weak-perspective pixel coordinates, N×2."""
-        xy = np.asarray(xy, dtype=np.float64)
-        x, y = xy[:, 0], xy[:, 1]
-        zz = _surface_z(self.p.identity, x, y) + extra_z if z is None else z
-        (r00, r01, r02), (r10, r11, r12) = self.prow
-        out = np.empty((len(xy), 2))
-        out[:, 0] = self.cx + r00 * x + r01 * y + r02 * zz
-        out[:, 1] = self.cy + r10 * x + r11 * y + r12 * zz
-        return out
-
-    def silhouette(self, n: int, jaw: float, chin: float, t: np.ndarray | None = None) -> np.ndarray:
-        """Outline of the rotated head ellipsoid (exact ellipse), narrowed at the jaw."""
-        if self._sil is None:
-            ident = self.p.identity
-            # Silhouette of the un-rolled head, then the roll as a 2D rotation (roll is about the
-            # view axis, so it commutes with the projection).
-            roll = math.radians(self.p.roll)
-            rz = np.array([[math.cos(roll), -math.sin(roll)], [math.sin(roll), math.cos(roll)]])
-            m = (rz.T @ self.rot[:2, :]) @ np.diag([ident.face_a, 1.0, ident.face_c])
-            w, v = np.linalg.eigh(m @ m.T)  # the ellipse {m·u : |u| = 1} = {L·v : |v| = 1}
-            lmat = v @ np.diag(np.sqrt(np.maximum(w, 1e-12))) @ v.T
-            self._sil = (lmat.T @ rz.T) * self.px
-        if t is None:
-            t = np.linspace(0, 2 * np.pi, n, endpoint=False)
-        cu, su = np.cos(t), np.sin(t)
-        low = np.clip(su, 0, None)
-        cu = cu * (1 - jaw * low**2)
-        su = np.where(su > 0, su * (1 + chin * low**4), su)
-        pts = np.column_stack([cu, su]) @ self._sil
-        return pts + [self.cx, self.cy]
-
-
-_T11 = np.linspace(-1, 1, 11)
-_T13 = np.linspace(-1, 1, 13)
 _ANG10 = np.linspace(0, 2 * np.pi, 10, endpoint=False)
-_CIRCLE16 = np.column_stack(
-    [np.cos(np.linspace(0, 2 * np.pi, 16, endpoint=False)), np.sin(np.linspace(0, 2 * np.pi, 16, endpoint=False))]
-)
+_ANG16 = np.linspace(0, 2 * np.pi, 16, endpoint=False)
 _COS14 = np.cos(np.linspace(0, 2 * np.pi, 14))
 _SIN14 = np.sin(np.linspace(0, 2 * np.pi, 14))
-
-
-def _arc(t: np.ndarray, power: float) -> np.ndarray:
-    """(1 - t²)^power for t in [-1, 1]: the profile of lids and lips."""
-    return np.power(np.maximum(1 - t * t, 0.0), power)
-
-
-def _eye_shapes(ident: Identity, au: np.ndarray, side: int) -> dict[str, np.ndarray]:
-    """Sclera outline, iris, pupil and lid lines of one eye in the canonical plane.
-
-    side 0 = subject's right eye (image left, x < 0), 1 = subject's left eye (image right)."""
-    a = lambda k: float(au[AU_INDEX[k], side])  # noqa: E731
-    s = -1.0 if side == 0 else 1.0
-    cx, cy = s * ident.eye_sep, ident.eye_y
-    w = ident.eye_w
-    pupil_r = ident.iris_r * 0.45
-    # AU5 raises the upper lid, AU7 tightens both lids, AU6 pushes the lower lid up, AU4 lowers the upper.
-    h_up = ident.eye_h * (1 + 1.0 * a(5) - 0.4 * a(7) - 0.25 * a(4) - 0.1 * a(6))
-    h_lo = 0.8 * ident.eye_h * (1 + 0.3 * a(5) - 0.5 * a(6) - 0.45 * a(7))
-    h_up = max(h_up, 1.5 * pupil_r)
-    h_lo = max(h_lo, 1.4 * pupil_r)
-    t = _T11
-    upper = np.column_stack([cx + w * t, cy - h_up * _arc(t, 0.7)])
-    lower = np.column_stack([cx + w * t[::-1], cy + h_lo * _arc(t[::-1], 0.8)])
-    sclera = np.concatenate([upper, lower[1:-1]])
-
-    def clip_to_eye(pts: np.ndarray) -> np.ndarray:
-        tt = np.clip((pts[:, 0] - cx) / w, -1, 1)
-        x = cx + w * tt
-        y = np.clip(pts[:, 1], cy - h_up * _arc(tt, 0.7), cy + h_lo * _arc(tt, 0.8))
-        return np.column_stack([x, y])
-
-    circle = _CIRCLE16
-    iris = clip_to_eye(circle * ident.iris_r + [cx, cy])
-    pupil = clip_to_eye(circle * pupil_r + [cx, cy])
-    crease = np.column_stack([cx + w * 0.9 * t, cy + (h_lo + 0.02) * _arc(t, 0.8)]) if a(6) > 0.25 else None
-    return {
-        "sclera": sclera,
-        "iris": iris,
-        "pupil": pupil,
-        "lid": upper,
-        "crease": crease,
-        "centre": np.array([[cx, cy]]),
-        "corners": np.array([[cx - w, cy], [cx + w, cy]]),
-        "top_bottom": np.array([[cx, cy - h_up], [cx, cy + h_lo]]),
-    }
-
-
-def _brow_shape(ident: Identity, au: np.ndarray, side: int) -> tuple[np.ndarray, np.ndarray]:
-    a = lambda k: float(au[AU_INDEX[k], side])  # noqa: E731
-    s = -1.0 if side == 0 else 1.0
-    base_y = ident.eye_y - ident.brow_gap
-    inner = np.array([s * (ident.eye_sep - ident.eye_w * 0.9), base_y + 0.01])
-    mid = np.array([s * ident.eye_sep, base_y - 0.025])
-    outer = np.array([s * (ident.eye_sep + ident.eye_w * 1.35), base_y + 0.005])
-    # AU1 inner brow raiser, AU2 outer brow raiser, AU4 brow lowerer (down and together), AU9 slight lowering.
-    inner = inner + [-s * 0.045 * a(4), -0.11 * a(1) + 0.08 * a(4) + 0.03 * a(9)]
-    mid = mid + [0.0, -0.05 * a(1) - 0.07 * a(2) + 0.05 * a(4)]
-    outer = outer + [0.0, -0.1 * a(2) + 0.02 * a(4)]
-    pts = np.stack([inner, mid, outer])
-    th = ident.brow_th * np.array([1.0, 0.9, 0.5])
-    poly = np.concatenate(
-        [pts - np.column_stack([np.zeros(3), th / 2]), (pts + np.column_stack([np.zeros(3), th / 2]))[::-1]]
-    )
-    return poly, pts
-
-
-def _mouth_shapes(ident: Identity, au: np.ndarray) -> dict[str, Any]:
-    a = lambda k, sd: float(au[AU_INDEX[k], sd])  # noqa: E731
-    corners = []
-    for side in (0, 1):
-        s = -1.0 if side == 0 else 1.0
-        # AU12 lip-corner puller (out, up), AU15 depressor (down), AU20 stretcher (out),
-        # AU23 tightener (narrower), AU14 dimpler (tightened, slightly up).
-        dx = 0.08 * a(12, side) + 0.1 * a(20, side) - 0.05 * a(23, side) - 0.02 * a(14, side)
-        dy = -0.1 * a(12, side) + 0.1 * a(15, side) + 0.03 * a(20, side) - 0.035 * a(14, side)
-        corners.append([s * (ident.mouth_w + dx), ident.mouth_y + dy])
-    (xl, yl), (xr, yr) = corners
-    amax = lambda k: float(au[AU_INDEX[k]].max())  # noqa: E731
-    n = 13
-    t = _T13
-    x = xl + (xr - xl) * (t + 1) / 2
-    # Lip line: through both corners; smiles deepen the centre, AU15 lifts it.
-    curv = 0.02 * amax(12) - 0.015 * amax(15) + 0.005
-    y_line = yl + (yr - yl) * (t + 1) / 2 + curv * _arc(t, 1.0)
-    opening = 0.28 * amax(26) + 0.07 * amax(16) + 0.045 * amax(12) + 0.03 * amax(20) - 0.02 * amax(23)
-    opening = max(opening, 0.0)
-    thin = 1 - 0.45 * amax(23)
-    up_th = ident.lip_up * thin
-    lo_th = ident.lip_lo * thin
-    inner_top = y_line - 0.3 * opening * _arc(t, 0.7) - 0.012 * amax(9)
-    inner_bot = y_line + 0.7 * opening * _arc(t, 0.7) + 0.03 * amax(16) * _arc(t, 1.0)
-    bow = 0.3 * up_th * np.exp(-((t / 0.18) ** 2))
-    top = inner_top - up_th * _arc(t, 0.6) + bow * _arc(t, 0.6) - 0.02 * amax(9) * _arc(t, 0.6)
-    bottom = inner_bot + lo_th * _arc(t, 0.6)
-    upper_lip = np.concatenate([np.column_stack([x, top]), np.column_stack([x, inner_top])[::-1]])
-    lower_lip = np.concatenate([np.column_stack([x, inner_bot]), np.column_stack([x, bottom])[::-1]])
-    interior = np.concatenate([np.column_stack([x, inner_top]), np.column_stack([x, inner_bot])[::-1]])
-    teeth_h = np.minimum(inner_bot - inner_top, 0.035)
-    teeth = np.concatenate([np.column_stack([x, inner_top]), np.column_stack([x, inner_top + teeth_h * 0.9])[::-1]])
-    c = n // 2
-    below = np.array([[0.0, bottom[c] + 0.09]])
-    return {
-        "upper_lip": upper_lip,
-        "lower_lip": lower_lip,
-        "interior": interior,
-        "teeth": teeth,
-        "open": opening > 0.012,
-        "corners": np.array(corners),
-        "lip_points": np.array([[x[c], top[c]], [x[c], bottom[c]], [x[c], inner_top[c]], [x[c], inner_bot[c]]]),
-        "below": below,
-    }
+SCLERA = (218, 212, 204)
+_WARM = np.array([1.0, 0.96, 0.92], dtype=np.float32)
+_GAIN = 1.3
+_GAIN_LUT = [min(255, int(round(v * _GAIN))) for v in range(256)] * 3
 
 
 def _shade(colour: tuple[int, int, int], f: float, add: tuple[float, float, float] = (0, 0, 0)) -> tuple[int, int, int]:
     return rgb_tuple(np.asarray(colour, dtype=np.float64) * f + np.asarray(add))
 
 
-def _nose_extra_z(ident: Identity, pts: np.ndarray) -> np.ndarray:
-    """Protrusion of the nose above the head surface: grows from the bridge to the tip."""
-    frac = np.clip((pts[:, 1] - ident.eye_y) / (ident.nose_y - ident.eye_y), 0, 1.05)
-    return ident.nose_len * frac * np.exp(-((pts[:, 0] / (ident.nose_w * 1.6)) ** 2))
-
-
-# ---------------------------------------------------------------------------------------------
-# Rendering
-# ---------------------------------------------------------------------------------------------
-
-
-def _background(ident: Identity, img_size_ss: int) -> Image.Image:
-    """Vertical two-colour gradient (one column, stretched sideways with nearest resampling: fast)."""
-    ramp = np.linspace(0.0, 1.0, img_size_ss)[:, None]
+def _background(ident: Identity, big: int) -> Image.Image:
+    """A vertical two-colour gradient times a smooth low-frequency tint (a 3×3 random field, bilinearly
+    enlarged): nothing with edges, so it cannot be mistaken for an occluder."""
+    ramp = np.linspace(0.0, 1.0, 3)[:, None, None]
     col = np.asarray(ident.background[0]) * (1 - ramp) + np.asarray(ident.background[1]) * ramp
-    column = Image.fromarray(col.astype(np.uint8)[:, None, :])
-    return column.resize((img_size_ss, img_size_ss), Image.NEAREST)
+    tint = 1.0 + 0.16 * (np.random.default_rng(ident.clutter_seed).random((3, 3, 1)) - 0.5)
+    small = Image.fromarray(np.clip(col * tint, 0, 255).astype(np.uint8))
+    return small.resize((big // 2, big // 2), Image.BILINEAR).resize((big, big), Image.NEAREST)
 
 
 def render_face(params: FaceParams) -> tuple[np.ndarray, dict[str, Any]]:
@@ -232,7 +62,7 @@ def render_face(params: FaceParams) -> tuple[np.ndarray, dict[str, Any]]:
     size = int(p.image_size)
     ss = int(p.supersample)
     big = size * ss
-    proj = _Projector(p)
+    proj = Projector(p)
     # Drawing coordinates: final pixel centre c ↔ supersampled coordinate ss·c + (ss-1)/2. PIL
     # truncates float vertices to integers, so +0.5 turns that into rounding (no half-pixel bias).
     off = (ss - 1) / 2.0 + 0.5
@@ -243,175 +73,137 @@ def render_face(params: FaceParams) -> tuple[np.ndarray, dict[str, Any]]:
 
     img = _background(ident, big)
     draw = ImageDraw.Draw(img)
-    # Background clutter: a few shapes that belong to the identity's "room".
-    crng = np.random.default_rng(ident.clutter_seed)
-    for _ in range(int(crng.integers(0, 4))):
-        x0, y0 = crng.uniform(0, big, 2)
-        w, h = crng.uniform(0.1, 0.4, 2) * big
-        colour = rgb_tuple(crng.uniform(0, 255, 3))
-        if crng.random() < 0.5:
-            draw.rectangle([x0, y0, x0 + w, y0 + h], fill=colour)
-        else:
-            draw.ellipse([x0, y0, x0 + w, y0 + h], fill=colour)
-
     skin = ident.skin
-    # Shoulders and neck (the body does not turn with the head).
-    cxp, cyp, pxs = proj.cx, proj.cy, proj.px
-    shoulders = np.array([[cxp - 1.5 * pxs, cyp + 1.45 * pxs], [cxp + 1.5 * pxs, cyp + 3.2 * pxs]])
-    draw.ellipse(to_draw(shoulders), fill=ident.clothes)
+    pxs = proj.px
+    jaw_eff = ident.jaw
+    chin_eff = ident.chin + 0.12 * float(au[AU_INDEX[26]].max())
+    outline = proj.silhouette(48, jaw_eff, chin_eff)
+    # Shoulders (the body does not turn with the head) and a neck that starts at the jaw.
+    cxp = size / 2 + 0.3 * (proj.cx - size / 2)
+    bottom = proj.cy + 1.9 * pxs
+    draw.ellipse(
+        to_draw(np.array([[cxp - 1.6 * pxs, bottom - 0.35 * pxs], [cxp + 1.6 * pxs, bottom + 1.6 * pxs]])),
+        fill=ident.clothes,
+    )
+    jaw_pts = proj.silhouette(0, jaw_eff, chin_eff, t=np.array([0.22 * np.pi, 0.78 * np.pi]))
+    neck_w = 0.42 * pxs
     neck = np.array(
         [
-            [cxp - 0.36 * pxs, cyp + 0.4 * pxs],
-            [cxp + 0.36 * pxs, cyp + 0.4 * pxs],
-            [cxp + 0.42 * pxs, cyp + 1.6 * pxs],
-            [cxp - 0.42 * pxs, cyp + 1.6 * pxs],
+            jaw_pts[0],
+            jaw_pts[1],
+            [min(jaw_pts[1][0], cxp - neck_w), bottom + 0.2 * pxs],
+            [max(jaw_pts[0][0], cxp + neck_w), bottom + 0.2 * pxs],
         ]
     )
-    draw.polygon(to_draw(neck), fill=_shade(skin, 0.82))
+    draw.polygon(to_draw(neck), fill=_shade(skin, 0.5))
 
-    # Hair behind the head.
+    # Long hair hanging behind the head (turns with it).
     if ident.hair_style == "long":
         back = proj.project(
             np.array(
                 [
-                    [-1.12 * ident.face_a, -0.3],
-                    [1.12 * ident.face_a, -0.3],
-                    [1.2 * ident.face_a, 1.25],
-                    [-1.2 * ident.face_a, 1.25],
+                    [-1.1 * ident.face_a, -0.2],
+                    [1.1 * ident.face_a, -0.2],
+                    [1.18 * ident.face_a, 1.3],
+                    [-1.18 * ident.face_a, 1.3],
                 ]
             ),
-            z=np.full(4, -0.35),
+            z=np.full(4, -0.3),
         )
-        draw.polygon(to_draw(back), fill=ident.hair)
-    if ident.hair_style != "bald":
-        vol = proj.silhouette(40, 0.0, 0.0)
-        centre = np.array([proj.cx, proj.cy])
-        vol = (vol - centre) * 1.09 + centre + (proj.project(np.array([[0.0, -0.06]]), z=np.zeros(1))[0] - centre)
-        draw.polygon(to_draw(vol), fill=ident.hair)
+        draw.polygon(to_draw(back), fill=_shade(ident.hair, 0.55))
+    # Ears: ellipses in the head's side planes, between the eye and nose heights.
+    ey0, ey1 = ident.eye_y - 0.03, ident.nose_y + 0.06
+    for s in (-1.0, 1.0):
+        ring = np.column_stack(
+            [
+                np.full(16, s * ident.face_a * 1.02),
+                (ey0 + ey1) / 2 + (ey1 - ey0) / 2 * np.sin(_ANG16),
+                -0.12 * ident.face_c + 0.13 * np.cos(_ANG16),
+            ]
+        )
+        ring[:, 0] += s * 0.07 * np.clip(np.cos(_ANG16), 0, None)  # the rim stands off the head
+        pts = ring @ np.asarray(proj.prow).T + [proj.cx, proj.cy]
+        draw.polygon(to_draw(pts), fill=_shade(skin, 0.9))
+        inner = ring.copy()
+        inner[:, 1:] = inner[:, 1:] * 0.55 + np.array([(ey0 + ey1) / 2, -0.12 * ident.face_c]) * 0.45
+        inner[:, 0] -= s * 0.02
+        draw.polygon(to_draw(inner @ np.asarray(proj.prow).T + [proj.cx, proj.cy]), fill=_shade(skin, 0.72))
 
     # Head.
-    jaw_eff = ident.jaw
-    chin_eff = ident.chin + 0.12 * float(au[AU_INDEX[26]].max())
-    outline = proj.silhouette(48, jaw_eff, chin_eff)
     draw.polygon(to_draw(outline), fill=skin)
-
-    # Cheeks (AU6 raises them) and nasolabial folds (AU12, AU9).
-    for side in (0, 1):
+    for side in (0, 1):  # cheek colour
         s = -1.0 if side == 0 else 1.0
-        a6 = float(au[AU_INDEX[6], side])
-        amount = ident.blush * 0.5 + a6
+        amount = ident.blush * 0.5 + 0.5 * float(au[AU_INDEX[6], side])
         if amount > 0.15:
-            cy = ident.eye_y + 0.24 - 0.07 * a6
-            cheek = np.column_stack([s * (ident.eye_sep + 0.03) + 0.12 * _COS14, cy + (0.05 + 0.03 * a6) * _SIN14])
-            draw.polygon(
-                to_draw(proj.project(cheek)), fill=_shade(skin, 0.97, (12 * amount, -10 * amount, -8 * amount))
-            )
-
-    mouth = _mouth_shapes(ident, au)
-    fold_colour = _shade(skin, 0.72)
-    for side in (0, 1):
-        s = -1.0 if side == 0 else 1.0
-        fold = max(float(au[AU_INDEX[12], side]), float(au[AU_INDEX[9], side]), float(au[AU_INDEX[20], side]) * 0.6)
-        if fold > 0.2:
-            corner = mouth["corners"][side]
-            pts = np.array(
-                [
-                    [s * ident.nose_w * 1.4, ident.nose_y - 0.02],
-                    [s * (ident.nose_w * 1.4 + 0.07), (ident.nose_y + corner[1]) / 2],
-                    [corner[0] + s * 0.05, corner[1] + 0.03],
-                ]
-            )
-            draw.line(to_draw(proj.project(pts)), fill=fold_colour, width=max(1, int(round(pxs * ss * 0.012 * fold))))
-        a14 = float(au[AU_INDEX[14], side])
-        if a14 > 0.25:  # dimple beside the corner
-            corner = mouth["corners"][side]
-            pts = np.array([[corner[0] + s * 0.035, corner[1] - 0.04], [corner[0] + s * 0.04, corner[1] + 0.03]])
-            draw.line(to_draw(proj.project(pts)), fill=fold_colour, width=max(1, int(round(pxs * ss * 0.012 * a14))))
-
-    # Hair on top of the forehead (fringe).
-    if ident.hair_style != "bald":
-        hl = ident.hairline
-        xs = np.linspace(-ident.face_a * 0.98, ident.face_a * 0.98, 11)
-        line = np.column_stack([xs, hl + 0.14 * (xs / ident.face_a) ** 2])
-        t_end = math.asin(max(-0.999, min(0.999, hl + 0.14)))
-        ts = np.linspace(t_end, -math.pi - t_end, 14)
-        # Top edge slightly outside the head so no skin shows between fringe and hair volume.
-        top = np.column_stack([1.08 * ident.face_a * np.cos(ts), 1.08 * np.sin(ts)])
-        fringe = np.concatenate([top, line])
-        draw.polygon(to_draw(proj.project(fringe)), fill=ident.hair)
+            cy = ident.eye_y + 0.24 - 0.06 * float(au[AU_INDEX[6], side])
+            cheek = np.column_stack([s * (ident.eye_sep + 0.03) + 0.11 * _COS14, cy + 0.06 * _SIN14])
+            draw.polygon(to_draw(proj.project(cheek)), fill=_shade(skin, 0.98, (10 * amount, -8 * amount, -6 * amount)))
 
     # Brows.
-    brow_colour = _shade(ident.hair, 0.8) if ident.hair_style != "bald" else _shade(skin, 0.45)
+    brow_colour = _shade(ident.hair, 0.7) if ident.hair_style != "bald" else _shade(skin, 0.45)
     brow_pts = []
     for side in (0, 1):
-        poly, pts = _brow_shape(ident, au, side)
+        poly, pts = brow_shape(ident, au, side)
         draw.polygon(to_draw(proj.project(poly)), fill=brow_colour)
         brow_pts.append(pts if side == 1 else pts[::-1])  # image-left brow listed outer → inner
-    if float(au[AU_INDEX[4]].max()) > 0.3:  # glabella lines
-        g = float(au[AU_INDEX[4]].max())
-        for s in (-1.0, 1.0):
-            pts = np.array([[s * 0.04, ident.eye_y - ident.brow_gap + 0.02], [s * 0.05, ident.eye_y - 0.03]])
-            draw.line(to_draw(proj.project(pts)), fill=fold_colour, width=max(1, int(round(pxs * ss * 0.008 * g))))
 
     # Eyes.
-    eyes = [_eye_shapes(ident, au, side) for side in (0, 1)]
-    lash = _shade(ident.hair, 0.5)
+    eyes = [eye_shape(ident, au, side) for side in (0, 1)]
+    lash = _shade(ident.hair, 0.35) if ident.hair_style != "bald" else (40, 30, 28)
+    lash = rgb_tuple(np.clip(np.asarray(lash, dtype=np.float64), 48, 70))  # never as dark as the pupil
     for e in eyes:
-        draw.polygon(to_draw(proj.project(e["sclera"], 0.01)), fill=(236, 236, 232))
+        draw.polygon(to_draw(proj.project(e["sclera"], 0.01)), fill=SCLERA)
         draw.polygon(to_draw(proj.project(e["iris"], 0.012)), fill=ident.iris)
         draw.polygon(to_draw(proj.project(e["pupil"], 0.014)), fill=(12, 10, 10))
-        draw.line(to_draw(proj.project(e["lid"], 0.012)), fill=lash, width=max(1, int(round(pxs * ss * 0.01))))
-        if e["crease"] is not None:
-            draw.line(to_draw(proj.project(e["crease"])), fill=fold_colour, width=max(1, int(round(pxs * ss * 0.006))))
+        draw.line(to_draw(proj.project(e["lid"], 0.012)), fill=lash, width=max(1, int(round(pxs * ss * 0.014))))
 
-    # Nose: shaded ridge, nostrils, tip highlight. AU9 wrinkles it and lifts the nostrils.
+    # Nose: nostrils (AU9 lifts and widens them) and the wings.
     a9 = float(au[AU_INDEX[9]].max())
-    ny, nw = ident.nose_y, ident.nose_w * (1 + 0.2 * a9)
-    ridge = np.array(
-        [
-            [-0.025, ident.eye_y + 0.06],
-            [0.025, ident.eye_y + 0.06],
-            [nw * 0.95, ny + 0.005 - 0.02 * a9],
-            [nw * 0.5, ny + 0.04],
-            [0.0, ny + 0.035],
-            [-nw * 0.5, ny + 0.04],
-            [-nw * 0.95, ny + 0.005 - 0.02 * a9],
-        ]
-    )
-    draw.polygon(to_draw(proj.project(ridge, _nose_extra_z(ident, ridge) * 0.6)), fill=_shade(skin, 0.86))
-    ang = _ANG10
+    ny, nw = ident.nose_y, ident.nose_w * (1 + 0.15 * a9)
     nostrils = []
     for s in (-1.0, 1.0):
-        c = np.array([s * nw * 0.5, ny + 0.022 - 0.015 * a9])
+        c = np.array([s * nw * 0.55, ny + 0.025 - 0.02 * a9])
         nostrils.append(c)
-        poly = np.column_stack([c[0] + 0.022 * np.cos(ang), c[1] + 0.011 * np.sin(ang)])
-        draw.polygon(to_draw(proj.project(poly, _nose_extra_z(ident, poly) * 0.5)), fill=_shade(skin, 0.35))
+        poly = np.column_stack([c[0] + 0.024 * np.cos(_ANG10), c[1] + 0.011 * np.sin(_ANG10)])
+        draw.polygon(to_draw(proj.project(poly, nose_extra_z(ident, poly) * 0.5)), fill=_shade(skin, 0.3))
     tip = np.array([[0.0, ny]])
-    tip_poly = np.column_stack([0.028 * np.cos(ang), ny - 0.01 + 0.02 * np.sin(ang)])
-    draw.polygon(to_draw(proj.project(tip_poly, _nose_extra_z(ident, tip_poly))), fill=_shade(skin, 1.06, (8, 8, 8)))
-    if a9 > 0.3:
-        for k in range(2):
-            y = ident.eye_y + 0.09 + 0.035 * k
-            pts = np.array([[-0.04, y], [0.04, y]])
-            draw.line(
-                to_draw(proj.project(pts, _nose_extra_z(ident, pts))),
-                fill=fold_colour,
-                width=max(1, int(round(pxs * ss * 0.007 * a9))),
-            )
 
     # Mouth.
+    mouth = mouth_shape(ident, au)
     if mouth["open"]:
-        draw.polygon(to_draw(proj.project(mouth["interior"])), fill=(60, 18, 22))
-        draw.polygon(to_draw(proj.project(mouth["teeth"])), fill=(240, 238, 228))
-    draw.polygon(to_draw(proj.project(mouth["upper_lip"])), fill=_shade(ident.lip, 0.92))
+        draw.polygon(to_draw(proj.project(mouth["interior"])), fill=(55, 16, 20))
+        if mouth["teeth_show"]:
+            draw.polygon(to_draw(proj.project(mouth["teeth"])), fill=(225, 222, 212))
+    draw.polygon(to_draw(proj.project(mouth["upper_lip"])), fill=_shade(ident.lip, 0.88))
     draw.polygon(to_draw(proj.project(mouth["lower_lip"])), fill=ident.lip)
 
     if ss > 1:
         img = img.reduce(ss)
+
+    # ---- shading: head and hair as lit surfaces (on a coarse grid, applied with PIL's uint8 routines) ----
+    n = max(32, size // 4)
+    sh = shading(p, proj, au, eyes, mouth, n)
+    factor = 1.0 + sh["cover"] * (sh["head"] - 1.0)
+    if "hair_alpha" in sh:
+        alpha = sh["hair_alpha"]
+        factor += alpha * (sh["hair"] - factor)
+        alpha_img = Image.fromarray((alpha * 255.0).astype(np.uint8), "L").resize((size, size), Image.BILINEAR)
+        img = Image.composite(Image.new("RGB", (size, size), ident.hair), img, alpha_img)
+    if ident.light_strength > 0:
+        # Room light falling off across the image: gain 1 - k·(0.5 + cos θ·x + sin θ·y), x, y ∈ [-½, ½].
+        ca, sa, kk = math.cos(ident.light_angle), math.sin(ident.light_angle), ident.light_strength
+        g = (np.arange(n, dtype=np.float32) + 0.5) / n - 0.5
+        factor = factor * (1 - 0.5 * kk - kk * ca * g)[None, :] - factor * (kk * sa * g)[:, None]
+    # Shadows on skin turn warmer (less blue, then green); factors are stored /GAIN to keep highlights.
+    f3 = factor[..., None] * (_WARM + (1 - _WARM) * factor[..., None]) * (255.0 / _GAIN)
+    f_img = Image.fromarray(np.clip(f3, 0, 255).astype(np.uint8), "RGB").resize((size, size), Image.BILINEAR)
+    img = ImageChops.multiply(img, f_img).point(_GAIN_LUT)
+    spec = Image.fromarray(np.clip(sh["specular"] * 255.0, 0, 255).astype(np.uint8), "L")
+    img = ImageChops.add(img, spec.resize((size, size), Image.BILINEAR).convert("RGB"))
     image = np.asarray(img)
 
     # ---- landmarks (projections of the same canonical points the polygons use) ----
-    nose_tip = proj.project(tip, _nose_extra_z(ident, tip))
+    nose_tip = proj.project(tip, nose_extra_z(ident, tip))
     centres = np.concatenate([proj.project(e["centre"], 0.014) for e in eyes])
     mouth_c = proj.project(mouth["corners"])
     lm5 = np.concatenate([centres, nose_tip, mouth_c]).astype(np.float32)
@@ -438,7 +230,7 @@ def render_face(params: FaceParams) -> tuple[np.ndarray, dict[str, Any]]:
                 0.01,
             ),
             nose_tip,
-            proj.project(np.array(nostrils), _nose_extra_z(ident, np.array(nostrils)) * 0.5),
+            proj.project(np.array(nostrils), nose_extra_z(ident, np.array(nostrils)) * 0.5),
             proj.project(
                 np.array(
                     [
@@ -465,18 +257,9 @@ def render_face(params: FaceParams) -> tuple[np.ndarray, dict[str, Any]]:
 
 
 def _light_and_degrade(image: np.ndarray, p: FaceParams) -> np.ndarray:
-    """Lighting (a linear gradient that darkens away from the light), brightness/contrast, blur,
-    noise and JPEG, mostly through PIL's C routines (this is the hot loop of the dataset)."""
-    ident, d = p.identity, p.degradations
-    size = image.shape[0]
+    """Brightness/contrast, blur, noise and JPEG, through PIL's C routines (the hot loop of the dataset)."""
+    d = p.degradations
     pil = Image.fromarray(image)
-    if ident.light_strength > 0:
-        # Gain map 1 - k·(0.5 + cos θ·x + sin θ·y), x, y ∈ [-½, ½]: darker away from the light.
-        ca, sa, k = math.cos(ident.light_angle), math.sin(ident.light_angle), ident.light_strength
-        g = np.linspace(-0.5, 0.5, size, dtype=np.float32)
-        gain_map = (255.0 * (1 - 0.5 * k) - 255.0 * k * ca * g)[None, :] - (255.0 * k * sa * g)[:, None]
-        gain = Image.fromarray(np.clip(gain_map, 0, 255).astype(np.uint8), "L").convert("RGB")
-        pil = ImageChops.multiply(pil, gain)
     if d.contrast != 1 or d.brightness != 0:
         lut = np.clip((np.arange(256) - 128.0) * d.contrast + 128.0 + d.brightness, 0, 255).astype(np.uint8)
         pil = pil.point(lut.tolist() * 3)
