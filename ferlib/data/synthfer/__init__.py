@@ -1,34 +1,38 @@
 """SynthFER: ferlib's procedural, *synthetic* facial-expression dataset with exact landmarks.
 
 The package: :mod:`.expressions` (action units and the prototype of each class), :mod:`.parameters` (config,
-presets, identities, sampling), :mod:`.render` (geometry and drawing), :mod:`.dataset` (the dataset and
-``materialise``). ``from ferlib.data.synthfer import ...`` keeps working for every public name.
+presets, identities, sampling), :mod:`.geometry` (head frame, pose, the template alignment), :mod:`.shapes`
+(AU-driven eyes, brows, mouth), :mod:`.shading` (lit head, relief and hair), :mod:`.render` (drawing),
+:mod:`.dataset` (the dataset and ``materialise``). ``from ferlib.data.synthfer import ...`` keeps working for
+every public name.
 
 No package ships a labelled expression dataset and nothing may be downloaded, so ferlib renders its
-own faces. SynthFER is a cartoon-like world for running the pipeline, teaching and controlled
+own faces. SynthFER is a drawn-and-shaded world for running the pipeline, teaching and controlled
 robustness tests; numbers measured on it are **not** reproductions of any paper's results.
 
 How a face is made (``render_face``):
 
 1. **Canonical 3D face frame.** x to the image right, y down, z towards the camera; the head is an
-   ellipsoid with semi-axes (a, 1, c). Every feature (eyes, brows, nose, lips, cheeks, hair line) is
-   a 2D shape in the frontal (x, y) plane lifted onto the ellipsoid surface ``z = c·sqrt(1 - x²/a² -
-   y²)``; the nose gets an extra protrusion. Identity (``Identity``) sets face shape, skin tone,
-   hair, eye spacing and size, iris colour, nose, mouth width, lips, brows, background and lighting.
+   ellipsoid with semi-axes (a, 1, c). Every feature (eyes, brows, nose, lips, cheeks) is a 2D shape
+   in the frontal (x, y) plane lifted onto the ellipsoid surface ``z = c·sqrt(1 - x²/a² - y²)``; the
+   nose gets an extra protrusion. Identity (``Identity``) sets face shape, skin tone, hair, eye
+   spacing and size, iris colour, nose, mouth width, lips, brows, background and lighting.
 2. **Facial action units** (FACS) deform the shapes with intensities in [0, 1], per side so that
-   contempt can be unilateral. Each class uses its standard prototype (:data:`AU_PROTOTYPES`:
-   happiness AU6+12, sadness AU1+4+15, surprise AU1+2+5+26, fear AU1+2+4+5+20+26, anger AU4+5+7+23,
-   disgust AU9+15+16, contempt unilateral AU12+14, neutral none) at a random intensity, plus small
-   random activity on every AU so that classes overlap (fear vs surprise differ only by AU4+20).
-3. **Pose.** Rotate by pitch (about x), then yaw (about y), then roll (about the view axis), and
-   project with weak perspective (orthographic projection times a scale). Positive yaw turns the
-   nose towards the image right, positive pitch moves it down, positive roll rotates the face
-   clockwise on screen. The head outline is the exact silhouette of the rotated ellipsoid (the
-   ellipse ``{P·R·S·u : |u| = 1}``), narrowed at the jaw.
-4. **Drawing.** Filled PIL polygons at ``supersample``× resolution, reduced by box averaging
-   (anti-aliasing), then lighting (a linear light gradient), an occluder from :mod:`ferlib.data.occlusion`
-   placed from the exact landmarks, and degradations (brightness/contrast, Gaussian blur, noise,
-   JPEG).
+   contempt can be unilateral (magnitudes in :mod:`.shapes`, as fractions of the inter-ocular
+   distance). Each class uses its standard prototype (:data:`AU_PROTOTYPES`: happiness AU6+12,
+   sadness AU1+4+15, surprise AU1+2+5+26, fear AU1+2+4+5+20+26, anger AU4+5+7+23, disgust
+   AU9+15+16, contempt unilateral AU12+14, neutral none) at a random intensity, plus small random
+   activity on every AU so that classes overlap (fear vs surprise differ only by AU4+20).
+3. **Pose and alignment** (:func:`.geometry.alignment`). Rotate by pitch (about x), then yaw (about y),
+   project orthographically, fit the similarity that puts the identity's neutral 5 points on the
+   ArcFace template scaled to the image (jittered by ``FaceParams.centre``/``scale``), then roll the
+   crop about the template centre. Positive yaw turns the nose towards the image right, positive
+   pitch moves it down, positive roll rotates the face clockwise on screen. The head outline is the
+   exact silhouette of the rotated ellipsoid (the ellipse ``{P·S·u : |u| = 1}``), narrowed at the jaw.
+4. **Drawing and shading.** Filled PIL polygons at ``supersample``× resolution, box-reduced
+   (anti-aliasing), then per-pixel shading of the head and hair surfaces (:mod:`.shading`), an
+   occluder from :mod:`ferlib.data.occlusion` placed from the exact landmarks, and degradations
+   (brightness/contrast, Gaussian blur, noise, JPEG).
 
 Landmarks are the projected positions of the very points the polygons are built from, in pixel
 coordinates of the output image with pixel ``(row r, column c)`` centred at ``(x=c, y=r)``:

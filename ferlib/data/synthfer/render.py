@@ -35,7 +35,16 @@ _SIN14 = np.sin(np.linspace(0, 2 * np.pi, 14))
 SCLERA = (218, 212, 204)
 _WARM = np.array([1.0, 0.96, 0.92], dtype=np.float32)
 _GAIN = 1.3
-_GAIN_LUT = [min(255, int(round(v * _GAIN))) for v in range(256)] * 3
+#: Camera auto-exposure: the face's mean grey level (skin albedo × a typical shading of 0.75) is pulled
+#: towards this value, within the gain limits below (dark skin is not rendered underexposed).
+_EXPOSURE_TARGET = 120.0
+_EXPOSURE_LIMITS = (0.9, 1.9)
+
+
+def _exposure_lut(skin: tuple[int, int, int]) -> list[int]:
+    luma = 0.299 * skin[0] + 0.587 * skin[1] + 0.114 * skin[2]
+    gain = _GAIN * min(max(_EXPOSURE_TARGET / (0.75 * luma + 1e-6), _EXPOSURE_LIMITS[0]), _EXPOSURE_LIMITS[1])
+    return [min(255, int(round(v * gain))) for v in range(256)] * 3
 
 
 def _shade(colour: tuple[int, int, int], f: float, add: tuple[float, float, float] = (0, 0, 0)) -> tuple[int, int, int]:
@@ -150,11 +159,11 @@ def render_face(params: FaceParams) -> tuple[np.ndarray, dict[str, Any]]:
     # Eyes.
     eyes = [eye_shape(ident, au, side) for side in (0, 1)]
     lash = _shade(ident.hair, 0.35) if ident.hair_style != "bald" else (40, 30, 28)
-    lash = rgb_tuple(np.clip(np.asarray(lash, dtype=np.float64), 48, 70))  # never as dark as the pupil
+    lash = rgb_tuple(np.clip(np.asarray(lash, dtype=np.float64), 58, 75))  # never as dark as the pupil
     for e in eyes:
         draw.polygon(to_draw(proj.project(e["sclera"], 0.01)), fill=SCLERA)
         draw.polygon(to_draw(proj.project(e["iris"], 0.012)), fill=ident.iris)
-        draw.polygon(to_draw(proj.project(e["pupil"], 0.014)), fill=(12, 10, 10))
+        draw.polygon(to_draw(proj.project(e["pupil"], 0.014)), fill=(4, 3, 3))
         draw.line(to_draw(proj.project(e["lid"], 0.012)), fill=lash, width=max(1, int(round(pxs * ss * 0.014))))
 
     # Nose: nostrils (AU9 lifts and widens them) and the wings.
@@ -197,7 +206,7 @@ def render_face(params: FaceParams) -> tuple[np.ndarray, dict[str, Any]]:
     # Shadows on skin turn warmer (less blue, then green); factors are stored /GAIN to keep highlights.
     f3 = factor[..., None] * (_WARM + (1 - _WARM) * factor[..., None]) * (255.0 / _GAIN)
     f_img = Image.fromarray(np.clip(f3, 0, 255).astype(np.uint8), "RGB").resize((size, size), Image.BILINEAR)
-    img = ImageChops.multiply(img, f_img).point(_GAIN_LUT)
+    img = ImageChops.multiply(img, f_img).point(_exposure_lut(skin))
     spec = Image.fromarray(np.clip(sh["specular"] * 255.0, 0, 255).astype(np.uint8), "L")
     img = ImageChops.add(img, spec.resize((size, size), Image.BILINEAR).convert("RGB"))
     image = np.asarray(img)
