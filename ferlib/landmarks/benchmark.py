@@ -72,6 +72,17 @@ def yaw_bin(yaw: float) -> str:
     raise ValueError(f"yaw {yaw}° is outside the binned range ±{YAW_BINS[-1]:.0f}°")
 
 
+def rate_interval(detected: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """The Wilson score interval of a detection rate ``detected / n`` (scipy's ``binomtest``; Wilson, JASA 22,
+    1927, doi:10.1080/01621459.1927.10502953): honest for the small groups a pose-by-occluder table has."""
+    from scipy.stats import binomtest
+
+    if n <= 0:
+        return float("nan"), float("nan")
+    ci = binomtest(int(detected), int(n)).proportion_ci(confidence_level=confidence, method="wilson")
+    return float(ci.low), float(ci.high)
+
+
 def matching_face(faces: Sequence[Face], truth5: Any) -> Face | None:
     """The highest-scoring face whose box contains the true nose tip (slot 2 of ``truth5``), or None."""
     nose = np.asarray(truth5, dtype=np.float64).reshape(5, 2)[2]
@@ -129,10 +140,11 @@ def detection_records(
 
 
 def summarise_detection(records: pd.DataFrame, by: Sequence[str] | str = ("yaw_bin", "occluder")) -> pd.DataFrame:
-    """Group :func:`detection_records` rows by ``by``: columns ``*by, n, detected, rate, nme``.
+    """Group :func:`detection_records` rows by ``by``: columns ``*by, n, detected, rate, rate_low, rate_high, nme``.
 
-    ``rate`` = detected / n; ``nme`` = mean NME of the detected faces (NaN where none was detected). Empty
-    groups are left out; ``by=()`` gives one row for all samples.
+    ``rate`` = detected / n with its 95 % Wilson score interval ``[rate_low, rate_high]`` (:func:`rate_interval`);
+    ``nme`` = mean NME of the detected faces (NaN where none was detected). Empty groups are left out;
+    ``by=()`` gives one row for all samples.
     """
     keys = [by] if isinstance(by, str) else list(by)
     unknown = [k for k in keys if k not in records.columns]
@@ -152,7 +164,10 @@ def summarise_detection(records: pd.DataFrame, by: Sequence[str] | str = ("yaw_b
         }
     ).reset_index()
     out["rate"] = out["detected"] / out["n"]
-    out = out[[*keys_, "n", "detected", "rate", "nme"]]
+    bounds = [rate_interval(int(k), int(n)) for k, n in zip(out["detected"], out["n"])]
+    out["rate_low"] = [b[0] for b in bounds]
+    out["rate_high"] = [b[1] for b in bounds]
+    out = out[[*keys_, "n", "detected", "rate", "rate_low", "rate_high", "nme"]]
     return out.drop(columns="_all") if not keys else out
 
 
@@ -164,11 +179,44 @@ def detection_by_condition(
 ) -> pd.DataFrame:
     """Detection rate and NME per condition: :func:`summarise_detection` of :func:`detection_records`.
 
-    Columns: the ``by`` keys (any of :data:`GROUP_KEYS`), ``n``, ``detected``, ``rate`` (fraction) and ``nme``
+    Columns: the ``by`` keys (any of :data:`GROUP_KEYS`), ``n``, ``detected``, ``rate`` (fraction) with its 95 %
+    interval ``rate_low``/``rate_high``, and ``nme``
     (fraction of the inter-ocular distance, detected faces only). To group one detection pass several ways,
     call :func:`detection_records` once and :func:`summarise_detection` per grouping.
     """
     return summarise_detection(detection_records(dataset, detector, indices), by)
+
+
+def pad_face(image: Any, points: Any, margin: int) -> tuple[np.ndarray, np.ndarray]:
+    """An H×W×3 uint8 image (array or 3×H×W tensor) padded by ``margin`` px on every side with its edge pixels
+    replicated, and its N×2 points shifted to match. Gives a detector the margin around the face it was trained
+    with (MTCNN's points drift on tight aligned crops; see ``docs/synthfer.md``, "Measured realism")."""
+    from ferlib.data.images import to_rgb_array
+
+    arr = to_rgb_array(image)
+    m = int(margin)
+    padded = np.pad(arr, ((m, m), (m, m), (0, 0)), mode="edge") if m > 0 else arr
+    return padded, np.asarray(points, dtype=np.float32) + np.float32(max(m, 0))
+
+
+class WithMargin:
+    """A view of a sample dataset whose images are padded by ``margin`` px (:func:`pad_face`); ``landmarks5``
+    shift with them, ``meta`` and ``label`` are unchanged. Other keys (8 points, contours, masks) are dropped."""
+
+    def __init__(self, dataset: Any, margin: int) -> None:
+        self.dataset, self.margin = dataset, int(margin)
+        self.class_names = getattr(dataset, "class_names", None)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        s = self.dataset[i]
+        image, points = pad_face(s["image"], s["landmarks5"], self.margin)
+        out = {"image": image, "landmarks5": points, "meta": s.get("meta", {})}
+        if "label" in s:
+            out["label"] = s["label"]
+        return out
 
 
 def template_offset(
@@ -239,6 +287,9 @@ __all__ = [
     "inter_ocular_distance",
     "matching_face",
     "normalised_mean_error",
+    "pad_face",
+    "WithMargin",
+    "rate_interval",
     "summarise_detection",
     "template_offset",
     "yaw_bin",

@@ -9,9 +9,11 @@ import torch
 from ferlib.data.face_geometry import canonical_template
 from ferlib.landmarks.base import Detector, Face
 from ferlib.landmarks.benchmark import (
+    WithMargin,
     detection_by_condition,
     detection_records,
     normalised_mean_error,
+    rate_interval,
     summarise_detection,
     template_offset,
     yaw_bin,
@@ -111,7 +113,9 @@ def test_detection_by_condition_hand_checked():
     r = rows[("30-45", "none")]
     assert (r.n, r.detected, r.rate) == (2, 1, 0.5)
     assert r.nme == pytest.approx(0.125)
-    assert list(table.columns) == ["yaw_bin", "occluder", "n", "detected", "rate", "nme"]
+    assert list(table.columns) == ["yaw_bin", "occluder", "n", "detected", "rate", "rate_low", "rate_high", "nme"]
+    # Wilson interval of 1/2 at 95 %: 0.5 ± 1.96·sqrt(0.25/2 + 1.96²/16) / (1 + 1.96²/2) = [0.0945, 0.9055]
+    assert (r.rate_low, r.rate_high) == (pytest.approx(0.0945, abs=1e-3), pytest.approx(0.9055, abs=1e-3))
 
     records = detection_records(ds, FakeDetector(answers))
     overall = summarise_detection(records, by=())
@@ -146,3 +150,23 @@ def test_template_offset_hand_checked():
     assert out["image_size"] == [128, 128]
     with pytest.raises(ValueError, match="no sample"):
         template_offset(FakeDataset([30.0], ["none"], points=[template]), max_abs_yaw=10)
+
+
+def test_rate_interval_is_wilson():
+    low, high = rate_interval(0, 10)  # Wilson for 0/10: [0, z² / (n + z²)] = [0, 0.2775]
+    assert low == pytest.approx(0.0, abs=1e-9) and high == pytest.approx(0.2775, abs=1e-3)
+    low, high = rate_interval(10, 10)
+    assert low == pytest.approx(0.7225, abs=1e-3) and high == pytest.approx(1.0)
+    assert all(np.isnan(rate_interval(0, 0)))
+
+
+def test_with_margin_pads_images_and_shifts_points():
+    ds = FakeDataset([0.0], ["none"])
+    padded = WithMargin(ds, 10)[0]
+    assert padded["image"].shape == (148, 148, 3)
+    np.testing.assert_allclose(padded["landmarks5"], TRUTH + 10)
+    assert padded["image"][0, 0, 0] == 0 and padded["image"][10, 10, 0] == 0  # edge replicated, index pixel kept
+    assert padded["meta"]["occlusion"] == "none" and padded["label"] == 0
+    # the fake detector reads the index from pixel (0, 0), which edge padding keeps
+    table = detection_by_condition(WithMargin(ds, 10), FakeDetector({0: [(BOX + 10, TRUTH + 10)]}), by=())
+    assert (int(table.detected[0]), float(table.nme[0])) == (1, 0.0)
