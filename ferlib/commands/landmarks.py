@@ -29,7 +29,11 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "source", help="an image file, a folder of images (recursive), or a dataset name (see `ferlib data list`)"
     )
-    p.add_argument("--backend", default="mtcnn", help="landmark backend: mtcnn (default), retinaface, annotations")
+    p.add_argument(
+        "--backend",
+        default="mtcnn",
+        help="landmark backend: mtcnn (default), retinaface, retina-face (PyPI package), annotations",
+    )
     p.add_argument(
         "--out",
         type=Path,
@@ -43,7 +47,10 @@ def register(subparsers: Any) -> None:
         help="also export path,lm5 CSV for `build_dataset(..., landmarks_file=CSV)` (folder/file extraction only)",
     )
     p.add_argument(
-        "--weights", default=None, help="RetinaFace checkpoint (mobilenet0.25_Final.pth or Resnet50_Final.pth)"
+        "--weights",
+        default=None,
+        help="RetinaFace checkpoint (retinaface: mobilenet0.25_Final.pth or Resnet50_Final.pth; "
+        "retina-face: retinaface.pth, default $DEEPFACE_HOME/.deepface/weights/retinaface.pth)",
     )
     p.add_argument("--score-threshold", type=float, default=None, help="minimum face score (retinaface: default 0.5)")
     p.add_argument(
@@ -140,8 +147,9 @@ def run(args: argparse.Namespace) -> int:
             options["device"] = str(resolve_device(args.device))
         except (RuntimeError, ValueError) as exc:
             return _refuse(str(exc))
-    if args.backend == "retinaface":
-        options["weights"] = args.weights
+    if args.backend in ("retinaface", "retina-face"):
+        if args.weights is not None or args.backend == "retinaface":
+            options["weights"] = args.weights
         if args.score_threshold is not None:
             options["score_threshold"] = args.score_threshold
     elif args.backend == "mtcnn":

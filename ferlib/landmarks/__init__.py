@@ -10,8 +10,9 @@ Multiple Attention Network also feed landmarks to the network. This package does
 >>> yaw, pitch = estimate_pose(faces[0].landmarks5)
 
 Backends (``list_detectors()``): ``mtcnn`` (default, weights ship with facenet-pytorch),
-``retinaface`` (ferlib's network; needs a user-supplied checkpoint) and ``annotations`` (the
-points a dataset ships). Extraction over a dataset: :func:`extract_landmarks` /
+``retinaface`` (ferlib's network; needs a user-supplied checkpoint), ``retina-face`` (the PyPI
+``retina-face`` package's PyTorch engine, an optional extra; its ``retinaface.pth`` must already be in place)
+and ``annotations`` (the points a dataset ships). Extraction over a dataset: :func:`extract_landmarks` /
 ``ferlib landmarks``; the data layer reads the result with :func:`attach_landmarks`.
 """
 
@@ -51,6 +52,7 @@ from ferlib.landmarks.pose import estimate_pose, pose_subset
 import ferlib.landmarks.annotations  # noqa: E402,F401  isort: skip
 import ferlib.landmarks.mtcnn  # noqa: E402,F401  isort: skip
 import ferlib.landmarks.retinaface  # noqa: E402,F401  isort: skip
+import ferlib.landmarks.retinaface_pypi  # noqa: E402,F401  isort: skip
 
 _DEFAULT_DETECTORS: dict[str, Detector] = {}
 

@@ -361,3 +361,22 @@ def test_trainer_calls_data_init_once_and_records_it(tmp_path):
     assert seen == [30]  # once, over the training part only (40 minus the 25 % validation split)
     assert json.loads((result.run_dir / "data_init.json").read_text()) == {"samples": 30}
     assert result.metrics["data_init"] == {"samples": 30}
+
+
+def test_synthfer_override_raises_the_from_scratch_lr_for_man_and_its_control_only():
+    """SynthFER has no VGG-Face start: man.yaml and man-vgg16.yaml train it at 1e-2, every other dataset at 1e-3."""
+    from ferlib.train.config import TrainConfig, resolve_recipe
+    from ferlib.train.recipes import apply_profile, load_profile, load_recipe
+
+    for name in ("man", "man-vgg16"):
+        assert load_recipe(name).lr == 1e-3  # man.txt §IV-B
+        assert load_recipe(name, "rafdb").lr == 1e-3
+        assert load_recipe(name, "synthfer").lr == 0.01
+        assert load_recipe(name, "synthfer").batch_size == 42  # only the lr changes
+        assert load_recipe(name, "synthfer").schedule == load_recipe(name).schedule
+    default = load_profile("default")
+    assert apply_profile(load_recipe("man", "synthfer"), default).lr == 0.01  # at the profile's cap, not above it
+    recipe, _ = resolve_recipe(TrainConfig(model="man", dataset="synthfer", profile="default"))
+    assert recipe.lr == 0.01 and [s.name for s in recipe.stages] == ["rasnet", "ersnet"]
+    recipe, _ = resolve_recipe(TrainConfig(model="vgg16", recipe="man-vgg16", dataset="synthfer", profile="default"))
+    assert recipe.lr == 0.01 and recipe.iterations == 60
