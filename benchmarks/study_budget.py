@@ -9,8 +9,9 @@ and faces of the named study profiles (``ferlib/profiles.py``):
     python benchmarks/study_budget.py --models resnet18,ma-net,amp-net-r18,lan,ffra-net,man \
         --engine study-default --estimate default,lecture
 
-The estimate is steps x s/step + evaluated faces x s/face per run, summed over models, seeds and
-ablation rows; the notebooks' other cells (landmarks, sub-regions, Grad-CAM) are not included.
+The estimate is steps x s/step + evaluated faces x s/step / batch / 3 (a forward pass is about a third of
+a training step) + the run's fixed cost (data, model build, checkpoints, figures: the measured wall time
+less both), summed over models, seeds and ablation rows; the notebooks' other cells (landmarks, sub-regions, Grad-CAM) are not included.
 Timings on a shared machine vary several-fold with the load; the load average is printed.
 """
 
@@ -56,11 +57,16 @@ def measure(model: str, engine: str, batch: int, steps: int) -> dict:
     last = hist[-1]
     train_s = sum(h["epoch_seconds"] for h in hist)
     n_eval = len(hist) * round(n_train * 0.1) + 2 * n_test  # validation per epoch, test final + selected
+    s_step = last["epoch_seconds"] / max(last["steps"], 1)
+    # a forward pass costs about a third of forward + backward + step: evaluation's share of the
+    # non-training time; the rest (data, model build, checkpoints, figures) is a fixed cost per run
+    s_face = s_step / batch / 3
     return {
         "model": model,
         "batch": batch,
-        "s_per_step": round(last["epoch_seconds"] / max(last["steps"], 1), 3),
-        "s_per_eval_face": round(max(wall - train_s, 0.0) / n_eval, 4),
+        "s_per_step": round(s_step, 3),
+        "s_per_eval_face": round(s_face, 4),
+        "s_fixed_per_run": round(max(wall - train_s - n_eval * s_face, 0.0), 1),
         "wall_s": round(wall, 1),
         "precision": res.metrics.get("precision"),
     }
@@ -84,15 +90,16 @@ def estimate(costs: dict[str, dict], study: str) -> dict:
         steps = 2 * (eng.iterations or 60) if model == "man" else (eng.epochs or 1) * math.ceil(n_fit / batch)
         epochs = 2 if model == "man" else (eng.epochs or 1)
         n_eval = epochs * (n_train - n_fit) + 2 * (eng.n_test or 700)
-        return steps * c["s_per_step"] * batch / c["batch"] + n_eval * c["s_per_eval_face"]
+        s_step = c["s_per_step"] * batch / c["batch"]
+        return steps * s_step + n_eval * s_step / batch / 3 + c.get("s_fixed_per_run", 0.0)
 
     for model in prof.models:
-        seeds = prof.seeds_for(model) if hasattr(prof, "seeds_for") else prof.seeds
+        seeds = prof.seeds_for(model)
         out[f"03 {model} x{len(seeds)}"] = len(seeds) * run_cost(model, prof.train_profile)
     for name in prof.ablations:
         grid = ablation_grids()[name]
         rows = grid.select(prof.ablation_points)
-        seeds = getattr(prof, "ablation_seeds", (prof.seeds[0],))
+        seeds = prof.ablation_seeds or (prof.seeds[0],)
         for row in rows:
             model = row.model or grid.model
             base = model if model in costs else grid.model
