@@ -9,9 +9,10 @@ and faces of the named study profiles (``ferlib/profiles.py``):
     python benchmarks/study_budget.py --models resnet18,ma-net,amp-net-r18,lan,ffra-net,man \
         --engine study-default --estimate default,lecture
 
-The estimate is steps x s/step + evaluated faces x s/step / batch / 3 (a forward pass is about a third of
-a training step) + the run's fixed cost (data, model build, checkpoints, figures: the measured wall time
-less both), summed over models, seeds and ablation rows; the notebooks' other cells (landmarks, sub-regions, Grad-CAM) are not included.
+The estimate is, per run, steps x s/step + evaluated faces x s/step / batch / 3 (a forward pass is
+about a third of a training step) + the run's fixed cost (data, model build, checkpoints, figures:
+the measured wall time less both), summed over models, seeds and ablation rows; the notebooks'
+other cells (landmarks, sub-regions, Grad-CAM) are not included.
 Timings on a shared machine vary several-fold with the load; the load average is printed.
 """
 
