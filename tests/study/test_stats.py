@@ -73,9 +73,9 @@ def test_run_flags_at_chance_and_collapsed():
     acc = np.trace(cm) / n  # 30 / 70 = 0.4286
     flags = run_flags({"accuracy": acc, "n": n, "confusion_matrix": cm.tolist()})
     assert flags["collapsed"] and flags["classes_predicted"] == 3
-    assert not flags[
-        "at_chance"
-    ]  # 42.9 % is above chance's 95 % upper end on 70 faces (16/70 = 22.9 %: Binomial(70, 1/7) has P(X <= 15) = 0.964 < 0.975 <= P(X <= 16) = 0.982)
+    # 42.9 % is above chance's 95 % upper end on 70 faces, 16/70 = 22.9 %:
+    # Binomial(70, 1/7) has P(X <= 15) = 0.964 < 0.975 <= P(X <= 16) = 0.982
+    assert not flags["at_chance"]
     assert flags["chance_high"] == pytest.approx(16 / 70)
     assert flags["flag"] == "collapsed onto 3 classes"
     assert not rankable(flags)
