@@ -95,7 +95,9 @@ def run_flags(test: Mapping[str, Any], confidence: float = 0.95) -> dict[str, An
     at_chance = float(test["accuracy"]) <= high
     spread = prediction_spread(cm)
     collapsed = spread <= COLLAPSE_CLASSES
-    reasons = (["at chance"] if at_chance else []) + ([f"collapsed onto {spread} classes"] if collapsed else [])
+    reasons = (["at chance"] if at_chance else []) + (
+        [f"collapsed onto {spread} class{'' if spread == 1 else 'es'}"] if collapsed else []
+    )
     return {
         "at_chance": bool(at_chance),
         "collapsed": bool(collapsed),
@@ -129,3 +131,48 @@ def best_separated(labels: Sequence[str], intervals: Sequence[tuple[float, float
     i = int(np.argmax(mids))
     others = [hi for j, (_, hi) in enumerate(intervals) if j != i]
     return labels[i] if intervals[i][0] > max(others) else None
+
+
+def summarize_model(tests: Sequence[Mapping[str, Any]], confidence: float = 0.95) -> dict[str, Any]:
+    """One model's test results over its seeds (``test_selected`` metrics of each run).
+
+    ``accuracy`` is :func:`seed_interval` of the per-seed accuracies; its ``low``/``high`` are the
+    t-interval over seeds, or with a single seed the Wilson interval over that run's test faces
+    (``interval`` says which). ``flags`` holds each run's :func:`run_flags`; the model is
+    ``rankable`` only when none of its runs is flagged.
+    """
+    if not tests:
+        raise ValueError("summarize_model needs the test metrics of at least one run")
+    accs = [float(t["accuracy"]) for t in tests]
+    acc = seed_interval(accs, confidence)
+    if acc["n"] == 1:
+        n = int(tests[0].get("n") or np.asarray(tests[0]["confusion_matrix"]).sum())
+        acc["low"], acc["high"] = accuracy_interval(round(accs[0] * n), n, confidence)
+        acc["interval"] = f"Wilson, {n} test faces (1 seed)"
+    else:
+        acc["interval"] = f"Student t over {acc['n']} seeds"
+    flags = [run_flags(t, confidence) for t in tests]
+    return {
+        "accuracy": acc,
+        "macro_f1": seed_interval([float(t["macro_f1"]) for t in tests], confidence),
+        "flags": flags,
+        "rankable": all(rankable(f) for f in flags),
+        "flag": "; ".join(sorted({f["flag"] for f in flags if f["flag"]})),
+    }
+
+
+def top_confusions(confusion: Sequence[Sequence[int]], class_names: Sequence[str], k: int = 3) -> list[dict]:
+    """The ``k`` largest off-diagonal cells as ``{"true", "predicted", "share"}``, ``share`` being the
+    fraction of the true class's faces predicted as the other class (row-normalised)."""
+    cm = np.asarray(confusion, dtype=np.float64)
+    rows = cm.sum(axis=1, keepdims=True)
+    share = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
+    np.fill_diagonal(share, -1.0)
+    order = np.argsort(share, axis=None)[::-1][:k]
+    out = []
+    for flat in order:
+        i, j = np.unravel_index(flat, share.shape)
+        if share[i, j] <= 0:
+            break
+        out.append({"true": class_names[i], "predicted": class_names[j], "share": float(share[i, j])})
+    return out

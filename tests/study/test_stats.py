@@ -14,6 +14,8 @@ from ferlib.study.stats import (
     run_flags,
     seed_interval,
     separated,
+    summarize_model,
+    top_confusions,
 )
 
 
@@ -87,7 +89,7 @@ def test_run_flags_at_chance_and_collapsed():
     guesser = np.zeros((7, 7), dtype=int)
     guesser[:, 3] = 20  # one-class guesser on 140 faces: 14.3 %
     f = run_flags({"accuracy": 20 / 140, "n": 140, "confusion_matrix": guesser.tolist()})
-    assert f["at_chance"] and f["collapsed"] and f["flag"] == "at chance, collapsed onto 1 classes"
+    assert f["at_chance"] and f["collapsed"] and f["flag"] == "at chance, collapsed onto 1 class"
 
 
 def test_rows_within_noise_name_no_best_setting():
@@ -100,3 +102,38 @@ def test_rows_within_noise_name_no_best_setting():
     noise = [(0.30, 0.40), (0.35, 0.45)]
     assert not separated(noise) and best_separated(["a", "b"], noise) is None
     assert best_separated(["a"], [(0.1, 0.2)]) is None
+
+
+def test_summarize_model_over_seeds_and_for_one_seed():
+    diag = (np.diag([6] * 7) + 1).tolist()  # 49 of 91 correct, predictions on every class
+    tests = [
+        {"accuracy": 0.3, "macro_f1": 0.2, "n": 91, "confusion_matrix": diag},
+        {"accuracy": 0.4, "macro_f1": 0.3, "n": 91, "confusion_matrix": diag},
+        {"accuracy": 0.5, "macro_f1": 0.4, "n": 91, "confusion_matrix": diag},
+    ]
+    s = summarize_model(tests)
+    assert (s["accuracy"]["low"], s["accuracy"]["high"]) == pytest.approx((0.151586, 0.648414), abs=1e-6)
+    assert s["accuracy"]["interval"] == "Student t over 3 seeds"
+    assert s["macro_f1"]["mean"] == pytest.approx(0.3)
+    assert s["rankable"] and s["flag"] == ""
+    one = summarize_model([{"accuracy": 42 / 140, "macro_f1": 0.25, "n": 140, "confusion_matrix": _spread(140)}])
+    assert (one["accuracy"]["low"], one["accuracy"]["high"]) == pytest.approx((0.230262, 0.380420), abs=5e-6)
+    assert one["accuracy"]["interval"] == "Wilson, 140 test faces (1 seed)"
+
+
+def _spread(n: int) -> list[list[int]]:
+    cm = np.zeros((7, 7), dtype=int)
+    for i in range(n):
+        cm[i % 7, (i * 3) % 7] += 1
+    return cm.tolist()
+
+
+def test_top_confusions_are_row_shares():
+    cm = np.diag([10, 10, 10, 10, 10, 10, 10])
+    cm[2, 5] = 30  # 30 of 40 "fear"-row faces predicted as class 5: share 0.75
+    cm[0, 1] = 5  # 5 of 15: share 0.333
+    names = ["a", "b", "fear", "d", "e", "surprise", "g"]
+    top = top_confusions(cm, names, k=3)
+    assert top[0] == {"true": "fear", "predicted": "surprise", "share": pytest.approx(0.75)}
+    assert top[1] == {"true": "a", "predicted": "b", "share": pytest.approx(1 / 3)}
+    assert len(top) == 2  # no third off-diagonal cell is non-zero
