@@ -8,6 +8,7 @@ Every function returns a matplotlib ``Figure``; the notebook saves and shows it 
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -145,7 +146,7 @@ def plot_ablation_grid(
             )
         a.set_xlim(0, 100)
         a.set_xlabel("accuracy %")
-        a.set_title(paper_title, fontsize=9)
+        a.set_title(textwrap.fill(paper_title, 60), fontsize=9)
         _chance(a, (1 / num_classes, 1 / num_classes), num_classes)
     b = axes[-1]
     flags = list(flags) or [""] * len(labels)
@@ -158,10 +159,10 @@ def plot_ablation_grid(
     _chance(b, chance, num_classes)
     b.set_xlim(0, 100)
     b.set_xlabel("accuracy % (bar: 95 % interval)")
-    b.set_title(run_title, fontsize=9)
+    b.set_title(textwrap.fill(run_title, 60), fontsize=9)
     b.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.9 / (1 + 0.3 * len(labels))))
     axes[0].set_yticks(y, labels)
     axes[0].invert_yaxis()
-    fig.suptitle(title, fontsize=10)
+    fig.suptitle(textwrap.fill(title, 110), fontsize=10)
     fig.tight_layout()
     return fig

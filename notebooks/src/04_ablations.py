@@ -124,7 +124,10 @@ for name in ctx.profile.ablations:
     n_test = runs[(name, selected[0].label)][0]["n"]
     occluded = "occlusion_probs" in str(ctx.profile.ablation_dataset_kwargs(name))
     paper_on_occluded = "sunglasses" in grid.paper_dataset.lower() or "sg_" in grid.paper_dataset.lower()
+    data_desc = (f"SynthFER (synthetic, {ctx.synthfer_preset} preset, sunglasses on every face)" if occluded
+                 else ctx.dataset_label.split(", profile")[0])
     grids[name] = {
+        "data": data_desc,
         "status": "differ beyond noise" if separated(intervals) else "within noise",
         "best_setting": best or "",
         "chance": chance_interval(n_test, 7),
@@ -140,7 +143,9 @@ for name in ctx.profile.ablations:
                      "SynthFER (synthetic) %": f"{100 * acc['mean']:.1f}",
                      "95 % interval %": f"{100 * acc['low']:.1f}–{100 * acc['high']:.1f}",
                      "flag": s["flag"] or "—"})
-display(Markdown(f"**SynthFER (synthetic)** — {ctx.dataset_label}, ablation profile `{ctx.profile.ablation_profile}`"))
+display(Markdown(f"**SynthFER (synthetic)** — profile {ctx.profile.name} (engine profile "
+                 f"`{ctx.profile.ablation_profile}`), seed(s) {', '.join(map(str, seeds))}; faces: "
+                 + "; ".join(f"{n}: {g['data']}" for n, g in grids.items())))
 display(pd.DataFrame(rows).set_index(["grid", "setting"]))
 display(pd.DataFrame({n: {"verdict": g["status"], "best setting": g["best_setting"] or "— (none named)"}
                       for n, g in grids.items()}).T)
@@ -160,7 +165,8 @@ for name, g in grids.items():
     fig = plot_ablation_grid(
         g["labels"], g["paper"], [s["accuracy"]["mean"] for s in g["summaries"]],
         [(s["accuracy"]["low"], s["accuracy"]["high"]) for s in g["summaries"]], g["chance"],
-        paper_title, f"this run ({ctx.dataset_label}): {g['status']}", f"{name}",
+        paper_title, f"this run, seed(s) {', '.join(map(str, seeds))}: {g['status']}",
+        f"{name} — {g['data']}, profile {ctx.profile.name}",
         flags=[s["flag"] for s in g["summaries"]],
     )
     ctx.show(fig, f"ablation_{name}", dpi=80)
