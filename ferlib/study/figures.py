@@ -65,7 +65,11 @@ def plot_accuracy_intervals(
             ms=7,
         )
         ax.plot([100 * v for v in seed_values[name]], [y] * len(seed_values[name]), "o", color="k", ms=3, alpha=0.7)
-        note = f"{acc['n']} seed{'s' if acc['n'] > 1 else ''}; {acc['interval'].split(',')[0]}"
+        note = (
+            f"{acc['n']} seeds; t-interval over seeds"
+            if acc["n"] > 1
+            else "1 seed only; Wilson interval over the test faces"
+        )
         if s["flag"]:
             note += f"; FLAGGED: {s['flag']}"
         ax.annotate(note, (hi, y), xytext=(6, 0), textcoords="offset points", va="center", fontsize=7)

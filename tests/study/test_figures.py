@@ -33,7 +33,7 @@ def test_accuracy_intervals_draw_the_interval_and_a_labelled_chance_line():
     spans = [tuple(np.round(s[:, 0], 6)) for c in segs for s in c.get_segments()]
     assert (round(lo, 6), round(hi, 6)) in spans
     texts = [t.get_text() for t in ax.texts]
-    assert any("1 seed; Wilson" in t for t in texts)
+    assert any("1 seed only; Wilson" in t for t in texts)
     plt.close(fig)
 
 
