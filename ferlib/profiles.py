@@ -123,6 +123,10 @@ PROFILES: dict[str, StudyProfile] = {
         seeds=(0,),
         ablations=("ffra-net-fusion",),
         ablation_points=2,
+        # the sunglasses path runs in CI too
+        ablation_data=(
+            ("ffra-net-fusion", {"config": {"preset": "standard", "occlusion_probs": {"sunglasses": 1.0}}}),
+        ),
         cam_methods=("GradCAM",),
         cam_per_class=1,
         cam_images=2,
