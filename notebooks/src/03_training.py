@@ -93,7 +93,9 @@ for name in ("resnet18", "ma-net"):
 # batches of 64–350 (and often pre-trained weights), and diverge with small batches from scratch.
 # Every size and budget is the engine profile's (`ferlib/recipes/profiles.yaml`) that this study
 # profile names. AMP-Net is trained as `amp-net-r18`, the paper's own ResNet-18 variant (its
-# Tables IV–V), which costs half of the ResNet-34 version's step.
+# Tables IV–V), which costs half of the ResNet-34 version's step. The comparison in
+# docs/training.md uses `ferlib train --profile default` (4 epochs of 960 faces), a different engine
+# profile from this notebook's, which is why its numbers differ from these.
 
 # %%
 rows = []
