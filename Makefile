@@ -45,10 +45,11 @@ test: $(STAMP) chromium lint
 	FERLIB_PROFILE=smoke $(PY) -m pytest -q -p no:cacheprovider tests
 	FERLIB_PROFILE=smoke $(PY) -m ferlib study --profile smoke --check
 
-# Rebuild the notebooks from their jupytext sources, then refresh their committed outputs.
+# Rebuild the notebooks from their jupytext sources, then refresh their committed outputs with the
+# `lecture` profile (about 90 minutes on 2 CPU cores; docs/study.md).
 notebooks: $(STAMP)
 	cd notebooks && for f in src/0*.py; do ../$(VENV)/bin/jupytext -q --update --to ipynb -o "$$(basename "$${f%.py}").ipynb" "$$f"; done
-	$(PY) -m ferlib study --profile default --update-notebooks
+	$(PY) -m ferlib study --profile lecture --update-notebooks
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks

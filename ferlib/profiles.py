@@ -11,8 +11,11 @@ study         notebook 03 trains     notebook 04 trains      for
 ============  =====================  ======================  =========================================
 ``smoke``     ``study-smoke``        ``ablation-smoke``      CI: five notebooks in about 5 minutes on
                                                              2 CPU cores; numbers only prove it runs
-``default``   ``study-default``      ``ablation-default``    ``make study``: about 15 minutes on 2 CPU
-                                                             cores; SynthFER comparisons, not papers
+``default``   ``study-default``      ``ablation-default``    ``make study``: within 15 minutes on 2 CPU
+                                                             cores; a quick version of ``lecture``
+``lecture``   ``study-lecture``      ``ablation-lecture``    the committed outputs: five networks and
+                                                             ResNet-18 over three seeds (MAN one),
+                                                             3-row grids; about 90 minutes on 2 cores
 ``full``      ``study-full``         ``study-full``          the paper recipes; a GPU and a real
                                                              dataset such as RAF-DB
 ============  =====================  ======================  =========================================
@@ -55,11 +58,20 @@ class StudyProfile:
     #: Models trained by notebook 03 (and explained by 05) unless the ``models`` parameter says otherwise.
     models: tuple[str, ...] = ("resnet18", "ma-net")
     seeds: tuple[int, ...] = (0,)
+    #: Models trained with the first seed only (MAN's VGG16 under the ``lecture`` budget); the
+    #: notebook says so beside their numbers.
+    single_seed_models: tuple[str, ...] = ()
     # -- 04 ablations
     #: Ablation grids notebook 04 runs (names from ``ferlib.models.ablation_grids()``, the paper cards).
     ablations: tuple[str, ...] = ()
     #: Points per grid: the first ``ablation_points`` rows of each grid (None = all rows).
     ablation_points: int | None = 2
+    #: Seeds every ablation row is trained with (empty = the notebook's ``seed`` only); one seed
+    #: gives each row the Wilson interval of its test accuracy, several a t-interval over seeds.
+    ablation_seeds: tuple[int, ...] = ()
+    #: SynthFER keywords per ablation grid (``ferlib.data.synthfer`` config fields), e.g. sunglasses on
+    #: every face for FFRA-Net's fusion grid, whose paper numbers are on sunglasses-occluded faces.
+    ablation_data: tuple[tuple[str, dict], ...] = ()
     # -- 05 Grad-CAM
     #: pytorch-grad-cam methods (class names); the slow ones (ScoreCAM, AblationCAM) only in ``full``.
     cam_methods: tuple[str, ...] = ("GradCAM",)
@@ -80,11 +92,23 @@ class StudyProfile:
             raise TypeError(f"unknown profile field(s) {unknown}; StudyProfile fields are {sorted(names)}")
         return dataclasses.replace(self, **changes)
 
+    def seeds_for(self, model: str) -> tuple[int, ...]:
+        """The seeds notebook 03 trains ``model`` with (the first only for ``single_seed_models``)."""
+        return self.seeds[:1] if model in self.single_seed_models else self.seeds
+
+    def ablation_dataset_kwargs(self, grid: str) -> dict:
+        """``TrainConfig.dataset_kwargs`` of grid ``grid``'s runs (empty: the profile's preset)."""
+        return dict(dict(self.ablation_data).get(grid, {}))
+
     @property
     def tqdm_disable(self) -> bool:
         """Value for ``tqdm(..., disable=...)`` inside notebooks."""
         return not self.progress
 
+
+#: SynthFER keywords that put sunglasses on every face, on the near-frontal preset: FFRA-Net's fusion
+#: rows are compared with the paper's SG_RAF-DB (sunglasses-occluded RAF-DB) numbers only on such faces.
+SUNGLASSES: dict = {"config": {"preset": "frontal", "occlusion_probs": {"sunglasses": 1.0}}}
 
 PROFILES: dict[str, StudyProfile] = {
     "smoke": StudyProfile(
@@ -99,6 +123,10 @@ PROFILES: dict[str, StudyProfile] = {
         seeds=(0,),
         ablations=("ffra-net-fusion",),
         ablation_points=2,
+        # the sunglasses path runs in CI too
+        ablation_data=(
+            ("ffra-net-fusion", {"config": {"preset": "standard", "occlusion_probs": {"sunglasses": 1.0}}}),
+        ),
         cam_methods=("GradCAM",),
         cam_per_class=1,
         cam_images=2,
@@ -106,18 +134,40 @@ PROFILES: dict[str, StudyProfile] = {
     ),
     "default": StudyProfile(
         name="default",
-        description="make study: all five notebooks in about 15 minutes on 2 CPU cores; "
-        "comparisons on synthetic SynthFER data (near-frontal 'frontal' preset), not paper "
-        "reproductions",
+        description="make study: all five notebooks within 15 minutes on 2 CPU cores; a quick version of "
+        "the committed 'lecture' outputs on synthetic SynthFER data (near-frontal 'frontal' preset), "
+        "not paper reproductions",
         train_profile="study-default",
         ablation_profile="ablation-default",
         n_landmark_eval=32,
-        # The four models that fit the 15-minute budget; LAN (guidance warm-up) and MAN (VGG16,
-        # 141 M parameters) are trained by `-p models=[...]` or the `full` profile.
-        models=("resnet18", "ma-net", "amp-net-r18", "ffra-net"),
+        # ResNet-18 and four of the five networks; MAN (VGG16, 141 M parameters) is trained by the
+        # `lecture` and `full` profiles or `-p models=[...]`.
+        models=("resnet18", "ma-net", "amp-net-r18", "lan", "ffra-net"),
         seeds=(0,),
-        ablations=("ma-net-regions", "ffra-net-fusion", "amp-net-region-size"),
-        ablation_points=2,
+        # one 3-row grid of the cheapest network; `lecture` runs three
+        ablations=("lan-alpha",),
+        ablation_points=3,
+        ablation_data=(("ffra-net-fusion", SUNGLASSES),),
+        cam_methods=("GradCAM", "HiResCAM"),
+        cam_per_class=2,
+        cam_images=4,
+        progress=False,
+    ),
+    "lecture": StudyProfile(
+        name="lecture",
+        description="the committed notebook outputs: ResNet-18 and all five networks on synthetic "
+        "SynthFER faces (near-frontal 'frontal' preset) over three seeds (MAN one: its VGG16 costs "
+        "about 14 s per step on 2 cores), three 3-row ablation grids; about 90 minutes on 2 CPU cores "
+        "(estimate in docs/study.md), or a GPU",
+        train_profile="study-lecture",
+        ablation_profile="ablation-lecture",
+        n_landmark_eval=64,
+        models=("resnet18", "ma-net", "amp-net-r18", "lan", "ffra-net", "man"),
+        seeds=(0, 1, 2),
+        single_seed_models=("man",),
+        ablations=("lan-alpha", "ffra-net-fusion", "amp-net-region-size"),
+        ablation_points=3,
+        ablation_data=(("ffra-net-fusion", SUNGLASSES),),
         cam_methods=("GradCAM", "HiResCAM"),
         cam_per_class=2,
         cam_images=4,
@@ -146,6 +196,9 @@ PROFILES: dict[str, StudyProfile] = {
             "ffra-net-modules",
             "ffra-net-lambda",
             "man-baselines",
+        ),
+        ablation_data=(
+            ("ffra-net-fusion", {"config": {"preset": "standard", "occlusion_probs": {"sunglasses": 1.0}}}),
         ),
         ablation_points=None,
         cam_methods=("GradCAM", "HiResCAM", "GradCAMPlusPlus", "ScoreCAM", "AblationCAM"),
@@ -176,7 +229,7 @@ def get_profile(profile: str | None = None, **overrides: Any) -> StudyProfile:
     """
     base = PROFILES[profile_name(profile)]
     changes = {k: v for k, v in overrides.items() if v is not None}
-    for key in ("models", "seeds", "ablations", "cam_methods"):
+    for key in ("models", "seeds", "single_seed_models", "ablations", "ablation_seeds", "cam_methods"):
         if key in changes:
             value = changes[key]
             changes[key] = (value,) if isinstance(value, (str, int)) else tuple(value)

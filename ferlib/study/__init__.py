@@ -11,6 +11,11 @@ The package, read in the order its modules import each other (each imports only 
 ``sweep``     :func:`run_sweep`: the study once per parameter set of a YAML file
 ``export``    :func:`export_notebooks`: executed notebooks, cleaned, back over the committed ones
 
+Called from inside the notebooks (imported by their full names, not re-exported here):
+
+``stats``     intervals over seeds and test faces, chance, at-chance/collapsed flags, "within noise"
+``figures``   notebooks 03 and 04's figures: accuracy intervals, learning curves, ablation grids
+
 Study profiles (notebook knobs, and the engine profile each notebook trains with) are in
 :mod:`ferlib.profiles`. SynthFER numbers are synthetic; every report says which dataset and profile
 produced them. The papers' ablation grids and reported results live on the model families' paper

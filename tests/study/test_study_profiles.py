@@ -31,11 +31,13 @@ OLD_03 = {
         max_test=14,
         dataset_kwargs={"config": "standard"},
     ),
+    # issue 14 gave `default` a new budget (3 epochs, three points per curve, within 15 minutes with
+    # five models): these are the sizes its engine profile must resolve to
     "default": dict(
         profile="default",
-        epochs=2,
+        epochs=3,
         batch_size=32,
-        n_train=960,
+        n_train=384,
         n_test=210,
         max_train=2000,
         max_test=700,
@@ -45,7 +47,13 @@ OLD_03 = {
 #: The same for notebook 04's ablation runs.
 OLD_04 = {
     "smoke": dict(OLD_03["smoke"], n_train=24, n_test=14),
-    "default": dict(OLD_03["default"], epochs=1, n_train=320, n_test=140),
+    "default": dict(OLD_03["default"], n_train=320, n_test=140),
+}
+#: Grids whose runs bring their own faces (issue 14: FFRA-Net's fusion rows on sunglasses, like SG_RAF-DB).
+SUNGLASSES_04 = {
+    ("smoke", "ffra-net-fusion"): {
+        "dataset_kwargs": {"config": {"preset": "standard", "occlusion_probs": {"sunglasses": 1.0}}}
+    },
 }
 #: ``NotebookContext.learning_rate`` capped a recipe's rate above 0.01 (LAN's 0.1), else passed None.
 OLD_LR = {"ma-net": None, "lan": 0.01, "resnet18": None, "ffra-net": None}
@@ -107,7 +115,12 @@ def test_ablation_runs_train_exactly_what_the_hand_built_cell_did(study, tmp_pat
             model = row.model or grid.model
             run_dir = str(tmp_path / "ablations" / name / f"{i:02d}")
             new = ctx.train_config(
-                model, ctx.seed, profile=ctx.profile.ablation_profile, model_kwargs=dict(row.variant), run_dir=run_dir
+                model,
+                ctx.seed,
+                profile=ctx.profile.ablation_profile,
+                model_kwargs=dict(row.variant),
+                run_dir=run_dir,
+                dataset_kwargs=ctx.profile.ablation_dataset_kwargs(name),
             )
             old = TrainConfig(
                 model=model,
@@ -118,7 +131,7 @@ def test_ablation_runs_train_exactly_what_the_hand_built_cell_did(study, tmp_pat
                 progress=False,
                 tensorboard=False,
                 run_dir=run_dir,
-                **OLD_04[study],
+                **{**OLD_04[study], **SUNGLASSES_04.get((study, name), {})},
             )
             assert _effective(new) == _effective(old), (name, row.label)
 
@@ -132,6 +145,31 @@ def test_study_profiles_hold_no_training_sizes_and_name_real_engine_profiles():
             assert load_profile(name).name == name
     # the study's budgets (engine profiles of their own) and `ferlib train`'s are separate entries
     assert (load_profile("study-smoke").n_train, load_profile("smoke").n_train) == (32, 24)
-    assert (load_profile("study-default").epochs, load_profile("default").epochs) == (2, 4)
+    assert (load_profile("study-default").epochs, load_profile("default").epochs) == (3, 4)
     assert load_profile("ablation-default").max_decays == load_profile("study-default").max_decays == 1
     assert load_profile("study-full").max_lr is None and load_profile("study-full").epochs is None
+
+
+def test_lecture_profile_trains_every_network_over_three_seeds_and_three_row_grids(tmp_path):
+    lecture = PROFILES["lecture"]
+    assert set(lecture.models) == {"resnet18", "ma-net", "amp-net-r18", "lan", "ffra-net", "man"}
+    assert lecture.seeds_for("ma-net") == (0, 1, 2) and lecture.seeds_for("man") == (0,)
+    assert all(len(ablation_grids()[g].select(lecture.ablation_points)) >= 3 for g in lecture.ablations)
+    default = PROFILES["default"]
+    assert "resnet18" in default.models and len(set(default.models) - {"resnet18"}) >= 4
+    assert all(len(ablation_grids()[g].select(default.ablation_points)) >= 3 for g in default.ablations)
+    # FFRA-Net's fusion rows run on sunglasses-occluded faces, like the paper's SG_RAF-DB
+    ctx = prepare_notebook("04_ablations.ipynb", profile="lecture", run_dir=tmp_path, device="cpu")
+    cfg = ctx.train_config(
+        "ffra-net",
+        0,
+        profile=lecture.ablation_profile,
+        dataset_kwargs=lecture.ablation_dataset_kwargs("ffra-net-fusion"),
+    )
+    kw = _effective(cfg)["dataset_kwargs"]
+    assert kw == {"config": {"preset": "frontal", "occlusion_probs": {"sunglasses": 1.0}}}
+    assert lecture.ablation_dataset_kwargs("lan-alpha") == {}
+    # every study profile's engine profiles: 3 epochs or more in the CPU study profiles (curves of 3+ points)
+    for name in ("default", "lecture"):
+        assert load_profile(PROFILES[name].train_profile).epochs >= 3
+        assert load_profile(PROFILES[name].ablation_profile).epochs >= 3
