@@ -10,8 +10,9 @@
 4. Write ``results.json`` and one CSV per table (``accuracy.csv``, ``per_run.csv``, ``drops.csv``,
    ``pairs.csv``, ``attention.csv``) and the seaborn figures (:mod:`ferlib.robustness.figures`) into ``out_dir``.
 
-Sizes come from a :class:`RobustnessProfile` (``smoke``: CI, seconds; ``default``: a few hundred faces on a
-CPU; ``full``: the whole test split, for a GPU). SynthFER numbers are synthetic and labelled so.
+Sizes come from a :class:`RobustnessProfile` (``smoke``: CI, seconds; ``default``: `make study`'s quick version;
+``lecture``: 140 faces, the committed outputs; ``full``: the whole test split, for a GPU).
+SynthFER numbers are synthetic and labelled so.
 """
 
 from __future__ import annotations
@@ -76,9 +77,27 @@ PROFILES: dict[str, RobustnessProfile] = {
         n_resamples=200,
         batch_size=16,
     ),
-    # About 30 conditions × 140 faces: a few minutes per model on 2 CPU cores at 224 px (the forward passes).
+    # `make study` (the `default` study profile, 15 minutes in all on 2 CPU cores): the smoke grid on 21 faces
+    # (3 per class), about two minutes for five runs — a quick version of `lecture`; intervals are wide.
     "default": RobustnessProfile(
         "default",
+        n_faces=21,
+        grid=ConditionGrid(
+            areas=(0.2, 0.4),
+            yaws=(0.0, 30.0, 60.0),
+            real_yaw_bins=(0.0, 30.0),
+            degradations=_mild_strong(),
+            intensities=(0.5, 1.0),
+        ),
+        attention_faces=3,
+        n_resamples=500,
+        batch_size=16,
+    ),
+    # The committed outputs (`lecture` study profile): about 30 conditions × 140 faces, tens of minutes for 16 runs
+    # on 2 CPU cores (measured: the smoke grid costs ~28 ms per face, condition and model, own attention and CAMs
+    # ~3 s per face and model; `ferlib robustness RUN/train --profile smoke` prints the timing in results.json).
+    "lecture": RobustnessProfile(
+        "lecture",
         n_faces=140,
         grid=ConditionGrid(
             areas=(0.1, 0.3, 0.5),

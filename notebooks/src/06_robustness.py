@@ -39,7 +39,7 @@ models = None  # None → the models notebook 03 trained
 device = "auto"
 seed = 0
 run_dir = None
-robustness_profile = None  # None → the study profile's name; "smoke" / "default" / "full" (ferlib.robustness)
+robustness_profile = None  # None → the study profile's name; "smoke" / "default" / "lecture" / "full" (ferlib.robustness)
 other_training = False  # also train every model on the other training condition (clean ↔ occluded faces)
 
 # %%
