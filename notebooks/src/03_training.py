@@ -22,10 +22,11 @@
 # run that learnt nothing (at chance, or collapsed onto a few classes) and keep it out of any ranking;
 # choose a model on validation data, never on the test set.
 #
-# **Which run made these outputs.** The committed outputs come from the `lecture` study profile
-# (`ferlib study --profile lecture`, about 90 minutes on 2 CPU cores, docs/study.md). `make study`
-# runs the `default` profile: **a quick version of the committed numbers** (one seed, fewer steps,
-# no MAN), whose figures look the same but whose intervals are wider. All numbers here are measured
+# **Which run made these outputs.** The setup cell below prints the profile that made them (docs/study.md
+# says which one the committed outputs come from). The `lecture` study profile (`ferlib study --profile
+# lecture`, about 90 minutes on 2 CPU cores) trains every network and ResNet-18 over three seeds; `make study`
+# runs the `default` profile: **a quick version** (one seed, fewer steps, no MAN), whose figures look the
+# same but whose intervals are wider and whose runs are often flagged at chance. All numbers here are measured
 # on SynthFER, ferlib's **synthetic** faces: they are not reproductions of the papers.
 #
 # Evaluation is honest: a seeded, stratified validation split is carved from the training data,

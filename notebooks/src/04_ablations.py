@@ -23,9 +23,9 @@
 # fusion rows are measured on sunglasses-occluded faces, so this notebook trains them on SynthFER
 # faces that all wear sunglasses).
 #
-# **Which run made these outputs.** The committed outputs come from the `lecture` study profile
-# (`ferlib study --profile lecture`, docs/study.md); `make study` (`default`) runs **a quick version**
-# of them (one grid). Every number of this notebook is measured on SynthFER, ferlib's **synthetic**
+# **Which run made these outputs.** The setup cell below prints the profile that made them (docs/study.md
+# says which one the committed outputs come from): `lecture` (`ferlib study --profile lecture`) runs three
+# grids; `make study` (`default`) runs **a quick version** (one grid). Every number of this notebook is measured on SynthFER, ferlib's **synthetic**
 # faces, after minutes of CPU training: the paper columns are the papers' own numbers on real faces
 # with full recipes, shown beside ours on the same 0–100 % scale for orientation, not as a
 # reproduction.
