@@ -61,17 +61,20 @@ def _mild_strong() -> dict[str, tuple[float, ...]]:
     return {k: (v[0], v[-1]) for k, v in DEGRADATION_LEVELS.items()}
 
 
+#: Two occluded areas, three yaws, the mildest and strongest degradation, two intensities (smoke and default).
+_SMALL_GRID = ConditionGrid(
+    areas=(0.2, 0.4),
+    yaws=(0.0, 30.0, 60.0),
+    real_yaw_bins=(0.0, 30.0),
+    degradations=_mild_strong(),
+    intensities=(0.5, 1.0),
+)
+
 PROFILES: dict[str, RobustnessProfile] = {
     "smoke": RobustnessProfile(
         "smoke",
         n_faces=14,
-        grid=ConditionGrid(
-            areas=(0.2, 0.4),
-            yaws=(0.0, 30.0, 60.0),
-            real_yaw_bins=(0.0, 30.0),
-            degradations=_mild_strong(),
-            intensities=(0.5, 1.0),
-        ),
+        grid=_SMALL_GRID,
         attention_faces=3,
         attention_area=0.2,
         n_resamples=200,
@@ -82,13 +85,7 @@ PROFILES: dict[str, RobustnessProfile] = {
     "default": RobustnessProfile(
         "default",
         n_faces=21,
-        grid=ConditionGrid(
-            areas=(0.2, 0.4),
-            yaws=(0.0, 30.0, 60.0),
-            real_yaw_bins=(0.0, 30.0),
-            degradations=_mild_strong(),
-            intensities=(0.5, 1.0),
-        ),
+        grid=_SMALL_GRID,
         attention_faces=3,
         n_resamples=500,
         batch_size=16,
