@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PIP_INSTALL) torch torchvision
-	$(PIP_INSTALL) -e '.[notebooks,test]'
+	$(PIP_INSTALL) -e '.[notebooks,test,retinaface-pypi]'
 	@# facenet-pytorch (pinned in constraints.txt) ships MTCNN weights; --no-deps keeps its metadata from changing torch.
 	$(PIP_INSTALL) --no-deps facenet-pytorch
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
