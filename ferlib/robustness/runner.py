@@ -61,7 +61,6 @@ def _mild_strong() -> dict[str, tuple[float, ...]]:
     return {k: (v[0], v[-1]) for k, v in DEGRADATION_LEVELS.items()}
 
 
-#: Two occluded areas, three yaws, the mildest and strongest degradation, two intensities (smoke and default).
 _SMALL_GRID = ConditionGrid(
     areas=(0.2, 0.4),
     yaws=(0.0, 30.0, 60.0),
@@ -71,28 +70,10 @@ _SMALL_GRID = ConditionGrid(
 )
 
 PROFILES: dict[str, RobustnessProfile] = {
-    "smoke": RobustnessProfile(
-        "smoke",
-        n_faces=14,
-        grid=_SMALL_GRID,
-        attention_faces=3,
-        attention_area=0.2,
-        n_resamples=200,
-        batch_size=16,
-    ),
-    # `make study` (the `default` study profile, 15 minutes in all on 2 CPU cores): the smoke grid on 21 faces
-    # (3 per class), about two minutes for five runs — a quick version of `lecture`; intervals are wide.
-    "default": RobustnessProfile(
-        "default",
-        n_faces=21,
-        grid=_SMALL_GRID,
-        attention_faces=3,
-        n_resamples=500,
-        batch_size=16,
-    ),
-    # The committed outputs (`lecture` study profile): about 30 conditions × 140 faces, tens of minutes for 16 runs
-    # on 2 CPU cores (measured: the smoke grid costs ~28 ms per face, condition and model, own attention and CAMs
-    # ~3 s per face and model; `ferlib robustness RUN/train --profile smoke` prints the timing in results.json).
+    "smoke": RobustnessProfile("smoke", 14, _SMALL_GRID, 3, attention_area=0.2, n_resamples=200, batch_size=16),
+    # `make study`'s quick version of `lecture` (15 minutes in all): about two minutes for five runs.
+    "default": RobustnessProfile("default", 21, _SMALL_GRID, 3, n_resamples=500, batch_size=16),
+    # The committed outputs: ~10x the smoke cost per run (timing in results.json; docs/robustness.md).
     "lecture": RobustnessProfile(
         "lecture",
         n_faces=140,
