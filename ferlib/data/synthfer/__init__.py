@@ -51,7 +51,6 @@ from ferlib.data.synthfer.dataset import (
     materialise,
     synthfer_labels,
     synthfer_subjects,
-    template_offsets,
 )
 from ferlib.data.synthfer.expressions import (
     AU_PROTOTYPES,
@@ -101,5 +100,4 @@ __all__ = [
     "split_code",
     "subject_name",
     "materialise",
-    "template_offsets",
 ]

@@ -207,23 +207,3 @@ def materialise(
 
 
 __all__ = ["SynthFERDataset", "materialise", "synthfer_labels", "synthfer_subjects"]
-
-
-def template_offsets(
-    n: int = 200, image_size: int = 224, config: SynthFERConfig | str | dict = "frontal", seed: int = 0
-):
-    """How SynthFER's 5 points sit on the ArcFace template at ``image_size``: a dict with ``mean_offset``
-    (5, pixels from the template to the mean point), ``rms_spread`` (5, root-mean-square distance of the
-    individual faces' points from the template), ``iod`` and ``eye_to_mouth`` (mean pixels) over the
-    first ``n`` training samples of ``config``."""
-    from ferlib.data.face_geometry import canonical_template
-
-    ds = SynthFERDataset(n, seed=seed, config=config, image_size=image_size)
-    lm = np.stack([render_face(ds.params(i))[1]["landmarks5"] for i in range(n)]).astype(np.float64)
-    tmpl = canonical_template(image_size).astype(np.float64)
-    return {
-        "mean_offset": np.linalg.norm(lm.mean(0) - tmpl, axis=1),
-        "rms_spread": np.sqrt((np.linalg.norm(lm - tmpl, axis=2) ** 2).mean(0)),
-        "iod": float(np.linalg.norm(lm[:, 1] - lm[:, 0], axis=1).mean()),
-        "eye_to_mouth": float((lm[:, 3:].mean(1) - lm[:, :2].mean(1))[:, 1].mean()),
-    }
