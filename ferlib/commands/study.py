@@ -8,6 +8,7 @@ Examples::
     ferlib study --notebooks 03,04 --models ma-net,lan -p epochs=3
     ferlib study --sweep sweeps/lambda.yaml        # one study per parameter set
     ferlib study --check-run runs/20260101-120000-study   # check an existing run only
+    ferlib study --profile lecture --run-dir runs/lecture --resume   # rerun the notebooks, reuse finished training
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ def _ineffective_options(args: argparse.Namespace) -> str | None:
                 ("--check", args.check),
                 ("--run-dir", args.run_dir),
                 ("--overwrite", args.overwrite),
+                ("--resume", args.resume),
                 ("--models", args.models),
                 ("--notebooks", args.notebooks),
                 ("-p", args.parameter),
@@ -68,6 +70,11 @@ def _ineffective_options(args: argparse.Namespace) -> str | None:
             )
     if args.baseline and not (args.check or args.check_run):
         return "--baseline is used only with --check or --check-run; add one of them or leave --baseline out"
+    if args.resume and (not args.run_dir or args.overwrite or args.sweep):
+        return (
+            "--resume continues the single study in --run-dir (finished training runs are read back, not retrained): "
+            "name that folder, and leave --overwrite and --sweep out"
+        )
     if args.overwrite and not args.run_dir:
         return "--overwrite applies to --run-dir (a new runs/<stamp>-study/ folder is always empty); leave it out"
     return None
@@ -124,6 +131,12 @@ def register(subparsers) -> None:
         "--overwrite",
         action="store_true",
         help="with --run-dir: delete the study (or sweep) already in that folder first, so no old result survives",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="with --run-dir: run the notebooks again into the study already there (same profile, dataset and seed); "
+        "training runs finished in it are read back instead of retrained, interrupted ones continue",
     )
     p.add_argument(
         "--notebook-dir", default=None, help="folder holding the notebooks (default: the checkout's notebooks/)"
@@ -228,7 +241,7 @@ def run(args: argparse.Namespace) -> int:
             + (" (synthetic)" if config.dataset == "synthfer" else "")
         )
     try:
-        study = run_study(config, run_dir=args.run_dir, echo=echo, overwrite=args.overwrite)
+        study = run_study(config, run_dir=args.run_dir, echo=echo, overwrite=args.overwrite, resume=args.resume)
     except (FileNotFoundError, ValueError) as exc:
         if getattr(args, "debug", False):
             raise

@@ -48,6 +48,10 @@ STANDARD_PARAMETERS: tuple[str, ...] = (
 #: Key inside a notebook's metrics section listing its headline numbers (not a metric itself).
 HEADLINE_KEY = "headline"
 KERNEL_NAME = "python3"
+#: Set to "1" in the kernels of a resumed study (``ferlib study --resume``): :meth:`NotebookContext.train_config`
+#: then asks for ``resume=True``, so a finished training run is read back (re-evaluated, not retrained) and an
+#: interrupted one continues from ``checkpoints/last.pt``; ``1`` by hand does the same for a notebook rerun.
+RESUME_ENV = "FERLIB_STUDY_RESUME"
 
 
 def repo_root() -> Path:
@@ -156,7 +160,8 @@ class NotebookContext:
         Sizes and budgets (epochs, batch, data sizes, learning-rate cap, SynthFER preset) are left to
         the engine profile the study profile names (``train_profile``); ``overrides`` replace any
         ``TrainConfig`` field, e.g. ``profile=ctx.profile.ablation_profile, model_kwargs={...}``
-        for notebook 04's ablation runs, or ``epochs=3``.
+        for notebook 04's ablation runs, or ``epochs=3``. In a resumed study (:data:`RESUME_ENV`) the
+        config resumes: a run already finished in its folder is read back instead of retrained.
         """
         from ferlib.train import TrainConfig
 
@@ -172,6 +177,7 @@ class NotebookContext:
             progress=self.profile.progress,
             tensorboard=False,
             run_dir=str(self.path(f"train/{model}/seed-{seed}")),
+            resume=os.environ.get(RESUME_ENV) == "1",
         )
         fields.update(overrides)
         return TrainConfig(**fields)

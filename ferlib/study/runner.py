@@ -8,6 +8,8 @@ the report. It stops at the first failing notebook and names the failing cell.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shutil
 import time
@@ -15,6 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ferlib.config import to_dict
 from ferlib.fileio import atomic_write_json
 from ferlib.runs import RunFolder
 from ferlib.study.check import CheckResult, check_run
@@ -22,6 +25,7 @@ from ferlib.study.context import (
     HEADLINE_KEY,
     KERNEL_NAME,
     NOTEBOOKS,
+    RESUME_ENV,
     default_notebook_dir,
     flatten_section,
     notebook_key,
@@ -198,6 +202,45 @@ def check_unused_run_dir(run_dir: str | os.PathLike, overwrite: bool = False, ec
         echo(f"--overwrite: removed the earlier study in {path}")
 
 
+#: The settings a resumed study must share with the study already in its folder (results would not compare).
+RESUME_MUST_MATCH = ("profile", "dataset", "data_root", "seed")
+
+
+def check_resumable_run_dir(run_dir: str | os.PathLike, config: StudyConfig) -> None:
+    """Refuse to resume a folder that holds no study, or a study of another profile, dataset or seed."""
+    saved_file = Path(run_dir) / "config.json"
+    if not saved_file.is_file():
+        raise FileNotFoundError(
+            f"--resume: {run_dir} holds no study (no config.json); run the study into it first, without --resume"
+        )
+    saved = json.loads(saved_file.read_text())
+    now = to_dict(config)
+    diff = [k for k in RESUME_MUST_MATCH if saved.get(k) != now.get(k)]
+    if diff:
+        detail = ", ".join(f"{k}: folder has {saved.get(k)!r}, now {now.get(k)!r}" for k in diff)
+        raise ValueError(
+            f"--resume: the study in {run_dir} was run with other settings ({detail}); resume it with the same "
+            "ones, or choose another --run-dir"
+        )
+
+
+@contextlib.contextmanager
+def _resume_env(resume: bool):
+    """:data:`~ferlib.study.context.RESUME_ENV` set for the kernels papermill starts, restored afterwards."""
+    old = os.environ.get(RESUME_ENV)
+    if resume:
+        os.environ[RESUME_ENV] = "1"
+    else:
+        os.environ.pop(RESUME_ENV, None)
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(RESUME_ENV, None)
+        else:
+            os.environ[RESUME_ENV] = old
+
+
 def run_study(
     config: StudyConfig,
     run_dir: str | os.PathLike | None = None,
@@ -206,19 +249,28 @@ def run_study(
     name: str = "study",
     echo: Any = None,
     overwrite: bool = False,
+    resume: bool = False,
 ) -> StudyResult:
     """Run the notebooks of ``config`` in order into a run folder; stop at the first failure.
 
     ``run_dir`` None creates ``<runs_root|$FERLIB_RUNS|runs>/<stamp>-<name>/``. A ``run_dir`` that already
     holds a study is refused unless ``overwrite`` (then its old files are removed first: a study never
-    merges into an old one). The notebooks and parameters are checked before any folder is made.
+    merges into an old one). With ``resume`` the study continues in ``run_dir`` (same profile, dataset and seed,
+    :func:`check_resumable_run_dir`): every notebook runs again, and each training run already finished there is
+    read back instead of retrained (an interrupted one continues). The notebooks and parameters are checked
+    before any folder is made.
     ``echo`` (e.g. ``print``) receives one line per notebook as it finishes. Writes ``config.json``,
     ``versions.json``, ``study.json`` and ``report.md``/``report.html``.
     """
     planned_path = Path(run_dir) if run_dir is not None else Path(runs_root or ".") / "study"
     plan_notebooks(config, planned_path)  # refuses a bad notebook or parameter before anything is written
+    if resume and (run_dir is None or overwrite):
+        raise ValueError("--resume continues the study in --run-dir: name that folder, and leave --overwrite out")
     if run_dir is not None:
-        check_unused_run_dir(run_dir, overwrite, echo)
+        if resume:
+            check_resumable_run_dir(run_dir, config)
+        else:
+            check_unused_run_dir(run_dir, overwrite, echo)
     folder = RunFolder.at(run_dir) if run_dir is not None else RunFolder.create(name, runs_root)
     run_path = folder.path
     plan = plan_notebooks(config, run_path)
@@ -227,8 +279,17 @@ def run_study(
     (run_path / "notebooks").mkdir(exist_ok=True)
     nb_dir = _notebook_dir(config)
 
-    results: list[NotebookResult] = []
     start = time.perf_counter()
+    with _resume_env(resume):
+        results, failed = _run_plan(plan, run_path, config, nb_dir, start, echo)
+    study = StudyResult(run_path, config, results, time.perf_counter() - start)
+    _write_outputs(study)
+    return study
+
+
+def _run_plan(plan, run_path: Path, config: StudyConfig, nb_dir: Path, start: float, echo: Any):
+    """Execute the planned notebooks in order, writing the report after each; stop after the first failure."""
+    results: list[NotebookResult] = []
     failed = False
     for nb_name, path, params in plan:
         if failed:
@@ -253,10 +314,7 @@ def run_study(
             )
         failed = res.status != "ok"
         _write_outputs(StudyResult(run_path, config, results, time.perf_counter() - start))
-
-    study = StudyResult(run_path, config, results, time.perf_counter() - start)
-    _write_outputs(study)
-    return study
+    return results, failed
 
 
 def check_study(study: StudyResult, baseline_file: str | os.PathLike) -> CheckResult:

@@ -265,6 +265,45 @@ def test_cli_runs_checks_and_reports_exit_codes(study_dir, tmp_path, capsys):
         main(["study", "--notebooks", "07"])
 
 
+RECORD_RESUME = (
+    "import os\n"
+    "from ferlib.profiles import get_profile\n"
+    "from ferlib.runs import RunFolder\n"
+    "from ferlib.study import NotebookContext\n"
+    "ctx = NotebookContext('01_landmarks.ipynb', get_profile(profile), RunFolder.at(run_dir), dataset=dataset)\n"
+    "ctx.record(value=factor, resumes=ctx.train_config('lan').resume)\n"
+)
+
+
+def test_resume_reruns_the_notebooks_into_the_same_study_with_resuming_training_configs(tmp_path, capsys):
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    _notebook(nbs / "01_landmarks.ipynb", [PARAMS, RECORD_RESUME])
+    run_dir = tmp_path / "run"
+    cfg = StudyConfig(
+        profile="smoke", notebooks=("01_landmarks.ipynb",), notebook_dir=str(nbs), parameters={"factor": 1}
+    )
+    assert run_study(cfg, run_dir=run_dir).ok
+    assert json.loads((run_dir / "metrics.json").read_text())["01_landmarks"] == {"value": 1, "resumes": False}
+    with pytest.raises(FileExistsError, match="already holds a study"):
+        run_study(cfg, run_dir=run_dir)
+    again = StudyConfig(**{**cfg.__dict__, "parameters": {"factor": 2}})
+    assert run_study(again, run_dir=run_dir, resume=True).ok
+    # same folder, the notebook ran again, and its training configs resume (finished runs are read back)
+    assert json.loads((run_dir / "metrics.json").read_text())["01_landmarks"] == {"value": 2, "resumes": True}
+    assert "FERLIB_STUDY_RESUME" not in __import__("os").environ  # restored after the run
+    other = StudyConfig(**{**cfg.__dict__, "profile": "default"})
+    with pytest.raises(ValueError, match="profile: folder has 'smoke', now 'default'"):
+        run_study(other, run_dir=run_dir, resume=True)
+    with pytest.raises(FileNotFoundError, match="holds no study"):
+        run_study(cfg, run_dir=tmp_path / "empty", resume=True)
+    args = ["study", "--profile", "smoke", "--notebook-dir", str(nbs), "--notebooks", "01"]
+    assert main([*args, "--resume"]) == 2
+    assert "--resume continues the single study in --run-dir" in capsys.readouterr().err
+    assert main([*args, "--run-dir", str(run_dir), "--resume", "-p", "factor=3"]) == 0
+    assert json.loads((run_dir / "metrics.json").read_text())["01_landmarks"]["value"] == 3
+
+
 def test_profiles_env_default_overrides_and_errors(monkeypatch):
     monkeypatch.setenv(PROFILE_ENV, "smoke")
     assert profile_name(None) == "smoke" and get_profile().name == "smoke"
@@ -357,6 +396,10 @@ def test_prepare_notebook_context_trains_with_the_engine_profile_and_writes_figu
     assert (cfg.model, cfg.seed, cfg.epochs, cfg.profile) == ("lan", 2, 5, "study-default")
     assert cfg.run_dir == str(ctx.run_dir / "train" / "lan" / "seed-2") and not cfg.tensorboard
     assert cfg.lr is None and cfg.batch_size is None  # the engine profile caps them (max_lr 0.01)
+    assert not cfg.resume
+    monkeypatch.setenv("FERLIB_STUDY_RESUME", "1")  # a resumed study (ferlib study --resume)
+    assert ctx.train_config("lan", 2).resume
+    monkeypatch.delenv("FERLIB_STUDY_RESUME")
     ablation = ctx.train_config("lan", profile=ctx.profile.ablation_profile, model_kwargs={"alpha": 0.5})
     assert (ablation.seed, ablation.profile, ablation.model_kwargs) == (0, "ablation-default", {"alpha": 0.5})
     full = prepare_notebook(
