@@ -157,7 +157,7 @@ PROFILES: dict[str, StudyProfile] = {
         name="lecture",
         description="the committed notebook outputs: ResNet-18 and all five networks on synthetic "
         "SynthFER faces (near-frontal 'frontal' preset) over three seeds (MAN one: its VGG16 costs "
-        "about 14 s per step on 2 cores), three 3-row ablation grids; about 90 minutes on 2 CPU cores "
+        "about 5 s per step on 2 cores), three 3-row ablation grids; about 90 minutes on 2 CPU cores "
         "(estimate in docs/study.md), or a GPU",
         train_profile="study-lecture",
         ablation_profile="ablation-lecture",
