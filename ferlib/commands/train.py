@@ -62,6 +62,15 @@ def model_kw_dict(pairs: list[tuple[str, object]], model: str) -> dict[str, obje
     return kw
 
 
+def _engine_profiles() -> tuple[str, ...]:
+    """The profile names ``ferlib/recipes/profiles.yaml`` defines (read without importing torch)."""
+    import importlib.resources
+
+    import yaml
+
+    return tuple(yaml.safe_load((importlib.resources.files("ferlib") / "recipes" / "profiles.yaml").read_text()))
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "train",
@@ -79,9 +88,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--profile",
-        choices=("smoke", "default", "full"),
+        choices=_engine_profiles(),
         default=os.environ.get("FERLIB_PROFILE", "default"),
-        help="how much to shrink the recipe (default $FERLIB_PROFILE or 'default')",
+        help="how much to shrink the recipe: smoke, default, full, or a study notebook's budget such as "
+        "study-lecture (ferlib/recipes/profiles.yaml; default $FERLIB_PROFILE or 'default')",
     )
     p.add_argument("--epochs", type=int, help="epochs per stage (rescales the schedule's milestones)")
     p.add_argument("--iterations", type=int, help="iterations per stage for iteration-based recipes (MAN)")

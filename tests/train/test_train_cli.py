@@ -100,6 +100,20 @@ def test_dataset_params_reach_the_loader():
         build_parser().parse_args(["train", "--model", "ma-net", "-p", "fold"])
 
 
+def test_profile_accepts_every_engine_profile_and_refuses_others():
+    from ferlib.cli import build_parser
+    from ferlib.train import load_profile
+
+    args = build_parser().parse_args(
+        ["train", "--model", "lan", "--recipe", "lan-alpha0", "--profile", "study-lecture"]
+    )
+    assert args.profile == "study-lecture" and load_profile(args.profile).epochs == 3  # notebook 03's lecture budget
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(
+            ["train", "--model", "lan", "--profile", "lecture"]
+        )  # a study profile, not an engine one
+
+
 # -- outside weights (issue 11, finding 1) ---------------------------------------------------------
 
 
