@@ -297,6 +297,9 @@ class MultipleAttentionNetwork(FERModel):
         self.blocks1_4, self.block5, self.avgpool, self.classifier = vgg16_stages()
         self.classifier[6] = nn.Linear(4096, num_classes)
         self.ma_block = MABlock(512, num_regions, feature_size, se_reduction, weight_channels)
+        #: F (Eq. 6) as one tensor, the CAM target ``ma_block`` (the MA block itself returns (F, q), which no
+        #: CAM hook can take); no parameters, so checkpoints are unchanged.
+        self.ma_output = nn.Identity()
         for module in (self.rasnet, self.ma_block, self.classifier):
             _xavier_init(module)
         self.ma_block.match_scale(0.5)  # an uninitialised RASnet's masks are ≈ sigmoid(0) = 0.5
@@ -387,7 +390,7 @@ class MultipleAttentionNetwork(FERModel):
             return ModelOutput(logits=logits, aux={"masks": masks})
         features = self.blocks1_4(images)
         fused, q = self.ma_block(features, masks)
-        x = self.avgpool(self.block5(fused))
+        x = self.avgpool(self.block5(self.ma_output(fused)))
         logits = self.classifier(torch.flatten(x, 1))
         return ModelOutput(logits=logits, aux={"masks": masks, "region_weights": q})
 
@@ -454,8 +457,8 @@ class MultipleAttentionNetwork(FERModel):
 
     def cam_targets(self) -> dict[str, nn.Module]:
         """``conv5_3``: the last conv activation of block 5 (guided Grad-CAM of Fig. 5);
-        ``ma_block``: the fused MA-block output F (Eq. 6)."""
-        return {"conv5_3": self.block5[VGG16_CONV5_3_RELU], "ma_block": self.ma_block}
+        ``ma_block``: the fused MA-block output F (Eq. 6), through :attr:`ma_output`."""
+        return {"conv5_3": self.block5[VGG16_CONV5_3_RELU], "ma_block": self.ma_output}
 
     def parts(self) -> dict[str, nn.Module]:
         return {

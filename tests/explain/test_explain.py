@@ -58,6 +58,31 @@ def test_compute_cams_through_landmark_wrapper_for_every_cam_target():
     assert a.shape == (1, 224, 224) and not np.allclose(a, b)  # the explained class matters
 
 
+def test_every_cam_target_of_every_model_outputs_one_tensor():
+    """pytorch-grad-cam hooks a target's output as one tensor; a target returning a tuple (MAN's MA block returns
+    (F, q)) breaks it, as notebook 06's lecture run found. One forward per model, hooks on every target; then a
+    real CAM of MAN's ``ma_block`` target."""
+    from ferlib.explain import branch_cams
+    from ferlib.models import create_model, list_models, model_inputs
+
+    lm5 = torch.tensor([[[80.0, 96], [144, 96], [112, 124], [88, 160], [136, 160]]])
+    batch = {"landmarks5": lm5, "label": torch.tensor([0])}
+    images = torch.randn(1, 3, 224, 224)
+    for name in list_models():
+        torch.manual_seed(0)
+        model = create_model(name).eval()
+        seen = {}
+        for target, module in model.cam_targets().items():
+            module.register_forward_hook(lambda m, i, o, target=target, seen=seen: seen.setdefault(target, o))
+        with torch.no_grad():
+            model(images, **model_inputs(model, batch))
+        assert set(seen) == set(model.cam_targets()), name
+        assert all(isinstance(o, torch.Tensor) for o in seen.values()), (name, {k: type(o) for k, o in seen.items()})
+    man = create_model("man").eval()
+    cams = branch_cams(man, images, batch, classes=[0], branches=["ma_block"])
+    assert cams["ma_block"].shape == (1, 224, 224) and np.isfinite(cams["ma_block"]).all()
+
+
 def test_mass_on_mask_by_hand():
     from ferlib.explain import mass_on_mask
 
