@@ -74,7 +74,7 @@ PROFILES: dict[str, RobustnessProfile] = {
     # `make study`'s quick version of `lecture` (15 minutes in all): about two minutes for five runs.
     "default": RobustnessProfile("default", 21, _SMALL_GRID, 3, n_resamples=500, batch_size=16),
     # The committed outputs (16 runs: 5 networks + ResNet-18 over 3 seeds, MAN 1): 84 faces, 30 conditions,
-    # about 20 minutes on 2 cores (timing in results.json; docs/robustness.md).
+    # 2174 s on 2 partly shared cores (forward passes 1392 s, attention 735 s; results.json, docs/study.md).
     "lecture": RobustnessProfile(
         "lecture",
         n_faces=84,
