@@ -44,10 +44,10 @@ class PoseCalibration:
 #: degradation, yaw uniform in ±55°, pitch in ±25°). SynthFER is synthetic; docs/landmarks.md
 #: reports the error, and ``tests/landmarks/test_landmarks_pose.py`` refits and checks these constants.
 DEFAULT_CALIBRATION = PoseCalibration(
-    yaw_gain=0.7529,
-    yaw_offset=-0.0014,
-    pitch_gain=0.6551,
-    pitch_offset=0.4650,
+    yaw_gain=0.5510,
+    yaw_offset=-0.0010,
+    pitch_gain=0.5202,
+    pitch_offset=0.4811,
     source="SynthFER (synthetic) train seed 0 n=2000, yaw ±55°, pitch ±25°",
 )
 
