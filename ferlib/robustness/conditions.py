@@ -172,6 +172,10 @@ def face_region(landmarks5: Any, height: int, width: int) -> np.ndarray:
     return out[0] if single else out
 
 
+#: An occluder drawn more than this far (share of the face) from its target area is redrawn once at a corrected
+#: scale (:func:`occlude_area`).
+REFINE_TOLERANCE = 0.01
+
 #: Scales tried when an occluder is fitted to an area (log-spaced; the share is interpolated between them).
 SCALE_GRID: np.ndarray = np.geomspace(0.15, 8.0, 56)
 
@@ -233,7 +237,10 @@ def occlude_area(
 
     Scaling the five points about a centre scales the similarity that places the occluder about that centre
     (the least-squares fit is equivariant), so the occluder drawn from the scaled points is the scale-1 occluder
-    enlarged about its centroid. Returns ``[(image, occluder_mask, achieved_share)]`` per area.
+    enlarged about its centroid. The fitted scale predicts the share from the scale-1 mask; the drawn occluder's
+    edge pixels add a rim that matters on small images (a face mask fitted to 20 % covered 25 % at 40 px), so a
+    share more than :data:`REFINE_TOLERANCE` off is corrected once (share ∝ scale², one redraw), keeping whichever
+    drawing is closer. Returns ``[(image, occluder_mask, achieved_share)]`` per area.
     """
     lm = np.asarray(landmarks5, dtype=np.float64).reshape(5, 2)
     h, w = image.shape[:2]
@@ -241,10 +248,20 @@ def occlude_area(
     n_face = max(int(face.sum()), 1)
     _, mask1 = occlude(image, lm, kind, rng=int(seed))
     out = []
-    scales, centre = scales_for_areas(mask1, face, [float(a) for a in areas])
-    for scale in scales:
+    targets = [float(a) for a in areas]
+    scales, centre = scales_for_areas(mask1, face, targets)
+
+    def draw(scale: float) -> tuple[np.ndarray, np.ndarray, float]:
         img, mask = occlude(image, centre + scale * (lm - centre), kind, rng=int(seed))
-        out.append((img, mask, float((mask & face).sum() / n_face)))
+        return img, mask, float((mask & face).sum() / n_face)
+
+    for target, scale in zip(targets, scales):
+        drawn = draw(float(scale))
+        if drawn[2] > 0 and abs(drawn[2] - target) > REFINE_TOLERANCE:
+            again = draw(float(scale) * float(np.sqrt(target / drawn[2])))
+            if abs(again[2] - target) < abs(drawn[2] - target):
+                drawn = again
+        out.append(drawn)
     return out
 
 

@@ -38,11 +38,11 @@ def test_occluders_cover_the_stated_share_of_the_face(faces, kind):
         face = cset.face_mask
         measured = (cset.occluder_mask & face).sum((1, 2)) / face.sum((1, 2))
         np.testing.assert_allclose(measured, cset.achieved_area)
-        # The scale is found on the scale-1 mask and the occluder is then drawn once: at 112 px the drawn mask
-        # lands a few points off (the mask at 0.2 reached 0.231 on the ArcFace-template faces); the share really
-        # reached is what the tables use (`achieved_area`, checked above), so the target only has to be near.
-        assert abs(measured.mean() - area) < 0.04, (kind, area, measured)
-        assert np.abs(measured - area).max() < 0.07, (kind, area, measured)
+        # The scale is found on the scale-1 mask; a drawing more than a point off is redrawn once at a corrected
+        # scale (without that, the mask at 0.2 reached 0.231 at 112 px). The share really reached is what the
+        # tables use (`achieved_area`, checked above).
+        assert abs(measured.mean() - area) < 0.015, (kind, area, measured)
+        assert np.abs(measured - area).max() < 0.05, (kind, area, measured)
         assert C.reached(cset)
         # the occluder's pixels are really drawn into the image, and nothing outside its mask changes
         diff = (cset.images != faces.images).any(1).numpy()
