@@ -23,7 +23,7 @@ import torch
 
 from ferlib.data.synthfer import SynthFERDataset, render_face
 from ferlib.landmarks import create_detector
-from ferlib.landmarks.benchmark import matching_face, pad_face
+from ferlib.landmarks.benchmark import inter_ocular_distance, matching_face, pad_face
 
 POINTS = ("near eye", "far eye", "nose", "near mouth", "far mouth")
 #: Slot order after mirroring a face turned left (image-left and image-right swap; x flips).
@@ -47,9 +47,7 @@ def turn_bias(yaw: float, n: int, margin: int, detector) -> dict:
         face = matching_face(faces, truth)
         if face is None:
             continue
-        err = (np.asarray(face.landmarks5, dtype=np.float64).reshape(5, 2) - truth) / np.linalg.norm(
-            truth[1] - truth[0]
-        )
+        err = (np.asarray(face.landmarks5, dtype=np.float64).reshape(5, 2) - truth) / inter_ocular_distance(truth)
         errors.append(err if sign > 0 else err[_MIRROR] * [-1.0, 1.0])
     errs = np.array(errors).reshape(-1, 5, 2)
     return {
